@@ -1,0 +1,285 @@
+/* libcelgan: a Vulkan compute core for GAN style transfer (forward, backward, training).
+ *
+ * Conventions
+ * - Every public function returns a cel_status (or is a destructor / getter that cannot fail). On failure
+ *   the sentence is in cel_context_last_error (ctx). The library never aborts, prints or exits, and frees
+ *   what it allocated on every error path.
+ * - Tensors are 4-D, NCHW, fp32, row-major (w fastest). Smaller ranks use leading 1s: a bias is (1,C,1,1),
+ *   a scalar (1,1,1,1). Convolution weights are (OC, IC/groups, KH, KW); transposed convolution weights are
+ *   (IC, OC/groups, KH, KW), as in PyTorch.
+ * - A graph is built from nodes (inputs, parameters, states, op results), planned once per set of input
+ *   shapes (shapes inferred, intermediates packed into one device arena by lifetime, one command buffer
+ *   recorded) and then run any number of times; each run uploads the inputs and submits.
+ */
+#ifndef CELGAN_H
+#define CELGAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum cel_status {
+  CEL_OK = 0,
+  CEL_ERROR_INVALID_ARGUMENT,     /* bad shapes, sizes, values or call order */
+  CEL_ERROR_OUT_OF_HOST_MEMORY,
+  CEL_ERROR_OUT_OF_DEVICE_MEMORY, /* includes exceeding the context's device memory budget */
+  CEL_ERROR_DEVICE_LOST,
+  CEL_ERROR_NO_DEVICE,            /* no Vulkan loader, no device, or no device matching the request */
+  CEL_ERROR_UNSUPPORTED,          /* the device lacks something required */
+  CEL_ERROR_VULKAN,               /* any other Vulkan failure */
+  CEL_ERROR_IO,
+  CEL_ERROR_FORMAT,               /* corrupt or unsupported file */
+  CEL_ERROR_VALIDATION,           /* the Vulkan validation layer reported a message (CELGAN_VALIDATION=1) */
+} cel_status;
+
+/* A constant English name for a status ("out of device memory"). */
+const char *cel_status_string (cel_status status);
+
+/* ------------------------------------------------------------------------------------------------ */
+/* Devices and context                                                                              */
+
+typedef struct cel_device_info {
+  uint32_t index;                 /* position in the physical device list */
+  char name[256];
+  uint32_t vendor_id, device_id;
+  uint32_t api_version;           /* VK_MAKE_API_VERSION packed */
+  bool is_cpu;                    /* lavapipe, swiftshader, ... */
+  bool is_discrete;
+  uint64_t device_local_bytes;    /* size of the largest device-local heap */
+  uint32_t subgroup_size;
+  bool shader_float16;            /* fp16 arithmetic */
+  bool storage_16bit;             /* 16-bit storage buffer access */
+  bool cooperative_matrix;        /* VK_KHR_cooperative_matrix */
+  bool cooperative_matrix_nv;     /* VK_NV_cooperative_matrix */
+  uint32_t max_workgroup_invocations;
+  uint64_t max_storage_buffer_range;
+} cel_device_info;
+
+typedef struct cel_context cel_context;
+
+typedef struct cel_context_options {
+  /* NULL or "" or "auto": the first discrete GPU, else the first integrated, else the first device.
+   * A decimal number: that index. Anything else: the first device whose name contains it (case-insensitive). */
+  const char *device;
+  /* Device memory budget in bytes for everything this context allocates (0: no limit but the device's).
+   * Allocations past it fail with CEL_ERROR_OUT_OF_DEVICE_MEMORY, exactly as the device would. */
+  uint64_t memory_budget;
+  /* Pipeline cache file. NULL: $XDG_CACHE_HOME/celgan/pipelines-<device>.bin (or ~/.cache/...);
+   * "": no cache on disk. */
+  const char *pipeline_cache_path;
+  /* Enable the Khronos validation layer (also enabled by the environment variable CELGAN_VALIDATION=1).
+   * Every message it reports is recorded; cel_context_validation_messages counts them. */
+  bool validation;
+} cel_context_options;
+
+/* Lists the Vulkan devices. Writes up to `max` entries to `infos` and the total count to `count`.
+ * On failure writes a sentence to `err` (if not NULL, `errlen` bytes). Returns CEL_ERROR_NO_DEVICE when
+ * there is no Vulkan loader or no device. */
+cel_status cel_device_list (cel_device_info *infos, uint32_t max, uint32_t *count, char *err, size_t errlen);
+
+/* Creates a context on the chosen device. `options` may be NULL. Unless it returns
+ * CEL_ERROR_OUT_OF_HOST_MEMORY, *out is set to a context even on failure: read the reason with
+ * cel_context_last_error, then destroy it (a failed context is good for nothing else). */
+cel_status cel_context_create (const cel_context_options *options, cel_context **out);
+void cel_context_destroy (cel_context *ctx);
+
+/* The message of the last failure on this context (or on a graph of it); "" if none. Owned by ctx. */
+const char *cel_context_last_error (const cel_context *ctx);
+const cel_device_info *cel_context_device (const cel_context *ctx);
+/* Bytes of device memory allocated now / at most so far by this context. */
+uint64_t cel_context_device_bytes (const cel_context *ctx);
+uint64_t cel_context_peak_device_bytes (const cel_context *ctx);
+/* Number of validation-layer messages seen so far (0 when validation is off). */
+uint32_t cel_context_validation_messages (const cel_context *ctx);
+/* The validation messages seen so far, one per line (capped at 64 KiB); "" if none. Owned by ctx. */
+const char *cel_context_validation_log (const cel_context *ctx);
+
+/* ------------------------------------------------------------------------------------------------ */
+/* Graph                                                                                            */
+
+typedef struct cel_shape {
+  int32_t n, c, h, w;
+} cel_shape;
+
+typedef struct cel_graph cel_graph;
+typedef int32_t cel_node; /* index of a node in its graph; CEL_NO_NODE for "none" */
+#define CEL_NO_NODE ((cel_node) -1)
+
+cel_status cel_graph_create (cel_context *ctx, cel_graph **out);
+void cel_graph_destroy (cel_graph *graph);
+cel_context *cel_graph_context (cel_graph *graph);
+
+/* An input: uploaded with cel_graph_set_data before each run. Its shape may be changed with
+ * cel_graph_set_input_shape (then the graph is planned again). */
+cel_status cel_graph_input (cel_graph *graph, const char *name, cel_shape shape, cel_node *out);
+cel_status cel_graph_set_input_shape (cel_graph *graph, cel_node input, cel_shape shape);
+/* Inputs do not get gradients unless asked for (parameters always do). */
+cel_status cel_graph_set_requires_grad (cel_graph *graph, cel_node node, bool requires_grad);
+
+/* A parameter: persistent across runs and plans, trainable, zero until set. */
+cel_status cel_graph_param (cel_graph *graph, const char *name, cel_shape shape, cel_node *out);
+/* A state: persistent, not trainable (optimizer moments, power-iteration vectors). Zero until set. */
+cel_status cel_graph_state (cel_graph *graph, const char *name, cel_shape shape, cel_node *out);
+
+/* Marks a node whose value is read after a run with cel_graph_get_data (keeps it alive to the end). */
+cel_status cel_graph_mark_output (cel_graph *graph, cel_node node);
+
+cel_status cel_graph_shape (const cel_graph *graph, cel_node node, cel_shape *out);
+const char *cel_graph_node_name (const cel_graph *graph, cel_node node);
+/* Finds an input, parameter or state by name. */
+cel_status cel_graph_find (const cel_graph *graph, const char *name, cel_node *out);
+int32_t cel_graph_node_count (const cel_graph *graph);
+
+/* Reverse-mode autodiff: appends the gradient nodes of `output` with respect to every parameter and
+ * every input that requires grad. `seed` is d(loss)/d(output): a node of the output's shape, or
+ * CEL_NO_NODE when the output is a single element (seed 1). Call once per graph. */
+cel_status cel_graph_backward (cel_graph *graph, cel_node output, cel_node seed);
+/* The gradient node of `node` after cel_graph_backward; CEL_NO_NODE if it does not depend on the output. */
+cel_node cel_graph_grad (const cel_graph *graph, cel_node node);
+
+/* Infers shapes, packs intermediates, allocates device memory, creates pipelines and records the command
+ * buffer. Called by cel_graph_run when needed; call it yourself to see errors early. */
+cel_status cel_graph_plan (cel_graph *graph);
+/* Runs the planned graph once (planning first if needed) and waits for it. */
+cel_status cel_graph_run (cel_graph *graph);
+
+/* Host data in and out, `count` floats in NCHW order (must equal the node's element count).
+ * set_data: inputs (used by every later run), parameters and states (uploaded before the next run).
+ * get_data: outputs marked with cel_graph_mark_output (values of the last run), parameters and states. */
+cel_status cel_graph_set_data (cel_graph *graph, cel_node node, const float *data, size_t count);
+cel_status cel_graph_get_data (cel_graph *graph, cel_node node, float *data, size_t count);
+
+/* Device bytes of the planned arena (intermediates), of staging, and of persistent tensors. */
+typedef struct cel_plan_stats {
+  uint64_t arena_bytes, staging_bytes, persistent_bytes, unpacked_bytes;
+  uint32_t dispatches;
+} cel_plan_stats;
+cel_status cel_graph_plan_stats (const cel_graph *graph, cel_plan_stats *out);
+
+/* ------------------------------------------------------------------------------------------------ */
+/* Ops. Each appends one node (or a few) and returns it in *out. Shapes are checked at once against
+ * the current input shapes and again at planning. All are differentiable unless said otherwise.       */
+
+typedef enum cel_padding_mode {
+  CEL_PAD_ZERO = 0,
+  CEL_PAD_REFLECT = 1, /* PyTorch 'reflect' (edge not repeated); padding must be < the input size */
+} cel_padding_mode;
+
+typedef struct cel_conv2d_params {
+  int32_t stride_h, stride_w;          /* 0 means 1 */
+  int32_t pad_top, pad_bottom, pad_left, pad_right;
+  int32_t dilation_h, dilation_w;      /* 0 means 1 */
+  int32_t groups;                      /* 0 means 1 */
+  cel_padding_mode padding_mode;
+} cel_conv2d_params;
+
+/* y = conv2d (x, w) + b.  x (N,IC,H,W), w (OC,IC/groups,KH,KW), b (1,OC,1,1) or CEL_NO_NODE. */
+cel_status cel_conv2d (cel_graph *g, cel_node x, cel_node w, cel_node b, const cel_conv2d_params *p,
+                       cel_node *out);
+
+typedef struct cel_conv_transpose2d_params {
+  int32_t stride_h, stride_w;          /* 0 means 1 */
+  int32_t pad_h, pad_w;                /* PyTorch 'padding' (removed from both sides) */
+  int32_t output_pad_h, output_pad_w;  /* PyTorch 'output_padding' (< stride or < dilation) */
+  int32_t dilation_h, dilation_w;      /* 0 means 1 */
+  int32_t groups;                      /* 0 means 1 */
+} cel_conv_transpose2d_params;
+
+/* y = conv_transpose2d (x, w) + b.  x (N,IC,H,W), w (IC,OC/groups,KH,KW), b (1,OC,1,1) or CEL_NO_NODE.
+ * OH = (H-1)*stride - 2*pad + dilation*(KH-1) + output_pad + 1. */
+cel_status cel_conv_transpose2d (cel_graph *g, cel_node x, cel_node w, cel_node b,
+                                 const cel_conv_transpose2d_params *p, cel_node *out);
+
+typedef enum cel_norm_kind {
+  CEL_NORM_INSTANCE = 0, /* statistics per (n, c) over H,W */
+  CEL_NORM_LAYER = 1,    /* statistics per n over C,H,W (PyTorch GroupNorm(1, C)) */
+} cel_norm_kind;
+
+/* Statistics of x for a norm: (N,G,1,2) holding (mean, variance) with G = C (instance) or 1 (layer).
+ * Variance is biased (divide by M) unless `unbiased` (divide by M-1, as torch.var). */
+cel_status cel_norm_stats (cel_graph *g, cel_node x, cel_norm_kind kind, bool unbiased, cel_node *out);
+/* y = (x - mean) / sqrt (var + eps) * gamma + beta with stats from cel_norm_stats; gamma and beta are
+ * (1,C,1,1) or CEL_NO_NODE (1 and 0). */
+cel_status cel_norm_apply (cel_graph *g, cel_node x, cel_node stats, cel_node gamma, cel_node beta, float eps,
+                           cel_node *out);
+/* Convenience: stats + apply (biased variance), as torch InstanceNorm2d(affine) / GroupNorm(1, C). */
+cel_status cel_instance_norm (cel_graph *g, cel_node x, cel_node gamma, cel_node beta, float eps, cel_node *out);
+cel_status cel_layer_norm (cel_graph *g, cel_node x, cel_node gamma, cel_node beta, float eps, cel_node *out);
+
+/* AdaIN: content renormalized to the style's per-channel mean and std:
+ * y = (x - mean_x) / std_x * std_s + mean_s, std = sqrt (unbiased var + eps) as in the AdaIN paper's code.
+ * content (N,C,H,W), style (N,C,H',W'). Builds stats nodes and an adain_apply node. */
+cel_status cel_adain (cel_graph *g, cel_node content, cel_node style, float eps, cel_node *out);
+/* AdaIN from precomputed stats (both from cel_norm_stats, instance kind). */
+cel_status cel_adain_apply (cel_graph *g, cel_node content, cel_node content_stats, cel_node style_stats,
+                            float eps, cel_node *out);
+
+typedef enum cel_activation {
+  CEL_ACT_RELU = 0,
+  CEL_ACT_LEAKY_RELU, /* slope = alpha */
+  CEL_ACT_TANH,
+  CEL_ACT_SIGMOID,
+} cel_activation;
+cel_status cel_activate (cel_graph *g, cel_node x, cel_activation act, float alpha, cel_node *out);
+
+typedef enum cel_resize_mode {
+  CEL_RESIZE_NEAREST = 0,          /* PyTorch 'nearest': src = floor (dst * in / out) */
+  CEL_RESIZE_BILINEAR,             /* half-pixel centers, align_corners = False (PyTorch default) */
+  CEL_RESIZE_BILINEAR_ALIGN_CORNERS,
+  CEL_RESIZE_BILINEAR_ASYMMETRIC,  /* TF1 convention: src = dst * in / out, no half-pixel offset */
+} cel_resize_mode;
+/* Resize x to (out_h, out_w). */
+cel_status cel_resize (cel_graph *g, cel_node x, int32_t out_h, int32_t out_w, cel_resize_mode mode, cel_node *out);
+
+/* y = alpha * a + beta * b. b has a's shape or broadcasts to it (each dim equal or 1). */
+cel_status cel_add (cel_graph *g, cel_node a, cel_node b, float alpha, float beta, cel_node *out);
+/* y = a * b (elementwise), b broadcasting to a as in cel_add. */
+cel_status cel_mul (cel_graph *g, cel_node a, cel_node b, cel_node *out);
+/* y = scale * x + shift. */
+cel_status cel_scale_shift (cel_graph *g, cel_node x, float scale, float shift, cel_node *out);
+/* Concatenation on channels: (N,C1,H,W) and (N,C2,H,W) -> (N,C1+C2,H,W). */
+cel_status cel_concat (cel_graph *g, cel_node a, cel_node b, cel_node *out);
+/* Channels [c0, c0+count) of x. */
+cel_status cel_slice_channels (cel_graph *g, cel_node x, int32_t c0, int32_t count, cel_node *out);
+/* Global average pool: (N,C,H,W) -> (N,C,1,1). */
+cel_status cel_global_avg_pool (cel_graph *g, cel_node x, cel_node *out);
+/* Sum of x over the dims where `shape` is 1 (each dim of shape must be 1 or equal x's). */
+cel_status cel_sum_to (cel_graph *g, cel_node x, cel_shape shape, cel_node *out);
+/* A tensor filled with `value` (no gradient). */
+cel_status cel_fill (cel_graph *g, cel_shape shape, float value, cel_node *out);
+
+/* Gram matrix per sample: x (N,C,H,W) -> (N,1,C,C), G[i][j] = scale * sum_hw x_i x_j.
+ * scale 0 means 1 / (C*H*W). */
+cel_status cel_gram (cel_graph *g, cel_node x, float scale, cel_node *out);
+
+/* Losses: mean over all elements -> (1,1,1,1). */
+cel_status cel_mean_abs_error (cel_graph *g, cel_node a, cel_node b, cel_node *out);
+cel_status cel_mean_squared_error (cel_graph *g, cel_node a, cel_node b, cel_node *out);
+/* Mean of all elements -> (1,1,1,1). */
+cel_status cel_mean (cel_graph *g, cel_node x, cel_node *out);
+
+/* Spectral normalization (Miyato et al., as torch.nn.utils.spectral_norm): w viewed as (OC, K);
+ * `u` is a state of shape (1,1,1,OC+K+1) holding u, then v and sigma of the last forward. When
+ * `update` is true each forward runs `iterations` power iterations and stores u back. A u state that is
+ * all zero is initialized from a fixed pseudo-random vector. Returns w / sigma; the backward treats u and v
+ * as constants, as PyTorch does. */
+cel_status cel_spectral_norm (cel_graph *g, cel_node w, cel_node u, int32_t iterations, bool update, float eps,
+                              cel_node *out);
+
+typedef struct cel_adam_params {
+  float beta1, beta2, eps, weight_decay;
+} cel_adam_params;
+/* Adam step as an op (no output, no gradient): updates `param`, `m` and `v` (states of param's shape) in
+ * place from `grad`. `hyper` is an input (1,1,1,4) set before each run: (lr, 1 - beta1^t, 1 - beta2^t, 0)
+ * so the step count lives on the host. Runs after every node created before it. */
+cel_status cel_adam_step (cel_graph *g, cel_node param, cel_node grad, cel_node m, cel_node v, cel_node hyper,
+                          const cel_adam_params *p, cel_node *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,219 @@
+/* Private structures of libcelgan shared by context, graph, planner and ops. */
+#ifndef CELGAN_INTERNAL_H
+#define CELGAN_INTERNAL_H
+
+#include "celgan.h"
+#include "shader_table.h"
+
+#include <stdarg.h>
+#include <vulkan/vulkan.h>
+
+#define CEL_MAX_INPUTS 6
+#define CEL_MAX_BINDINGS 8
+#define CEL_PUSH_BYTES 128
+#define CEL_MAX_ELEMENTS ((int64_t) 1 << 31) /* per tensor: indices stay in int32 in shaders */
+
+/* ---- context ---------------------------------------------------------------------------------- */
+
+typedef struct cel_pipeline_entry {
+  cel_shader_id shader;
+  uint32_t n_spec;
+  uint32_t spec[8];
+  VkPipeline pipeline;
+} cel_pipeline_entry;
+
+struct cel_context {
+  char error[1024];
+  cel_status failed; /* set when creation failed: the context is unusable */
+
+  VkInstance instance;
+  VkDebugUtilsMessengerEXT messenger;
+  VkPhysicalDevice physical;
+  VkDevice device;
+  VkQueue queue;
+  uint32_t queue_family;
+  VkCommandPool command_pool;
+  VkFence fence;
+  VkPipelineCache pipeline_cache;
+  char *pipeline_cache_path;
+
+  cel_device_info info;
+  VkPhysicalDeviceMemoryProperties memory;
+  VkDeviceSize min_storage_align;
+  uint64_t max_allocation;
+
+  uint64_t budget, device_bytes, peak_device_bytes;
+
+  bool validation;
+  uint32_t validation_count;
+  char *validation_log;
+  size_t validation_log_len;
+
+  VkShaderModule modules[CEL_SHADER_COUNT];
+  VkDescriptorSetLayout set_layouts[CEL_MAX_BINDINGS + 1]; /* by binding count */
+  VkPipelineLayout pipeline_layouts[CEL_MAX_BINDINGS + 1];
+  cel_pipeline_entry *pipelines;
+  uint32_t n_pipelines, cap_pipelines;
+};
+
+/* Records a formatted message as the context's last error and returns `status`. */
+cel_status cel_set_error (cel_context *ctx, cel_status status, const char *fmt, ...)
+  __attribute__ ((format (printf, 3, 4)));
+/* Maps a VkResult to a status, with `what` naming the failed call. */
+cel_status cel_vk_error (cel_context *ctx, VkResult r, const char *what);
+
+typedef struct cel_buffer {
+  VkBuffer buffer;
+  VkDeviceMemory memory;
+  VkDeviceSize size;
+  void *mapped; /* host-visible buffers stay mapped */
+} cel_buffer;
+
+/* Device-local (host_visible false) or host-visible coherent (true) storage+transfer buffer. Counts
+ * against the budget. `what` names it in errors. */
+cel_status cel_buffer_create (cel_context *ctx, VkDeviceSize size, bool host_visible, const char *what,
+                              cel_buffer *out);
+void cel_buffer_destroy (cel_context *ctx, cel_buffer *buf);
+
+/* One-time command buffer: begin, record, submit-and-wait. */
+cel_status cel_oneshot_begin (cel_context *ctx, VkCommandBuffer *cmd);
+cel_status cel_oneshot_submit (cel_context *ctx, VkCommandBuffer cmd);
+cel_status cel_submit_and_wait (cel_context *ctx, VkCommandBuffer cmd);
+
+/* A compute pipeline for a shader with specialization constants 0..n_spec-1 (cached in ctx). */
+cel_status cel_pipeline_get (cel_context *ctx, cel_shader_id shader, const uint32_t *spec, uint32_t n_spec,
+                             VkPipeline *out, VkPipelineLayout *layout, VkDescriptorSetLayout *set_layout);
+cel_status cel_validation_check (cel_context *ctx);
+
+/* ---- graph ------------------------------------------------------------------------------------ */
+
+typedef enum cel_node_kind {
+  CEL_NODE_INPUT,
+  CEL_NODE_PARAM,
+  CEL_NODE_STATE,
+  CEL_NODE_OP,
+} cel_node_kind;
+
+/* The op enum is generated from the per-family lists core/ops/<family>.def, each line one of
+ *   CEL_OP (ENUM, "name", prefix)         differentiable: prefix_infer, prefix_record, prefix_backward
+ *   CEL_OP_NOGRAD (ENUM, "name", prefix)  no gradient:    prefix_infer, prefix_record
+ * Adding an op touches its family's .def, .c, shaders, reference and test. */
+typedef enum cel_op {
+  CEL_OP_NONE = 0,
+#define CEL_OP(e, name, prefix) e,
+#define CEL_OP_NOGRAD(e, name, prefix) e,
+#include "ops/all.def"
+#undef CEL_OP
+#undef CEL_OP_NOGRAD
+  CEL_OP_COUNT
+} cel_op;
+
+typedef struct cel_node_rec {
+  cel_node_kind kind;
+  cel_op op;
+  char *name;
+  int32_t n_in;
+  cel_node in[CEL_MAX_INPUTS];
+  int32_t ip[16]; /* integer op parameters, meaning per op */
+  float fp[8];    /* float op parameters, meaning per op */
+  cel_shape shape;
+  bool no_output;     /* side-effect op (Adam): no tensor of its own */
+  bool requires_grad; /* depends on a parameter or on an input that requires grad */
+  bool is_output;
+  /* data */
+  float *host;        /* persistent nodes: host mirror for set/get, and dirty flag */
+  bool host_dirty;
+  /* planning */
+  int32_t last_use;
+  VkDeviceSize offset, bytes; /* in the arena, or in the persistent buffer */
+  VkDeviceSize staging_in, staging_out; /* offsets in staging (inputs / outputs), or (VkDeviceSize) -1 */
+} cel_node_rec;
+
+struct cel_graph {
+  cel_context *ctx;
+  cel_node_rec *nodes;
+  int32_t n_nodes, cap_nodes;
+  cel_node *grads; /* after backward: grads[i] is the gradient node of node i */
+  bool has_backward;
+
+  /* persistent tensors */
+  cel_buffer persist;
+  VkDeviceSize persist_used;
+  int32_t persist_nodes; /* how many nodes had storage when persist was allocated */
+
+  /* plan */
+  bool planned;
+  bool ran; /* outputs hold values of a run */
+  cel_buffer arena, staging;
+  VkCommandBuffer cmd;
+  VkDescriptorPool *pools;
+  uint32_t n_pools;
+  uint32_t sets_in_pool;
+  cel_plan_stats stats;
+};
+
+static inline int64_t cel_shape_count (cel_shape s) {
+  return (int64_t) s.n * s.c * s.h * s.w;
+}
+
+cel_status cel_graph_error (cel_graph *g, cel_status st, const char *fmt, ...)
+  __attribute__ ((format (printf, 3, 4)));
+
+/* Appends an op node and infers its shape. ip/fp may be NULL (zeros); n_ip/n_fp count what is copied. */
+cel_status cel_graph_add_op (cel_graph *g, cel_op op, const cel_node *in, int32_t n_in, const int32_t *ip,
+                             int32_t n_ip, const float *fp, int32_t n_fp, cel_node *out);
+/* Validates a node id (CEL_NO_NODE allowed when optional). */
+cel_status cel_graph_check_node (cel_graph *g, cel_node n, bool optional, const char *op, const char *what);
+static inline const cel_node_rec *cel_node_get (const cel_graph *g, cel_node n) {
+  return &g->nodes[n];
+}
+static inline cel_shape cel_node_shape (const cel_graph *g, cel_node n) {
+  return g->nodes[n].shape;
+}
+/* Writes "(n, c, h, w)" into buf. */
+const char *cel_shape_str (cel_shape s, char buf[64]);
+
+/* ---- ops -------------------------------------------------------------------------------------- */
+
+typedef struct cel_exec cel_exec;
+
+typedef struct cel_op_info {
+  const char *name;
+  /* Sets node->shape from its inputs' shapes (already inferred); errors via cel_graph_error. */
+  cel_status (*infer) (cel_graph *g, cel_node_rec *node);
+  /* Records the node's dispatches with cel_exec_dispatch*. */
+  cel_status (*record) (cel_exec *ex, cel_graph *g, cel_node self);
+  /* Appends nodes computing the gradient of each input from dy (the gradient of the node's output).
+   * need[i] says whether input i needs one; set dx[i] (CEL_NO_NODE where not needed). NULL: the op has
+   * no gradient (its inputs get none). */
+  cel_status (*backward) (cel_graph *g, cel_node self, cel_node dy, const bool *need, cel_node *dx);
+} cel_op_info;
+
+extern const cel_op_info cel_op_table[CEL_OP_COUNT];
+
+/* Records one dispatch of `shader` with the given nodes bound at bindings 0..n_bind-1 (each node's whole
+ * tensor), `push` copied into the push constants, and (gx, gy, gz) workgroups. */
+cel_status cel_exec_dispatch (cel_exec *ex, cel_shader_id shader, const uint32_t *spec, uint32_t n_spec,
+                              const cel_node *bind, uint32_t n_bind, const void *push, uint32_t push_size,
+                              uint32_t gx, uint32_t gy, uint32_t gz);
+/* 1-D dispatch over `invocations` threads in groups of `local_size`: splits into x and y when the group
+ * count exceeds 65535. Shaders recover the linear index with cel_linear_index () (shaders/common.glsl). */
+cel_status cel_exec_dispatch_1d (cel_exec *ex, cel_shader_id shader, const cel_node *bind, uint32_t n_bind,
+                                 const void *push, uint32_t push_size, int64_t invocations, uint32_t local_size);
+
+/* Prototypes of every op's functions. */
+#define CEL_OP(e, name, prefix)                                                                        \
+  cel_status prefix##_infer (cel_graph *g, cel_node_rec *node);                                         \
+  cel_status prefix##_record (cel_exec *ex, cel_graph *g, cel_node self);                               \
+  cel_status prefix##_backward (cel_graph *g, cel_node self, cel_node dy, const bool *need, cel_node *dx);
+#define CEL_OP_NOGRAD(e, name, prefix)                                                                 \
+  cel_status prefix##_infer (cel_graph *g, cel_node_rec *node);                                         \
+  cel_status prefix##_record (cel_exec *ex, cel_graph *g, cel_node self);
+#include "ops/all.def"
+#undef CEL_OP
+#undef CEL_OP_NOGRAD
+
+/* Broadcasting helper used by add/mul: can b broadcast to a? */
+bool cel_shape_broadcasts (cel_shape b, cel_shape a);
+
+#endif

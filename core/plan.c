@@ -1,0 +1,486 @@
+/* Planning and running a graph: shapes, persistent storage, arena packing by lifetime, staging, and one
+ * recorded command buffer (uploads, dispatches with barriers, readbacks). */
+#include "internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+cel_status cel_graph_infer_all (cel_graph *g); /* graph.c */
+
+struct cel_exec {
+  cel_graph *g;
+  VkCommandBuffer cmd;
+  uint32_t dispatches;
+};
+
+static VkDeviceSize align_up (VkDeviceSize v, VkDeviceSize a) {
+  return (v + a - 1) / a * a;
+}
+
+static bool is_persistent (const cel_node_rec *n) {
+  return n->kind == CEL_NODE_PARAM || n->kind == CEL_NODE_STATE;
+}
+
+void cel_plan_release (cel_graph *g) {
+  cel_context *ctx = g->ctx;
+  if (g->cmd) {
+    vkFreeCommandBuffers (ctx->device, ctx->command_pool, 1, &g->cmd);
+    g->cmd = VK_NULL_HANDLE;
+  }
+  for (uint32_t i = 0; i < g->n_pools; i++)
+    vkDestroyDescriptorPool (ctx->device, g->pools[i], NULL);
+  free (g->pools);
+  g->pools = NULL;
+  g->n_pools = 0;
+  g->sets_in_pool = 0;
+  cel_buffer_destroy (ctx, &g->arena);
+  cel_buffer_destroy (ctx, &g->staging);
+  g->planned = false;
+  g->ran = false;
+}
+
+/* ---- persistent tensors ----------------------------------------------------------------------- */
+
+static cel_status upload_dirty (cel_graph *g) {
+  cel_context *ctx = g->ctx;
+  VkDeviceSize bytes = 0;
+  for (int32_t i = 0; i < g->n_nodes; i++)
+    if (is_persistent (&g->nodes[i]) && g->nodes[i].host_dirty)
+      bytes += g->nodes[i].bytes;
+  if (bytes == 0)
+    return CEL_OK;
+  cel_buffer stage;
+  cel_status st = cel_buffer_create (ctx, bytes, true, "parameter upload staging", &stage);
+  if (st)
+    return st;
+  VkCommandBuffer cmd;
+  if ((st = cel_oneshot_begin (ctx, &cmd))) {
+    cel_buffer_destroy (ctx, &stage);
+    return st;
+  }
+  VkMemoryBarrier before = { .sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+                             .srcAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_READ_BIT,
+                             .dstAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT };
+  vkCmdPipelineBarrier (cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
+                        VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 1, &before, 0, NULL, 0, NULL);
+  VkDeviceSize off = 0;
+  for (int32_t i = 0; i < g->n_nodes; i++) {
+    cel_node_rec *n = &g->nodes[i];
+    if (!is_persistent (n) || !n->host_dirty)
+      continue;
+    memcpy ((char *) stage.mapped + off, n->host, (size_t) cel_shape_count (n->shape) * sizeof (float));
+    VkBufferCopy region = { .srcOffset = off, .dstOffset = n->offset, .size = (VkDeviceSize) cel_shape_count (n->shape) * 4 };
+    vkCmdCopyBuffer (cmd, stage.buffer, g->persist.buffer, 1, &region);
+    off += n->bytes;
+  }
+  VkMemoryBarrier after = { .sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+                            .srcAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT,
+                            .dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_READ_BIT };
+  vkCmdPipelineBarrier (cmd, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
+                        0, 1, &after, 0, NULL, 0, NULL);
+  st = cel_oneshot_submit (ctx, cmd);
+  cel_buffer_destroy (ctx, &stage);
+  if (st)
+    return st;
+  for (int32_t i = 0; i < g->n_nodes; i++)
+    if (is_persistent (&g->nodes[i]))
+      g->nodes[i].host_dirty = false;
+  return CEL_OK;
+}
+
+cel_status cel_plan_download_persistent (cel_graph *g, cel_node node) {
+  cel_context *ctx = g->ctx;
+  cel_node_rec *n = &g->nodes[node];
+  if (n->host_dirty || !g->persist.buffer || n->bytes == 0)
+    return CEL_OK; /* the host mirror is the newest copy */
+  cel_buffer stage;
+  cel_status st = cel_buffer_create (ctx, n->bytes, true, "parameter download staging", &stage);
+  if (st)
+    return st;
+  VkCommandBuffer cmd;
+  if ((st = cel_oneshot_begin (ctx, &cmd))) {
+    cel_buffer_destroy (ctx, &stage);
+    return st;
+  }
+  VkMemoryBarrier before = { .sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+                             .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
+                             .dstAccessMask = VK_ACCESS_TRANSFER_READ_BIT };
+  vkCmdPipelineBarrier (cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
+                        VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 1, &before, 0, NULL, 0, NULL);
+  VkDeviceSize size = (VkDeviceSize) cel_shape_count (n->shape) * 4;
+  VkBufferCopy region = { .srcOffset = n->offset, .dstOffset = 0, .size = size };
+  vkCmdCopyBuffer (cmd, g->persist.buffer, stage.buffer, 1, &region);
+  VkMemoryBarrier after = { .sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+                            .srcAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT,
+                            .dstAccessMask = VK_ACCESS_HOST_READ_BIT };
+  vkCmdPipelineBarrier (cmd, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &after, 0, NULL, 0, NULL);
+  if ((st = cel_oneshot_submit (ctx, cmd)) == CEL_OK)
+    memcpy (n->host, stage.mapped, (size_t) size);
+  cel_buffer_destroy (ctx, &stage);
+  return st;
+}
+
+/* (Re)allocates the persistent buffer when persistent nodes were added since the last plan. */
+static cel_status plan_persistent (cel_graph *g) {
+  int32_t count = 0;
+  for (int32_t i = 0; i < g->n_nodes; i++)
+    if (is_persistent (&g->nodes[i]))
+      count++;
+  if (g->persist.buffer && count == g->persist_nodes)
+    return CEL_OK;
+  cel_status st;
+  /* Keep the newest values: pull what lives only on the device into the host mirrors first. */
+  for (int32_t i = 0; i < g->n_nodes && g->persist.buffer; i++)
+    if (is_persistent (&g->nodes[i]) && g->nodes[i].bytes && (st = cel_plan_download_persistent (g, i)))
+      return st;
+  cel_buffer_destroy (g->ctx, &g->persist);
+  VkDeviceSize off = 0;
+  for (int32_t i = 0; i < g->n_nodes; i++) {
+    cel_node_rec *n = &g->nodes[i];
+    if (!is_persistent (n))
+      continue;
+    n->offset = off;
+    n->bytes = align_up ((VkDeviceSize) cel_shape_count (n->shape) * 4, g->ctx->min_storage_align);
+    n->host_dirty = true;
+    off += n->bytes;
+  }
+  g->persist_used = off;
+  g->persist_nodes = count;
+  if (count == 0)
+    return CEL_OK;
+  return cel_buffer_create (g->ctx, off, false, "parameters", &g->persist);
+}
+
+/* ---- arena packing ---------------------------------------------------------------------------- */
+
+typedef struct live_block {
+  VkDeviceSize offset, bytes;
+  int32_t end;
+} live_block;
+
+static int cmp_block (const void *a, const void *b) {
+  const live_block *x = a, *y = b;
+  return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+/* First-fit packing in node order: a node occupies [offset, offset+bytes) from its creation to its last
+ * use; inputs live from the start. */
+static cel_status pack_arena (cel_graph *g, VkDeviceSize *total, VkDeviceSize *unpacked) {
+  int32_t n = g->n_nodes;
+  for (int32_t i = 0; i < n; i++)
+    g->nodes[i].last_use = -1;
+  for (int32_t i = 0; i < n; i++)
+    for (int32_t j = 0; j < g->nodes[i].n_in; j++)
+      if (g->nodes[i].in[j] != CEL_NO_NODE)
+        g->nodes[g->nodes[i].in[j]].last_use = i;
+  live_block *live = malloc ((size_t) (n ? n : 1) * sizeof *live);
+  if (!live)
+    return cel_graph_error (g, CEL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+  int32_t n_live = 0;
+  VkDeviceSize top = 0, sum = 0, align = g->ctx->min_storage_align;
+  /* Inputs first (they are written before the first dispatch), then op results in order. */
+  for (int pass = 0; pass < 2; pass++) {
+    for (int32_t i = 0; i < n; i++) {
+      cel_node_rec *r = &g->nodes[i];
+      bool take = pass == 0 ? r->kind == CEL_NODE_INPUT : (r->kind == CEL_NODE_OP && !r->no_output);
+      if (!take)
+        continue;
+      int32_t start = pass == 0 ? -1 : i;
+      int32_t end = r->is_output ? n : (r->last_use < 0 ? i : r->last_use);
+      if (pass == 0 && r->last_use < 0 && !r->is_output)
+        end = -1;
+      /* retire blocks that ended before this node starts */
+      int32_t k = 0;
+      for (int32_t j = 0; j < n_live; j++)
+        if (live[j].end >= start)
+          live[k++] = live[j];
+      n_live = k;
+      qsort (live, (size_t) n_live, sizeof *live, cmp_block);
+      r->bytes = align_up ((VkDeviceSize) cel_shape_count (r->shape) * 4, align);
+      sum += r->bytes;
+      VkDeviceSize off = 0;
+      for (int32_t j = 0; j < n_live; j++) {
+        if (off + r->bytes <= live[j].offset)
+          break;
+        if (live[j].offset + live[j].bytes > off)
+          off = live[j].offset + live[j].bytes;
+      }
+      r->offset = off;
+      live[n_live++] = (live_block) { off, r->bytes, end };
+      if (off + r->bytes > top)
+        top = off + r->bytes;
+    }
+  }
+  free (live);
+  *total = top;
+  *unpacked = sum;
+  return CEL_OK;
+}
+
+/* ---- recording -------------------------------------------------------------------------------- */
+
+static cel_status alloc_set (cel_graph *g, VkDescriptorSetLayout layout, VkDescriptorSet *out) {
+  cel_context *ctx = g->ctx;
+  const uint32_t per_pool = 256;
+  if (g->n_pools == 0 || g->sets_in_pool == per_pool) {
+    VkDescriptorPoolSize size = { .type = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, .descriptorCount = per_pool * CEL_MAX_BINDINGS };
+    VkDescriptorPoolCreateInfo pci = { .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO,
+                                       .maxSets = per_pool,
+                                       .poolSizeCount = 1,
+                                       .pPoolSizes = &size };
+    VkDescriptorPool *p = realloc (g->pools, (g->n_pools + 1) * sizeof *p);
+    if (!p)
+      return cel_graph_error (g, CEL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    g->pools = p;
+    VkResult r = vkCreateDescriptorPool (ctx->device, &pci, NULL, &g->pools[g->n_pools]);
+    if (r != VK_SUCCESS)
+      return cel_vk_error (ctx, r, "vkCreateDescriptorPool");
+    g->n_pools++;
+    g->sets_in_pool = 0;
+  }
+  VkDescriptorSetAllocateInfo ai = { .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO,
+                                     .descriptorPool = g->pools[g->n_pools - 1],
+                                     .descriptorSetCount = 1,
+                                     .pSetLayouts = &layout };
+  VkResult r = vkAllocateDescriptorSets (ctx->device, &ai, out);
+  if (r != VK_SUCCESS)
+    return cel_vk_error (ctx, r, "vkAllocateDescriptorSets");
+  g->sets_in_pool++;
+  return CEL_OK;
+}
+
+static void compute_barrier (VkCommandBuffer cmd) {
+  VkMemoryBarrier mb = { .sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+                         .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_SHADER_READ_BIT,
+                         .dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT };
+  vkCmdPipelineBarrier (cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1, &mb, 0,
+                        NULL, 0, NULL);
+}
+
+cel_status cel_exec_dispatch (cel_exec *ex, cel_shader_id shader, const uint32_t *spec, uint32_t n_spec,
+                              const cel_node *bind, uint32_t n_bind, const void *push, uint32_t push_size,
+                              uint32_t gx, uint32_t gy, uint32_t gz) {
+  cel_graph *g = ex->g;
+  cel_context *ctx = g->ctx;
+  const cel_shader_code *code = &cel_shader_table[shader];
+  if (n_bind != code->n_bindings)
+    return cel_graph_error (g, CEL_ERROR_INVALID_ARGUMENT, "internal: shader %s has %u bindings, %u given", code->name,
+                            code->n_bindings, n_bind);
+  if (push_size > CEL_PUSH_BYTES)
+    return cel_graph_error (g, CEL_ERROR_INVALID_ARGUMENT, "internal: push constants of %s too large", code->name);
+  if (gx == 0 || gy == 0 || gz == 0)
+    return CEL_OK;
+  if (gx > 65535 || gy > 65535 || gz > 65535)
+    return cel_graph_error (g, CEL_ERROR_INVALID_ARGUMENT, "%s: %u x %u x %u workgroups exceed the device limit (use tiling)",
+                            code->name, gx, gy, gz);
+  VkPipeline pipe;
+  VkPipelineLayout layout;
+  VkDescriptorSetLayout set_layout;
+  cel_status st = cel_pipeline_get (ctx, shader, spec, n_spec, &pipe, &layout, &set_layout);
+  if (st)
+    return st;
+  VkDescriptorSet set = VK_NULL_HANDLE;
+  if (n_bind) {
+    if ((st = alloc_set (g, set_layout, &set)))
+      return st;
+    VkDescriptorBufferInfo infos[CEL_MAX_BINDINGS];
+    VkWriteDescriptorSet writes[CEL_MAX_BINDINGS];
+    for (uint32_t i = 0; i < n_bind; i++) {
+      const cel_node_rec *n = &g->nodes[bind[i]];
+      infos[i] = (VkDescriptorBufferInfo) { .buffer = is_persistent (n) ? g->persist.buffer : g->arena.buffer,
+                                            .offset = n->offset,
+                                            .range = n->bytes };
+      writes[i] = (VkWriteDescriptorSet) { .sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET,
+                                           .dstSet = set,
+                                           .dstBinding = i,
+                                           .descriptorCount = 1,
+                                           .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+                                           .pBufferInfo = &infos[i] };
+    }
+    vkUpdateDescriptorSets (ctx->device, n_bind, writes, 0, NULL);
+  }
+  vkCmdBindPipeline (ex->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, pipe);
+  if (n_bind)
+    vkCmdBindDescriptorSets (ex->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, layout, 0, 1, &set, 0, NULL);
+  uint8_t pc[CEL_PUSH_BYTES] = { 0 };
+  if (push && push_size)
+    memcpy (pc, push, push_size);
+  vkCmdPushConstants (ex->cmd, layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, CEL_PUSH_BYTES, pc);
+  vkCmdDispatch (ex->cmd, gx, gy, gz);
+  compute_barrier (ex->cmd);
+  ex->dispatches++;
+  return CEL_OK;
+}
+
+cel_status cel_exec_dispatch_1d (cel_exec *ex, cel_shader_id shader, const cel_node *bind, uint32_t n_bind,
+                                 const void *push, uint32_t push_size, int64_t invocations, uint32_t local_size) {
+  int64_t groups = (invocations + local_size - 1) / local_size;
+  uint32_t gx = (uint32_t) (groups < 65535 ? groups : 65535);
+  uint32_t gy = gx ? (uint32_t) ((groups + gx - 1) / gx) : 0;
+  return cel_exec_dispatch (ex, shader, NULL, 0, bind, n_bind, push, push_size, gx, gy, 1);
+}
+
+static cel_status record (cel_graph *g) {
+  cel_context *ctx = g->ctx;
+  VkCommandBufferAllocateInfo ai = { .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
+                                     .commandPool = ctx->command_pool,
+                                     .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
+                                     .commandBufferCount = 1 };
+  VkResult r = vkAllocateCommandBuffers (ctx->device, &ai, &g->cmd);
+  if (r != VK_SUCCESS) {
+    g->cmd = VK_NULL_HANDLE;
+    return cel_vk_error (ctx, r, "vkAllocateCommandBuffers");
+  }
+  VkCommandBufferBeginInfo bi = { .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO };
+  if ((r = vkBeginCommandBuffer (g->cmd, &bi)) != VK_SUCCESS)
+    return cel_vk_error (ctx, r, "vkBeginCommandBuffer");
+
+  /* Everything earlier on the queue (previous runs, parameter uploads) before anything here. */
+  VkMemoryBarrier start = { .sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+                            .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT |
+                                             VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_TRANSFER_READ_BIT,
+                            .dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT |
+                                             VK_ACCESS_TRANSFER_WRITE_BIT | VK_ACCESS_TRANSFER_READ_BIT };
+  VkPipelineStageFlags both = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT;
+  vkCmdPipelineBarrier (g->cmd, both, both, 0, 1, &start, 0, NULL, 0, NULL);
+
+  for (int32_t i = 0; i < g->n_nodes; i++) {
+    cel_node_rec *n = &g->nodes[i];
+    if (n->kind != CEL_NODE_INPUT || n->staging_in == (VkDeviceSize) -1)
+      continue;
+    VkBufferCopy region = { .srcOffset = n->staging_in, .dstOffset = n->offset,
+                            .size = (VkDeviceSize) cel_shape_count (n->shape) * 4 };
+    vkCmdCopyBuffer (g->cmd, g->staging.buffer, g->arena.buffer, 1, &region);
+  }
+  VkMemoryBarrier up = { .sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+                         .srcAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT,
+                         .dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT };
+  vkCmdPipelineBarrier (g->cmd, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1, &up, 0, NULL,
+                        0, NULL);
+
+  cel_exec ex = { .g = g, .cmd = g->cmd };
+  for (int32_t i = 0; i < g->n_nodes; i++) {
+    if (g->nodes[i].kind != CEL_NODE_OP)
+      continue;
+    const cel_op_info *info = &cel_op_table[g->nodes[i].op];
+    cel_status st = info->record (&ex, g, i);
+    if (st)
+      return st;
+  }
+
+  VkMemoryBarrier down = { .sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+                           .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT,
+                           .dstAccessMask = VK_ACCESS_TRANSFER_READ_BIT };
+  vkCmdPipelineBarrier (g->cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 1, &down, 0,
+                        NULL, 0, NULL);
+  for (int32_t i = 0; i < g->n_nodes; i++) {
+    cel_node_rec *n = &g->nodes[i];
+    if (n->staging_out == (VkDeviceSize) -1)
+      continue;
+    VkBufferCopy region = { .srcOffset = n->offset, .dstOffset = n->staging_out,
+                            .size = (VkDeviceSize) cel_shape_count (n->shape) * 4 };
+    vkCmdCopyBuffer (g->cmd, g->arena.buffer, g->staging.buffer, 1, &region);
+  }
+  VkMemoryBarrier host = { .sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+                           .srcAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT,
+                           .dstAccessMask = VK_ACCESS_HOST_READ_BIT };
+  vkCmdPipelineBarrier (g->cmd, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &host, 0, NULL, 0,
+                        NULL);
+  if ((r = vkEndCommandBuffer (g->cmd)) != VK_SUCCESS)
+    return cel_vk_error (ctx, r, "vkEndCommandBuffer");
+  g->stats.dispatches = ex.dispatches;
+  return CEL_OK;
+}
+
+cel_status cel_graph_plan (cel_graph *g) {
+  cel_context *ctx = g->ctx;
+  cel_plan_release (g);
+  memset (&g->stats, 0, sizeof g->stats);
+  cel_status st;
+  if ((st = cel_graph_infer_all (g)))
+    return st;
+  if ((st = plan_persistent (g)))
+    return st;
+  VkDeviceSize total = 0, unpacked = 0;
+  if ((st = pack_arena (g, &total, &unpacked)))
+    goto fail;
+
+  VkDeviceSize stage = 0;
+  for (int32_t i = 0; i < g->n_nodes; i++) {
+    cel_node_rec *n = &g->nodes[i];
+    n->staging_in = n->staging_out = (VkDeviceSize) -1;
+    if (n->kind == CEL_NODE_INPUT && n->last_use >= 0) {
+      n->staging_in = stage;
+      stage += n->bytes;
+    }
+    if (n->kind != CEL_NODE_PARAM && n->kind != CEL_NODE_STATE && n->is_output && !n->no_output) {
+      n->staging_out = stage;
+      stage += n->bytes;
+    }
+  }
+  for (int32_t i = 0; i < g->n_nodes; i++) {
+    cel_node_rec *n = &g->nodes[i];
+    if (n->kind == CEL_NODE_INPUT && n->bytes > ctx->info.max_storage_buffer_range)
+      return cel_graph_error (g, CEL_ERROR_INVALID_ARGUMENT, "input '%s' is larger than the device's storage buffer range",
+                              n->name ? n->name : "");
+    if (n->kind == CEL_NODE_OP && !n->no_output && n->bytes > ctx->info.max_storage_buffer_range)
+      return cel_graph_error (g, CEL_ERROR_OUT_OF_DEVICE_MEMORY,
+                              "%s (node %d) needs %.1f MiB in one tensor, more than the device's storage buffer range "
+                              "(use a smaller tile)", cel_op_table[n->op].name, (int) i, n->bytes / 1048576.0);
+  }
+  if ((st = cel_buffer_create (ctx, total, false, "the graph's intermediate tensors", &g->arena)))
+    goto fail;
+  if ((st = cel_buffer_create (ctx, stage, true, "the graph's staging buffer", &g->staging)))
+    goto fail;
+  if ((st = record (g)))
+    goto fail;
+  g->stats.arena_bytes = total;
+  g->stats.unpacked_bytes = unpacked;
+  g->stats.staging_bytes = stage;
+  g->stats.persistent_bytes = g->persist_used;
+  g->planned = true;
+  return CEL_OK;
+
+fail:
+  cel_plan_release (g);
+  return st;
+}
+
+cel_status cel_graph_run (cel_graph *g) {
+  cel_status st;
+  if (!g->planned && (st = cel_graph_plan (g)))
+    return st;
+  for (int32_t i = 0; i < g->n_nodes; i++) {
+    cel_node_rec *n = &g->nodes[i];
+    if (n->kind != CEL_NODE_INPUT || n->staging_in == (VkDeviceSize) -1)
+      continue;
+    if (!n->host)
+      return cel_graph_error (g, CEL_ERROR_INVALID_ARGUMENT, "run: input '%s' has no data (cel_graph_set_data)",
+                              n->name ? n->name : "");
+    memcpy ((char *) g->staging.mapped + n->staging_in, n->host, (size_t) cel_shape_count (n->shape) * 4);
+  }
+  if ((st = upload_dirty (g)))
+    return st;
+  g->ran = false;
+  if ((st = cel_submit_and_wait (g->ctx, g->cmd)))
+    return st;
+  g->ran = true;
+  return CEL_OK;
+}
+
+const float *cel_plan_output_data (cel_graph *g, cel_node node) {
+  const cel_node_rec *n = &g->nodes[node];
+  if (!g->planned || !g->ran || n->staging_out == (VkDeviceSize) -1)
+    return NULL;
+  return (const float *) ((const char *) g->staging.mapped + n->staging_out);
+}
+
+cel_status cel_graph_plan_stats (const cel_graph *g, cel_plan_stats *out) {
+  if (!g->planned) {
+    snprintf (g->ctx->error, sizeof g->ctx->error, "plan_stats: the graph is not planned");
+    return CEL_ERROR_INVALID_ARGUMENT;
+  }
+  *out = g->stats;
+  return CEL_OK;
+}

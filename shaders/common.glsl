@@ -1,0 +1,33 @@
+// Shared definitions for every compute shader. Include with
+//   #extension GL_GOOGLE_include_directive : require
+//   #include "common.glsl"
+// Tensors are NCHW fp32 arrays bound as std430 storage buffers at bindings 0..n-1; parameters come in a
+// push-constant block mirrored by a C struct (pinned with _Static_assert in the op's .c file).
+
+// Linear invocation index of a 1-D dispatch split over x and y (cel_exec_dispatch_1d).
+uint cel_linear_index() {
+  return gl_GlobalInvocationID.x + gl_GlobalInvocationID.y * gl_NumWorkGroups.x * gl_WorkGroupSize.x;
+}
+
+// Linear index of the workgroup in a 2-D grid of workgroups (one workgroup per output element).
+uint cel_group_index() {
+  return gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x;
+}
+
+// Offset of element (n, c, h, w) in a tensor of shape (N, C, H, W); broadcasting dims of size 1 read index 0.
+uint cel_offset(ivec4 shape, int n, int c, int h, int w) {
+  return uint(((n * shape.y + c) * shape.z + h) * shape.w + w);
+}
+
+uint cel_broadcast_offset(ivec4 shape, ivec4 idx) {
+  ivec4 i = ivec4(shape.x == 1 ? 0 : idx.x, shape.y == 1 ? 0 : idx.y, shape.z == 1 ? 0 : idx.z,
+                  shape.w == 1 ? 0 : idx.w);
+  return cel_offset(shape, i.x, i.y, i.z, i.w);
+}
+
+ivec4 cel_unravel(ivec4 shape, uint i) {
+  int w = int(i % uint(shape.w)); i /= uint(shape.w);
+  int h = int(i % uint(shape.z)); i /= uint(shape.z);
+  int c = int(i % uint(shape.y)); i /= uint(shape.y);
+  return ivec4(int(i), c, h, w);
+}
