@@ -72,10 +72,11 @@ static cel_status check_shape (cel_graph *g, cel_shape s, const char *what) {
   if (s.n <= 0 || s.c <= 0 || s.h <= 0 || s.w <= 0)
     return cel_graph_error (g, CEL_ERROR_INVALID_ARGUMENT, "%s: shape %s has a zero or negative size", what,
                             cel_shape_str (s, b));
-  if (cel_shape_count (s) >= CEL_MAX_ELEMENTS)
-    return cel_graph_error (g, CEL_ERROR_INVALID_ARGUMENT, "%s: shape %s has %lld elements; at most %lld fit one tensor "
-                            "(use tiling)", what, cel_shape_str (s, b), (long long) cel_shape_count (s),
-                            (long long) CEL_MAX_ELEMENTS - 1);
+  /* Multiply in double first: four int32 factors can overflow int64. */
+  double count = (double) s.n * s.c * s.h * s.w;
+  if (count >= (double) CEL_MAX_ELEMENTS)
+    return cel_graph_error (g, CEL_ERROR_INVALID_ARGUMENT, "%s: shape %s has %.4g elements; at most %lld fit one tensor "
+                            "(use tiling)", what, cel_shape_str (s, b), count, (long long) CEL_MAX_ELEMENTS - 1);
   return CEL_OK;
 }
 

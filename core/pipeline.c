@@ -52,7 +52,7 @@ cel_status cel_pipeline_get (cel_context *ctx, cel_shader_id shader, const uint3
 
   for (uint32_t i = 0; i < ctx->n_pipelines; i++) {
     cel_pipeline_entry *e = &ctx->pipelines[i];
-    if (e->shader == shader && e->n_spec == n_spec && memcmp (e->spec, spec, n_spec * sizeof *spec) == 0) {
+    if (e->shader == shader && e->n_spec == n_spec && (n_spec == 0 || memcmp (e->spec, spec, n_spec * sizeof *spec) == 0)) {
       *out = e->pipeline;
       return CEL_OK;
     }

@@ -1,0 +1,193 @@
+/* Graph mechanics with elementwise ops only: planning once and running many times, re-planning for new
+ * input shapes, arena reuse by lifetime, persistent parameters, gradient accumulation, outputs. */
+#include "opcheck.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CHECK(st) ((st) == CEL_OK || (tap_diag ("  %s:%d: %s", __FILE__, __LINE__, cel_context_last_error (oc_context ())), 0))
+
+static void test_run_many_times_with_new_inputs (void) {
+  cel_graph *g = NULL;
+  cel_node x, y;
+  cel_shape s = { 1, 2, 3, 4 };
+  float in[24], out[24];
+  bool ok = CHECK (cel_graph_create (oc_context (), &g)) && CHECK (cel_graph_input (g, "x", s, &x)) &&
+            CHECK (cel_scale_shift (g, x, 2.0f, 1.0f, &y)) && CHECK (cel_graph_mark_output (g, y)) &&
+            CHECK (cel_graph_plan (g));
+  cel_plan_stats before = { 0 }, after = { 0 };
+  ok = ok && CHECK (cel_graph_plan_stats (g, &before));
+  for (int r = 0; r < 3 && ok; r++) {
+    for (int i = 0; i < 24; i++)
+      in[i] = (float) (i * (r + 1));
+    ok = CHECK (cel_graph_set_data (g, x, in, 24)) && CHECK (cel_graph_run (g)) && CHECK (cel_graph_get_data (g, y, out, 24));
+    for (int i = 0; i < 24 && ok; i++)
+      ok = out[i] == 2.0f * in[i] + 1.0f;
+  }
+  ok = ok && CHECK (cel_graph_plan_stats (g, &after)) && before.dispatches == after.dispatches;
+  tap_ok (ok, "/graph/run_many_times_without_replanning");
+  cel_graph_destroy (g);
+}
+
+static void test_replan_for_new_input_shape (void) {
+  cel_graph *g = NULL;
+  cel_node x, b, y;
+  cel_shape s1 = { 1, 3, 4, 5 }, s2 = { 2, 3, 7, 9 }, bs = { 1, 3, 1, 1 };
+  float bias[3] = { 1, 2, 3 };
+  bool ok = CHECK (cel_graph_create (oc_context (), &g)) && CHECK (cel_graph_input (g, "x", s1, &x)) &&
+            CHECK (cel_graph_param (g, "b", bs, &b)) && CHECK (cel_graph_set_data (g, b, bias, 3)) &&
+            CHECK (cel_add (g, x, b, 1.0f, 1.0f, &y)) && CHECK (cel_graph_mark_output (g, y));
+  float *in = malloc (2 * 3 * 7 * 9 * sizeof (float)), *out = malloc (2 * 3 * 7 * 9 * sizeof (float));
+  for (int pass = 0; pass < 2 && ok; pass++) {
+    cel_shape s = pass ? s2 : s1;
+    int64_t n = oc_count (s);
+    for (int64_t i = 0; i < n; i++)
+      in[i] = (float) i;
+    ok = CHECK (cel_graph_set_input_shape (g, x, s)) && CHECK (cel_graph_set_data (g, x, in, (size_t) n)) &&
+         CHECK (cel_graph_run (g));
+    cel_shape ys;
+    ok = ok && CHECK (cel_graph_shape (g, y, &ys)) && memcmp (&ys, &s, sizeof s) == 0 &&
+         CHECK (cel_graph_get_data (g, y, out, (size_t) n));
+    for (int64_t i = 0; i < n && ok; i++) {
+      int c = (int) ((i / (s.h * s.w)) % s.c);
+      ok = out[i] == in[i] + bias[c];
+    }
+  }
+  tap_ok (ok, "/graph/replan_for_new_input_shape_keeps_parameters");
+  free (in);
+  free (out);
+  cel_graph_destroy (g);
+}
+
+/* A chain of 10 same-size ops needs only two live buffers at a time (plus the input). */
+static void test_arena_reuses_memory_by_lifetime (void) {
+  cel_graph *g = NULL;
+  cel_node x, y;
+  cel_shape s = { 1, 4, 32, 32 };
+  bool ok = CHECK (cel_graph_create (oc_context (), &g)) && CHECK (cel_graph_input (g, "x", s, &x));
+  y = x;
+  for (int i = 0; i < 10 && ok; i++)
+    ok = CHECK (cel_scale_shift (g, y, 1.0f, 1.0f, &y));
+  ok = ok && CHECK (cel_graph_mark_output (g, y)) && CHECK (cel_graph_plan (g));
+  cel_plan_stats st = { 0 };
+  ok = ok && CHECK (cel_graph_plan_stats (g, &st));
+  uint64_t one = (uint64_t) oc_count (s) * 4;
+  if (!tap_ok (ok && st.arena_bytes <= 3 * one && st.unpacked_bytes >= 11 * one, "/graph/arena_reuses_memory_by_lifetime"))
+    tap_diag ("  arena %llu bytes, unpacked %llu, one tensor %llu", (unsigned long long) st.arena_bytes,
+              (unsigned long long) st.unpacked_bytes, (unsigned long long) one);
+  float *in = calloc ((size_t) oc_count (s), sizeof (float)), *out = malloc ((size_t) oc_count (s) * sizeof (float));
+  ok = ok && CHECK (cel_graph_set_data (g, x, in, (size_t) oc_count (s))) && CHECK (cel_graph_run (g)) &&
+       CHECK (cel_graph_get_data (g, y, out, (size_t) oc_count (s)));
+  for (int64_t i = 0; i < oc_count (s) && ok; i++)
+    ok = out[i] == 10.0f;
+  tap_ok (ok, "/graph/packed_chain_computes_correctly");
+  free (in);
+  free (out);
+  cel_graph_destroy (g);
+}
+
+/* y = x*x + 3x uses x twice: the gradient accumulates both paths: dy/dx = 2x + 3. */
+static void test_gradient_accumulates_over_uses (void) {
+  cel_graph *g = NULL;
+  cel_node x, sq, lin, y, loss;
+  cel_shape s = { 1, 1, 2, 3 };
+  float in[6] = { -1, 0, 1, 2, 3, 0.5f }, grad[6];
+  bool ok = CHECK (cel_graph_create (oc_context (), &g)) && CHECK (cel_graph_param (g, "x", s, &x)) &&
+            CHECK (cel_graph_set_data (g, x, in, 6)) && CHECK (cel_mul (g, x, x, &sq)) &&
+            CHECK (cel_scale_shift (g, x, 3.0f, 0.0f, &lin)) && CHECK (cel_add (g, sq, lin, 1.0f, 1.0f, &y)) &&
+            CHECK (cel_sum_to (g, y, (cel_shape) { 1, 1, 1, 1 }, &loss)) && CHECK (cel_graph_backward (g, loss, CEL_NO_NODE));
+  cel_node gx = cel_graph_grad (g, x);
+  ok = ok && gx != CEL_NO_NODE && CHECK (cel_graph_mark_output (g, gx)) && CHECK (cel_graph_run (g)) &&
+       CHECK (cel_graph_get_data (g, gx, grad, 6));
+  for (int i = 0; i < 6 && ok; i++)
+    ok = fabsf (grad[i] - (2 * in[i] + 3)) < 1e-6f;
+  tap_ok (ok, "/graph/gradient_accumulates_over_uses");
+  tap_ok (cel_graph_grad (g, loss) != CEL_NO_NODE, "/graph/output_has_seed_gradient");
+  cel_graph_destroy (g);
+}
+
+/* Inputs without requires_grad get no gradient node; parameters do. */
+static void test_requires_grad (void) {
+  cel_graph *g = NULL;
+  cel_node x, w, y, loss;
+  cel_shape s = { 1, 1, 1, 4 };
+  bool ok = CHECK (cel_graph_create (oc_context (), &g)) && CHECK (cel_graph_input (g, "x", s, &x)) &&
+            CHECK (cel_graph_param (g, "w", s, &w)) && CHECK (cel_mul (g, x, w, &y)) && CHECK (cel_mean (g, y, &loss)) &&
+            CHECK (cel_graph_backward (g, loss, CEL_NO_NODE));
+  tap_ok (ok && cel_graph_grad (g, x) == CEL_NO_NODE && cel_graph_grad (g, w) != CEL_NO_NODE,
+          "/graph/only_parameters_and_requested_inputs_get_gradients");
+  cel_graph_destroy (g);
+}
+
+/* Parameters set before planning survive adding nodes and re-planning; get_data returns them. */
+static void test_parameters_persist (void) {
+  cel_graph *g = NULL;
+  cel_node p, q, y;
+  cel_shape s = { 1, 1, 1, 3 };
+  float a[3] = { 1, 2, 3 }, b[3] = { 10, 20, 30 }, got[3], out[3];
+  bool ok = CHECK (cel_graph_create (oc_context (), &g)) && CHECK (cel_graph_param (g, "p", s, &p)) &&
+            CHECK (cel_graph_set_data (g, p, a, 3)) && CHECK (cel_scale_shift (g, p, 1.0f, 0.0f, &y)) &&
+            CHECK (cel_graph_mark_output (g, y)) && CHECK (cel_graph_run (g)) &&
+            CHECK (cel_graph_param (g, "q", s, &q)) && CHECK (cel_graph_set_data (g, q, b, 3)) &&
+            CHECK (cel_add (g, y, q, 1.0f, 1.0f, &y)) && CHECK (cel_graph_mark_output (g, y)) && CHECK (cel_graph_run (g)) &&
+            CHECK (cel_graph_get_data (g, y, out, 3)) && CHECK (cel_graph_get_data (g, p, got, 3));
+  for (int i = 0; i < 3 && ok; i++)
+    ok = out[i] == a[i] + b[i] && got[i] == a[i];
+  cel_node found = CEL_NO_NODE;
+  ok = ok && CHECK (cel_graph_find (g, "q", &found)) && found == q;
+  tap_ok (ok, "/graph/parameters_persist_across_replanning");
+  cel_graph_destroy (g);
+}
+
+static void test_devices_listed (void) {
+  cel_device_info infos[16];
+  uint32_t n = 0;
+  char err[256] = "";
+  cel_status st = cel_device_list (infos, 16, &n, err, sizeof err);
+  bool ok = st == CEL_OK && n >= 1 && infos[0].name[0];
+  tap_ok (ok, "/context/device_list");
+  for (uint32_t i = 0; ok && i < n && i < 16; i++)
+    tap_diag ("  device %u: %s (%s, subgroup %u, fp16 %d, storage16 %d, coopmat %d)", i, infos[i].name,
+              infos[i].is_cpu ? "cpu" : "gpu", infos[i].subgroup_size, infos[i].shader_float16, infos[i].storage_16bit,
+              infos[i].cooperative_matrix);
+}
+
+static void test_pipeline_cache_file (void) {
+  char path[] = "/tmp/celgan-test-cache-XXXXXX";
+  int fd = mkstemp (path);
+  if (fd >= 0)
+    remove (path);
+  cel_context_options o = { .pipeline_cache_path = path };
+  bool ok = true;
+  for (int round = 0; round < 2 && ok; round++) {
+    cel_context *ctx = NULL;
+    cel_graph *g = NULL;
+    cel_node x, y;
+    ok = cel_context_create (&o, &ctx) == CEL_OK && cel_graph_create (ctx, &g) == CEL_OK &&
+         cel_graph_input (g, "x", (cel_shape) { 1, 1, 1, 1 }, &x) == CEL_OK &&
+         cel_scale_shift (g, x, 1, 0, &y) == CEL_OK && cel_graph_plan (g) == CEL_OK;
+    cel_graph_destroy (g);
+    cel_context_destroy (ctx);
+    FILE *f = fopen (path, "rb");
+    ok = ok && f != NULL;
+    if (f)
+      fclose (f);
+  }
+  remove (path);
+  tap_ok (ok, "/context/pipeline_cache_saved_and_reloaded");
+}
+
+int main (void) {
+  oc_context ();
+  test_devices_listed ();
+  test_run_many_times_with_new_inputs ();
+  test_replan_for_new_input_shape ();
+  test_arena_reuses_memory_by_lifetime ();
+  test_gradient_accumulates_over_uses ();
+  test_requires_grad ();
+  test_parameters_persist ();
+  test_pipeline_cache_file ();
+  return tap_finish ();
+}
