@@ -279,6 +279,64 @@ typedef struct cel_adam_params {
 cel_status cel_adam_step (cel_graph *g, cel_node param, cel_node grad, cel_node m, cel_node v, cel_node hyper,
                           const cel_adam_params *p, cel_node *out);
 
+/* ------------------------------------------------------------------------------------------------ */
+/* Tensor files (safetensors: 8-byte little-endian header length, JSON header, raw little-endian data).
+ * These need no device; errors go to `err` (errlen bytes) when it is not NULL.                        */
+
+typedef enum cel_dtype {
+  CEL_DTYPE_F32 = 0,
+  CEL_DTYPE_F16 = 1,
+} cel_dtype;
+
+#define CEL_MAX_RANK 8
+
+typedef struct cel_tensor_info {
+  const char *name;
+  cel_dtype dtype;
+  int32_t rank;
+  int64_t shape[CEL_MAX_RANK];
+  int64_t count;               /* product of shape (1 for rank 0) */
+  uint64_t offset, size;       /* byte range inside the data section */
+} cel_tensor_info;
+
+typedef struct cel_safetensors cel_safetensors;
+
+/* Opens and fully validates a file: header length, JSON, dtypes, shapes, offsets inside the data section,
+ * no overlaps and no holes, metadata values are strings. Returns CEL_ERROR_IO (cannot read) or
+ * CEL_ERROR_FORMAT (corrupt, with the problem named) on failure. */
+cel_status cel_safetensors_open (const char *path, cel_safetensors **out, char *err, size_t errlen);
+/* The same from memory (copied). `what` names the source in messages. */
+cel_status cel_safetensors_open_memory (const void *data, size_t size, const char *what, cel_safetensors **out,
+                                        char *err, size_t errlen);
+void cel_safetensors_close (cel_safetensors *st);
+size_t cel_safetensors_count (const cel_safetensors *st);
+const cel_tensor_info *cel_safetensors_tensor (const cel_safetensors *st, size_t i);
+const cel_tensor_info *cel_safetensors_find (const cel_safetensors *st, const char *name);
+/* Converts a tensor to fp32; `count` must equal its element count. */
+cel_status cel_safetensors_read_f32 (const cel_safetensors *st, const cel_tensor_info *t, float *out, size_t count,
+                                     char *err, size_t errlen);
+/* __metadata__ entries: value by key (NULL if absent), and by index. */
+const char *cel_safetensors_metadata (const cel_safetensors *st, const char *key);
+size_t cel_safetensors_metadata_count (const cel_safetensors *st);
+void cel_safetensors_metadata_at (const cel_safetensors *st, size_t i, const char **key, const char **value);
+
+typedef struct cel_tensor_entry {
+  const char *name;
+  cel_dtype dtype;              /* how to store it; data is always given as fp32 */
+  int32_t rank;
+  int64_t shape[CEL_MAX_RANK];
+  const float *data;
+} cel_tensor_entry;
+
+/* Writes a file atomically (temporary file in the same folder, fsync, rename, fsync of the folder):
+ * a crash at any moment leaves either the old file or the new one. meta is n_meta (key, value) pairs. */
+cel_status cel_safetensors_save (const char *path, const cel_tensor_entry *tensors, size_t n_tensors,
+                                 const char *const *meta, size_t n_meta, char *err, size_t errlen);
+
+/* IEEE half <-> float, round to nearest even. */
+float cel_half_to_float (uint16_t h);
+uint16_t cel_float_to_half (float f);
+
 #ifdef __cplusplus
 }
 #endif
