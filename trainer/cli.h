@@ -1,0 +1,31 @@
+/* The celgan command: shared helpers of the subcommands. */
+#ifndef CELGAN_CLI_H
+#define CELGAN_CLI_H
+
+#include "celgan.h"
+
+#include <stdbool.h>
+
+/* Exit codes scripts can trust. */
+enum {
+  EXIT_OK = 0,
+  EXIT_FAILURE_GENERIC = 1, /* some inputs failed (apply continues with the others) */
+  EXIT_USAGE = 2,           /* bad command line */
+  EXIT_NO_DEVICE = 3,       /* no usable Vulkan device */
+  EXIT_BAD_MODEL = 4,       /* model file missing or corrupt */
+  EXIT_IO = 5,              /* input unreadable or output unwritable */
+  EXIT_DEVICE = 6,          /* device error: out of memory at the smallest tile, device lost */
+};
+
+int cmd_devices (int argc, char **argv);
+int cmd_info (int argc, char **argv);
+int cmd_selftest (int argc, char **argv);
+
+/* Prints "celgan: <message>" to stderr. */
+void cli_error (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
+/* Creates a context on `device` (NULL: automatic); prints the error and returns NULL on failure. */
+cel_context *cli_context (const char *device);
+/* Exit code for a failed status. */
+int cli_exit_code (cel_status st);
+
+#endif
