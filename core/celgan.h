@@ -34,6 +34,7 @@ typedef enum cel_status {
   CEL_ERROR_IO,
   CEL_ERROR_FORMAT,               /* corrupt or unsupported file */
   CEL_ERROR_VALIDATION,           /* the Vulkan validation layer reported a message (CELGAN_VALIDATION=1) */
+  CEL_ERROR_CANCELLED,            /* a progress callback asked to stop */
 } cel_status;
 
 /* A constant English name for a status ("out of device memory"). */
@@ -133,6 +134,10 @@ const char *cel_graph_node_name (const cel_graph *graph, cel_node node);
 /* Finds an input, parameter or state by name. */
 cel_status cel_graph_find (const cel_graph *graph, const char *name, cel_node *out);
 int32_t cel_graph_node_count (const cel_graph *graph);
+/* Removes the nodes created after the first n_nodes (never parameters or states) and clears every output
+ * mark, so a graph can be rebuilt on the same parameters (tiled execution rebuilds per tile). Not after
+ * cel_graph_backward. The device buffers are kept for the next plan when large enough. */
+cel_status cel_graph_truncate (cel_graph *graph, int32_t n_nodes);
 
 /* Reverse-mode autodiff: appends the gradient nodes of `output` with respect to every parameter and
  * every input that requires grad. `seed` is d(loss)/d(output): a node of the output's shape, or
@@ -245,6 +250,12 @@ cel_status cel_scale_shift (cel_graph *g, cel_node x, float scale, float shift, 
 cel_status cel_concat (cel_graph *g, cel_node a, cel_node b, cel_node *out);
 /* Channels [c0, c0+count) of x. */
 cel_status cel_slice_channels (cel_graph *g, cel_node x, int32_t c0, int32_t count, cel_node *out);
+/* Pads H and W by (top, bottom, left, right) >= 0 with zeros or reflection (each reflect pad < that side's
+ * size). Used by tiled execution to pad only at the image's true borders. */
+cel_status cel_pad (cel_graph *g, cel_node x, int32_t top, int32_t bottom, int32_t left, int32_t right,
+                    cel_padding_mode mode, cel_node *out);
+/* The window of x starting at (y0, x0) of size (h, w), which must lie inside x. */
+cel_status cel_crop (cel_graph *g, cel_node x, int32_t y0, int32_t x0, int32_t h, int32_t w, cel_node *out);
 /* Global average pool: (N,C,H,W) -> (N,C,1,1). */
 cel_status cel_global_avg_pool (cel_graph *g, cel_node x, cel_node *out);
 /* Sum of x over the dims where `shape` is 1 (each dim of shape must be 1 or equal x's). */
@@ -332,6 +343,96 @@ typedef struct cel_tensor_entry {
  * a crash at any moment leaves either the old file or the new one. meta is n_meta (key, value) pairs. */
 cel_status cel_safetensors_save (const char *path, const cel_tensor_entry *tensors, size_t n_tensors,
                                  const char *const *meta, size_t n_meta, char *err, size_t errlen);
+
+/* ------------------------------------------------------------------------------------------------ */
+/* Models: a safetensors file whose metadata holds the architecture (docs/model-format.md).           */
+
+typedef struct cel_model cel_model;
+
+typedef struct cel_model_info {
+  const char *name, *description, *license, *family; /* owned by the model; "" when absent */
+  int32_t in_channels, out_channels;  /* of the image input and output */
+  int32_t scale;                      /* output size = input size * scale (1 for style models) */
+  int32_t stride;                     /* input sizes that are multiples of this give exact size maps */
+  int32_t halo;                       /* input pixels of context each output pixel depends on, per side */
+  bool needs_reference;               /* reference-guided: a second (style) image input */
+  bool global_statistics;             /* has norms over the whole image (tiling accumulates them) */
+  float input_range[2], output_range[2]; /* pixel value range the network expects / produces */
+  int64_t parameters;
+} cel_model_info;
+
+/* Reads and validates a model file: the tensor file, the metadata, the architecture, and every tensor's
+ * dtype and shape against what the architecture needs, with no device work. CEL_ERROR_IO / CEL_ERROR_FORMAT
+ * with a sentence in `err` on failure. */
+cel_status cel_model_load (const char *path, cel_model **out, char *err, size_t errlen);
+cel_status cel_model_load_memory (const void *data, size_t size, const char *what, cel_model **out, char *err,
+                                  size_t errlen);
+void cel_model_free (cel_model *model);
+const cel_model_info *cel_model_get_info (const cel_model *model);
+const cel_safetensors *cel_model_tensors (const cel_model *model);
+/* The architecture expanded to the generic graph form (JSON text, owned by the model). */
+const char *cel_model_graph_json (const cel_model *model);
+
+/* Adds the model's network to `graph`: parameters named after the tensors (created once, weights set),
+ * and its nodes applied to `image` (N, in_channels, H, W) and, for reference-guided models, `reference`
+ * (N, in_channels, H', W'; CEL_NO_NODE otherwise). The output is (N, out_channels, H*scale, W*scale),
+ * in output_range. Errors name the layer. */
+cel_status cel_model_build (const cel_model *model, cel_graph *graph, cel_node image, cel_node reference,
+                            cel_node *out);
+
+/* ------------------------------------------------------------------------------------------------ */
+/* Stylizing images of any size: tiled execution with exact whole-image statistics.                  */
+
+typedef struct cel_stylizer cel_stylizer;
+
+/* Progress in [0, 1]; return nonzero to cancel (cel_stylize then returns CEL_ERROR_CANCELLED). */
+typedef int (*cel_progress_fn) (void *user, double fraction);
+
+typedef struct cel_stylize_options {
+  /* Largest tile edge in input pixels (rounded down to the model's stride); 0: automatic. A model whose
+   * whole-image pass fits the memory budget runs untiled. */
+  int32_t tile;
+  /* Device memory for one tile's intermediates; 0: the context's budget, else half the device's memory,
+   * at most 2 GiB. */
+  uint64_t memory_budget;
+  cel_progress_fn progress;
+  void *progress_user;
+} cel_stylize_options;
+
+typedef struct cel_stylize_report {
+  int32_t tile;       /* the tile edge used (0: untiled) */
+  int32_t tiles;      /* tiles per segment */
+  int32_t segments;   /* passes over the image (1 + one per layer of whole-image statistics) when tiled */
+  int32_t retries;    /* times the tile was halved after running out of device memory */
+  uint64_t peak_device_bytes;
+} cel_stylize_report;
+
+/* A stylizer holds a model's parameters on the device (uploaded once) and the plans of its graphs. */
+cel_status cel_stylizer_create (cel_context *ctx, const cel_model *model, cel_stylizer **out);
+void cel_stylizer_destroy (cel_stylizer *st);
+
+/* Runs the model on `image` (height x width x channels floats in [0, 1], interleaved; channels 1 gray,
+ * 2 gray+alpha, 3 RGB, 4 RGBA) and writes (height*scale) x (width*scale) x channels floats to `out`.
+ * Alpha is passed through (resized bilinearly for scale models). Gray images go through RGB models as
+ * gray RGB and come back as their luma. `reference` (same layout) is the style image of reference-guided
+ * models, else NULL. Tiled and untiled results are equal (max difference 1e-4 in the network's range).
+ * Returns CEL_ERROR_OUT_OF_DEVICE_MEMORY only when even the smallest tile does not fit; CEL_ERROR_CANCELLED
+ * when the progress callback asked to stop (out is then incomplete). */
+cel_status cel_stylize (cel_stylizer *st, const float *image, int32_t width, int32_t height, int32_t channels,
+                        const float *reference, int32_t ref_width, int32_t ref_height, int32_t ref_channels,
+                        const cel_stylize_options *options, float *out, cel_stylize_report *report);
+
+/* Post-ops on interleaved [0,1] images of the same size and channels: out = original + strength * (out -
+ * original) on the color channels; keep_colors keeps the original's chroma (YCbCr, BT.601) and takes the
+ * stylized luma. Alpha is left as it is in out. */
+void cel_postprocess (const float *original, float *out, int32_t width, int32_t height, int32_t channels, float strength,
+                      bool keep_colors);
+
+/* Writes a model file for `architecture` (celgan.architecture JSON) with fresh weights: PyTorch's default
+ * initialization (conv weights and biases uniform in +-1/sqrt(fan_in); norm weights 1, biases 0),
+ * deterministic from `seed`. meta: n_meta (key, value) pairs added to the metadata. */
+cel_status cel_model_create_file (const char *path, const char *architecture, uint64_t seed, const char *const *meta,
+                                  size_t n_meta, char *err, size_t errlen);
 
 /* IEEE half <-> float, round to nearest even. */
 float cel_half_to_float (uint16_t h);

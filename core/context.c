@@ -21,6 +21,7 @@ const char *cel_status_string (cel_status status) {
   case CEL_ERROR_IO: return "input/output error";
   case CEL_ERROR_FORMAT: return "bad file format";
   case CEL_ERROR_VALIDATION: return "Vulkan validation message";
+  case CEL_ERROR_CANCELLED: return "cancelled";
   }
   return "unknown status";
 }

@@ -418,3 +418,24 @@ cel_status cel_graph_backward (cel_graph *g, cel_node output, cel_node seed) {
     g->grads[i] = CEL_NO_NODE;
   return CEL_OK;
 }
+
+cel_status cel_graph_truncate (cel_graph *g, int32_t n_nodes) {
+  if (n_nodes < 0 || n_nodes > g->n_nodes)
+    return cel_graph_error (g, CEL_ERROR_INVALID_ARGUMENT, "truncate: %d is not a node count of this graph", (int) n_nodes);
+  if (g->has_backward)
+    return cel_graph_error (g, CEL_ERROR_INVALID_ARGUMENT, "truncate: the graph has a backward pass");
+  for (int32_t i = n_nodes; i < g->n_nodes; i++)
+    if (g->nodes[i].kind == CEL_NODE_PARAM || g->nodes[i].kind == CEL_NODE_STATE)
+      return cel_graph_error (g, CEL_ERROR_INVALID_ARGUMENT, "truncate: would remove parameter '%s'",
+                              g->nodes[i].name ? g->nodes[i].name : "");
+  for (int32_t i = n_nodes; i < g->n_nodes; i++) {
+    free (g->nodes[i].name);
+    free (g->nodes[i].host);
+  }
+  for (int32_t i = 0; i < n_nodes; i++)
+    g->nodes[i].is_output = false;
+  if (n_nodes != g->n_nodes)
+    g->planned = false;
+  g->n_nodes = n_nodes;
+  return CEL_OK;
+}

@@ -152,6 +152,10 @@ struct cel_graph {
   cel_plan_stats stats;
 };
 
+void cel_plan_release (cel_graph *g);
+/* Device bytes a plan would need (intermediates, staging) without allocating anything. */
+cel_status cel_plan_estimate (cel_graph *g, uint64_t *arena_bytes, uint64_t *staging_bytes);
+
 static inline int64_t cel_shape_count (cel_shape s) {
   return (int64_t) s.n * s.c * s.h * s.w;
 }

@@ -22,7 +22,9 @@ static bool is_persistent (const cel_node_rec *n) {
   return n->kind == CEL_NODE_PARAM || n->kind == CEL_NODE_STATE;
 }
 
-void cel_plan_release (cel_graph *g) {
+/* Frees the recording; the arena and staging buffers too unless keep_buffers (a re-plan reuses them when
+ * they are large enough, so planning tile after tile does not allocate device memory each time). */
+static void release_recording (cel_graph *g, bool keep_buffers) {
   cel_context *ctx = g->ctx;
   if (g->cmd) {
     vkFreeCommandBuffers (ctx->device, ctx->command_pool, 1, &g->cmd);
@@ -34,10 +36,16 @@ void cel_plan_release (cel_graph *g) {
   g->pools = NULL;
   g->n_pools = 0;
   g->sets_in_pool = 0;
-  cel_buffer_destroy (ctx, &g->arena);
-  cel_buffer_destroy (ctx, &g->staging);
+  if (!keep_buffers) {
+    cel_buffer_destroy (ctx, &g->arena);
+    cel_buffer_destroy (ctx, &g->staging);
+  }
   g->planned = false;
   g->ran = false;
+}
+
+void cel_plan_release (cel_graph *g) {
+  release_recording (g, false);
 }
 
 /* ---- persistent tensors ----------------------------------------------------------------------- */
@@ -393,9 +401,25 @@ static cel_status record (cel_graph *g) {
   return CEL_OK;
 }
 
+cel_status cel_plan_estimate (cel_graph *g, uint64_t *arena_bytes, uint64_t *staging_bytes) {
+  cel_status st = cel_graph_infer_all (g);
+  VkDeviceSize total = 0, unpacked = 0, stage = 0;
+  if (!st)
+    st = pack_arena (g, &total, &unpacked);
+  for (int32_t i = 0; i < g->n_nodes && !st; i++) {
+    const cel_node_rec *n = &g->nodes[i];
+    if ((n->kind == CEL_NODE_INPUT && n->last_use >= 0) ||
+        (n->kind != CEL_NODE_PARAM && n->kind != CEL_NODE_STATE && n->is_output && !n->no_output))
+      stage += n->bytes;
+  }
+  *arena_bytes = total;
+  *staging_bytes = stage;
+  return st;
+}
+
 cel_status cel_graph_plan (cel_graph *g) {
   cel_context *ctx = g->ctx;
-  cel_plan_release (g);
+  release_recording (g, true);
   memset (&g->stats, 0, sizeof g->stats);
   cel_status st;
   if ((st = cel_graph_infer_all (g)))
@@ -429,9 +453,13 @@ cel_status cel_graph_plan (cel_graph *g) {
                               "%s (node %d) needs %.1f MiB in one tensor, more than the device's storage buffer range "
                               "(use a smaller tile)", cel_op_table[n->op].name, (int) i, n->bytes / 1048576.0);
   }
-  if ((st = cel_buffer_create (ctx, total, false, "the graph's intermediate tensors", &g->arena)))
+  if (g->arena.buffer && g->arena.size < total)
+    cel_buffer_destroy (ctx, &g->arena);
+  if (g->staging.buffer && g->staging.size < stage)
+    cel_buffer_destroy (ctx, &g->staging);
+  if (!g->arena.buffer && (st = cel_buffer_create (ctx, total, false, "the graph's intermediate tensors", &g->arena)))
     goto fail;
-  if ((st = cel_buffer_create (ctx, stage, true, "the graph's staging buffer", &g->staging)))
+  if (!g->staging.buffer && (st = cel_buffer_create (ctx, stage, true, "the graph's staging buffer", &g->staging)))
     goto fail;
   if ((st = record (g)))
     goto fail;

@@ -40,4 +40,7 @@ const cel_op_info cel_op_table[CEL_OP_COUNT] = {
 #if CEL_HAVE_optimizer
 #include "optimizer.def"
 #endif
+#if CEL_HAVE_spatial
+#include "spatial.def"
+#endif
 };

@@ -1,0 +1,104 @@
+/* Channel ops: concat of two tensors on channels, a slice of channels, and the slice's backward (the
+ * gradient placed into the input's channel range, zeros elsewhere). */
+#include "../internal.h"
+
+typedef struct { int32_t v[4]; } ivec4_t;
+static ivec4_t iv (cel_shape s) {
+  return (ivec4_t) { { s.n, s.c, s.h, s.w } };
+}
+
+/* ---- concat: a (N,C1,H,W), b (N,C2,H,W) -> y (N,C1+C2,H,W) --------------------------------------- */
+
+typedef struct { ivec4_t yshape; int32_t ca; uint32_t count; } concat_push;
+_Static_assert (sizeof (concat_push) == 24, "mirror of concat.comp");
+
+cel_status concat_infer (cel_graph *g, cel_node_rec *n) {
+  char s1[64], s2[64];
+  cel_shape a = cel_node_shape (g, n->in[0]), b = cel_node_shape (g, n->in[1]);
+  if (a.n != b.n || a.h != b.h || a.w != b.w)
+    return cel_graph_error (g, CEL_ERROR_INVALID_ARGUMENT, "concat: %s and %s differ in N, H or W", cel_shape_str (a, s1),
+                            cel_shape_str (b, s2));
+  if ((int64_t) a.c + b.c > INT32_MAX)
+    return cel_graph_error (g, CEL_ERROR_INVALID_ARGUMENT, "concat: %d + %d channels overflow", a.c, b.c);
+  n->shape = (cel_shape) { a.n, a.c + b.c, a.h, a.w };
+  return CEL_OK;
+}
+
+cel_status concat_record (cel_exec *ex, cel_graph *g, cel_node self) {
+  const cel_node_rec *n = cel_node_get (g, self);
+  concat_push p = { iv (n->shape), cel_node_shape (g, n->in[0]).c, (uint32_t) cel_shape_count (n->shape) };
+  cel_node bind[3] = { n->in[0], n->in[1], self };
+  return cel_exec_dispatch_1d (ex, CEL_SHADER_CONCAT, bind, 3, &p, sizeof p, p.count, 256);
+}
+
+cel_status concat_backward (cel_graph *g, cel_node self, cel_node dy, const bool *need, cel_node *dx) {
+  const cel_node_rec n = *cel_node_get (g, self);
+  int32_t ca = cel_node_shape (g, n.in[0]).c, cb = cel_node_shape (g, n.in[1]).c;
+  cel_status st = CEL_OK;
+  if (need[0] && (st = cel_slice_channels (g, dy, 0, ca, &dx[0])))
+    return st;
+  if (need[1])
+    st = cel_slice_channels (g, dy, ca, cb, &dx[1]);
+  return st;
+}
+
+cel_status cel_concat (cel_graph *g, cel_node a, cel_node b, cel_node *out) {
+  cel_node in[2] = { a, b };
+  return cel_graph_add_op (g, CEL_OP_CONCAT, in, 2, NULL, 0, NULL, 0, out);
+}
+
+/* ---- slice_channels: x (N,C,H,W) -> y (N,count,H,W) = channels [c0, c0+count); ip[0] c0, ip[1] count.
+ * slice_channels_bwd: dy (N,count,H,W) -> dx (N,C,H,W), dy at channels [c0, c0+count), zeros elsewhere;
+ * ip[0] c0, ip[1] C. Both are one shader: y[n,c,h,w] = x[n,c+shift,h,w] where in range, else 0. -------- */
+
+typedef struct { ivec4_t xshape, yshape; int32_t shift; uint32_t count; } slice_push;
+_Static_assert (sizeof (slice_push) == 40, "mirror of slice_channels.comp");
+
+cel_status slice_channels_infer (cel_graph *g, cel_node_rec *n) {
+  char s1[64];
+  cel_shape xs = cel_node_shape (g, n->in[0]);
+  int32_t c0 = n->ip[0], count = n->ip[1];
+  if (c0 < 0 || count < 1 || (int64_t) c0 + count > xs.c)
+    return cel_graph_error (g, CEL_ERROR_INVALID_ARGUMENT, "slice_channels: channels [%d, %lld) are not a non-empty range of %s",
+                            c0, (long long) c0 + count, cel_shape_str (xs, s1));
+  n->shape = (cel_shape) { xs.n, count, xs.h, xs.w };
+  return CEL_OK;
+}
+
+static cel_status slice_dispatch (cel_exec *ex, cel_graph *g, cel_node self, int32_t shift) {
+  const cel_node_rec *n = cel_node_get (g, self);
+  slice_push p = { iv (cel_node_shape (g, n->in[0])), iv (n->shape), shift, (uint32_t) cel_shape_count (n->shape) };
+  cel_node bind[2] = { n->in[0], self };
+  return cel_exec_dispatch_1d (ex, CEL_SHADER_SLICE_CHANNELS, bind, 2, &p, sizeof p, p.count, 256);
+}
+
+cel_status slice_channels_record (cel_exec *ex, cel_graph *g, cel_node self) {
+  return slice_dispatch (ex, g, self, cel_node_get (g, self)->ip[0]);
+}
+
+cel_status slice_channels_backward (cel_graph *g, cel_node self, cel_node dy, const bool *need, cel_node *dx) {
+  (void) need;
+  const cel_node_rec n = *cel_node_get (g, self);
+  int32_t ip[2] = { n.ip[0], cel_node_shape (g, n.in[0]).c };
+  return cel_graph_add_op (g, CEL_OP_SLICE_CHANNELS_BWD, &dy, 1, ip, 2, NULL, 0, &dx[0]);
+}
+
+cel_status cel_slice_channels (cel_graph *g, cel_node x, int32_t c0, int32_t count, cel_node *out) {
+  int32_t ip[2] = { c0, count };
+  return cel_graph_add_op (g, CEL_OP_SLICE_CHANNELS, &x, 1, ip, 2, NULL, 0, out);
+}
+
+cel_status slice_channels_bwd_infer (cel_graph *g, cel_node_rec *n) {
+  char s1[64];
+  cel_shape ds = cel_node_shape (g, n->in[0]);
+  int32_t c0 = n->ip[0], channels = n->ip[1];
+  if (c0 < 0 || (int64_t) c0 + ds.c > channels)
+    return cel_graph_error (g, CEL_ERROR_INVALID_ARGUMENT, "slice_channels_bwd: %s does not fit at channel %d of %d",
+                            cel_shape_str (ds, s1), c0, channels);
+  n->shape = (cel_shape) { ds.n, channels, ds.h, ds.w };
+  return CEL_OK;
+}
+
+cel_status slice_channels_bwd_record (cel_exec *ex, cel_graph *g, cel_node self) {
+  return slice_dispatch (ex, g, self, -cel_node_get (g, self)->ip[0]);
+}

@@ -1,0 +1,32 @@
+#version 450
+#extension GL_GOOGLE_include_directive : require
+#include "common.glsl"
+// dgamma[c] = sum over (n, h, w) of dy * (x - mean) / sqrt (var + eps).  x, dy (N,C,H,W); stats (N,G,1,2)
+// with G = C (instance) or 1 (layer); dgamma (1,C,1,1). One workgroup per channel.
+layout(local_size_x = 256) in;
+layout(std430, binding = 0) readonly buffer X { float x[]; };
+layout(std430, binding = 1) readonly buffer S { float stats[]; };
+layout(std430, binding = 2) readonly buffer DY { float dy[]; };
+layout(std430, binding = 3) writeonly buffer DG { float dgamma[]; };
+layout(push_constant) uniform P { uint n; uint c; uint hw; uint groups_per_sample; float eps; } p;
+shared float partial[256];
+void main() {
+  uint ch = cel_group_index();
+  if (ch >= p.c) return;
+  uint t = gl_LocalInvocationID.x;
+  uint sg = p.groups_per_sample == 1u ? 0u : ch;
+  float s = 0.0;
+  for (uint k = t; k < p.n * p.hw; k += 256u) {
+    uint nn = k / p.hw;
+    uint i = (nn * p.c + ch) * p.hw + k % p.hw;
+    uint g = nn * p.groups_per_sample + sg;
+    s += dy[i] * (x[i] - stats[2u * g]) / sqrt(stats[2u * g + 1u] + p.eps);
+  }
+  partial[t] = s;
+  barrier();
+  for (uint step = 128u; step > 0u; step >>= 1) {
+    if (t < step) partial[t] += partial[t + step];
+    barrier();
+  }
+  if (t == 0u) dgamma[ch] = partial[0];
+}

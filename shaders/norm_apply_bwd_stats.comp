@@ -1,0 +1,48 @@
+#version 450
+#extension GL_GOOGLE_include_directive : require
+#include "common.glsl"
+// Gradient of norm_apply with respect to its stats, per row of m elements (groups, 2):
+//   dmean = -r * sum (dy gamma),  dvar = -r^3 / 2 * sum (dy gamma (x - mean)),  r = 1 / sqrt (var + eps).
+// x, dy (N,C,H,W) viewed as (groups, m) rows; stats (groups, 2); gamma (1,C,1,1) read only when
+// HAS_GAMMA.
+// One workgroup per row, reducing both sums in shared memory.
+layout(constant_id = 0) const bool HAS_GAMMA = false;
+layout(local_size_x = 256) in;
+layout(std430, binding = 0) readonly buffer X { float x[]; };
+layout(std430, binding = 1) readonly buffer S { float stats[]; };
+layout(std430, binding = 2) readonly buffer G { float gamma[]; };
+layout(std430, binding = 3) readonly buffer DY { float dy[]; };
+layout(std430, binding = 4) writeonly buffer DS { float dstats[]; };
+layout(push_constant) uniform P { uint groups; uint m; uint hw; uint c; float eps; } p;
+shared float s_dy[256];
+shared float s_dyx[256];
+void main() {
+  uint g = cel_group_index();
+  if (g >= p.groups) return;
+  uint t = gl_LocalInvocationID.x;
+  uint base = g * p.m;
+  float mean = stats[2u * g];
+  float a = 0.0, b = 0.0;
+  for (uint k = t; k < p.m; k += 256u) {
+    uint i = base + k;
+    float d = dy[i];
+    if (HAS_GAMMA) d *= gamma[(i / p.hw) % p.c];
+    a += d;
+    b += d * (x[i] - mean);
+  }
+  s_dy[t] = a;
+  s_dyx[t] = b;
+  barrier();
+  for (uint step = 128u; step > 0u; step >>= 1) {
+    if (t < step) {
+      s_dy[t] += s_dy[t + step];
+      s_dyx[t] += s_dyx[t + step];
+    }
+    barrier();
+  }
+  if (t == 0u) {
+    float r = 1.0 / sqrt(stats[2u * g + 1u] + p.eps);
+    dstats[2u * g] = -r * s_dy[0];
+    dstats[2u * g + 1u] = -0.5 * r * r * r * s_dyx[0];
+  }
+}

@@ -1,0 +1,21 @@
+#version 450
+#extension GL_GOOGLE_include_directive : require
+#include "common.glsl"
+// The direct part of norm_apply's input gradient (stats held fixed): dx = dy * gamma / sqrt (var + eps).
+// dy, dx (N,C,H,W) viewed as (groups, m) rows; stats (groups, 2); gamma (1,C,1,1) read only when
+// HAS_GAMMA.
+layout(constant_id = 0) const bool HAS_GAMMA = false;
+layout(local_size_x = 256) in;
+layout(std430, binding = 0) readonly buffer DY { float dy[]; };
+layout(std430, binding = 1) readonly buffer S { float stats[]; };
+layout(std430, binding = 2) readonly buffer G { float gamma[]; };
+layout(std430, binding = 3) writeonly buffer DX { float dx[]; };
+layout(push_constant) uniform P { uint count; uint m; uint hw; uint c; float eps; } p;
+void main() {
+  uint i = cel_linear_index();
+  if (i >= p.count) return;
+  uint g = i / p.m;
+  float v = dy[i] / sqrt(stats[2u * g + 1u] + p.eps);
+  if (HAS_GAMMA) v *= gamma[(i / p.hw) % p.c];
+  dx[i] = v;
+}

@@ -1,0 +1,26 @@
+#version 450
+#extension GL_GOOGLE_include_directive : require
+#include "common.glsl"
+// y (N,C,H+t+b,W+l+r) = x padded. mode 0: zeros; 1: reflect (PyTorch: the edge is not repeated).
+layout(local_size_x = 256) in;
+layout(std430, binding = 0) readonly buffer X { float x[]; };
+layout(std430, binding = 1) writeonly buffer Y { float y[]; };
+layout(push_constant) uniform P { ivec4 xshape; ivec4 yshape; int top; int left; int mode; uint count; } p;
+
+int reflect_index(int i, int n) {
+  if (i < 0) return -i;
+  if (i >= n) return 2 * n - 2 - i;
+  return i;
+}
+
+void main() {
+  uint i = cel_linear_index();
+  if (i >= p.count) return;
+  ivec4 o = cel_unravel(p.yshape, i);
+  int h = o.z - p.top, w = o.w - p.left;
+  bool inside = h >= 0 && h < p.xshape.z && w >= 0 && w < p.xshape.w;
+  if (p.mode == 0 && !inside) { y[i] = 0.0; return; }
+  h = reflect_index(h, p.xshape.z);
+  w = reflect_index(w, p.xshape.w);
+  y[i] = x[cel_offset(p.xshape, o.x, o.y, h, w)];
+}

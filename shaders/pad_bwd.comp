@@ -1,0 +1,33 @@
+#version 450
+#extension GL_GOOGLE_include_directive : require
+#include "common.glsl"
+// dx (N,C,H,W) from dy of pad (N,C,H+t+b,W+l+r), gather form: every padded position whose source is
+// (h, w) contributes. Zero mode: the direct position only; reflect: also the mirrored positions.
+layout(local_size_x = 256) in;
+layout(std430, binding = 0) readonly buffer DY { float dy[]; };
+layout(std430, binding = 1) writeonly buffer DX { float dx[]; };
+layout(push_constant) uniform P { ivec4 xshape; ivec4 yshape; int top; int left; int mode; uint count; } p;
+
+void main() {
+  uint i = cel_linear_index();
+  if (i >= p.count) return;
+  ivec4 o = cel_unravel(p.xshape, i);
+  bool reflect = p.mode == 1;
+  int bottom = p.yshape.z - p.xshape.z - p.top, right = p.yshape.w - p.xshape.w - p.left;
+  // rows: direct + up to two mirrors; columns likewise
+  int rows[3], cols[3];
+  int nr = 0, nc = 0;
+  rows[nr++] = o.z + p.top;
+  cols[nc++] = o.w + p.left;
+  if (reflect) {
+    if (o.z >= 1 && o.z <= p.top) rows[nr++] = p.top - o.z;
+    if (o.z >= p.xshape.z - 1 - bottom && o.z <= p.xshape.z - 2) rows[nr++] = 2 * p.xshape.z - 2 - o.z + p.top;
+    if (o.w >= 1 && o.w <= p.left) cols[nc++] = p.left - o.w;
+    if (o.w >= p.xshape.w - 1 - right && o.w <= p.xshape.w - 2) cols[nc++] = 2 * p.xshape.w - 2 - o.w + p.left;
+  }
+  float s = 0.0;
+  for (int a = 0; a < nr; a++)
+    for (int b = 0; b < nc; b++)
+      s += dy[cel_offset(p.yshape, o.x, o.y, rows[a], cols[b])];
+  dx[i] = s;
+}

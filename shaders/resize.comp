@@ -1,0 +1,20 @@
+#version 450
+#extension GL_GOOGLE_include_directive : require
+#include "common.glsl"
+// y = x resized on H and W, separable taps per axis (resize_axis.glsl).  x (N,C,H,W), y (N,C,OH,OW).
+layout(local_size_x = 256) in;
+layout(constant_id = 0) const uint MODE = 0;
+#include "resize_axis.glsl"
+layout(std430, binding = 0) readonly buffer X { float x[]; };
+layout(std430, binding = 1) writeonly buffer Y { float y[]; };
+layout(push_constant) uniform P { ivec4 xshape; ivec4 yshape; float scale_h; float scale_w; uint count; } p;
+void main() {
+  uint i = cel_linear_index();
+  if (i >= p.count) return;
+  ivec4 o = cel_unravel(p.yshape, i);
+  ResizeTaps th = resize_taps(o.z, p.xshape.z, p.scale_h);
+  ResizeTaps tw = resize_taps(o.w, p.xshape.w, p.scale_w);
+  uint r0 = cel_offset(p.xshape, o.x, o.y, th.i0, 0), r1 = cel_offset(p.xshape, o.x, o.y, th.i1, 0);
+  y[i] = th.l0 * (tw.l0 * x[r0 + uint(tw.i0)] + tw.l1 * x[r0 + uint(tw.i1)]) +
+         th.l1 * (tw.l0 * x[r1 + uint(tw.i0)] + tw.l1 * x[r1 + uint(tw.i1)]);
+}

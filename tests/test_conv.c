@@ -1,0 +1,346 @@
+/* conv2d: forward, backward (x, w, b) against the double reference and finite differences, over named cases
+ * (1x1 kernels and images, stride 2 and 3, dilation, groups, depthwise, zero/reflect, asymmetric padding,
+ * bias or none) and random ones; shape errors; re-planning after an input shape change. */
+#include "conv_ref.h"
+#include "opcheck.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+  cel_shape x, w, y;
+  bool bias;
+  cel_conv2d_params p;
+  conv2d_ref_params rp;
+} conv_case;
+
+static ref_shape rs (cel_shape s) {
+  return (ref_shape) { s.n, s.c, s.h, s.w };
+}
+
+static conv2d_ref_params ref_params (const cel_conv2d_params *p) {
+  return (conv2d_ref_params) { p->stride_h ? p->stride_h : 1, p->stride_w ? p->stride_w : 1, p->pad_top, p->pad_bottom,
+                               p->pad_left, p->pad_right, p->dilation_h ? p->dilation_h : 1,
+                               p->dilation_w ? p->dilation_w : 1, p->groups ? p->groups : 1,
+                               p->padding_mode == CEL_PAD_REFLECT };
+}
+
+static cel_status build_conv (cel_graph *g, const cel_node *in, cel_node *out, const void *ud) {
+  const conv_case *c = ud;
+  return cel_conv2d (g, in[0], in[1], c->bias ? in[2] : CEL_NO_NODE, &c->p, out);
+}
+
+static void ref_conv (const double *const *in, double *out, const void *ud) {
+  const conv_case *c = ud;
+  conv2d_ref_fwd (in[0], rs (c->x), in[1], rs (c->w), c->bias ? in[2] : NULL, &c->rp, out);
+}
+
+static void ref_conv_bwd (const double *const *in, const double *dy, double *const *din, const void *ud) {
+  const conv_case *c = ud;
+  if (din[0])
+    conv2d_ref_bwd_data (dy, in[1], rs (c->w), rs (c->x), &c->rp, din[0]);
+  if (din[1])
+    conv2d_ref_bwd_weight (dy, in[0], rs (c->x), rs (c->w), &c->rp, din[1]);
+  if (c->bias && din[2])
+    conv2d_ref_bwd_bias (dy, rs (c->y), din[2]);
+}
+
+/* x (n, ic, h, w), w (oc, ic/groups, kh, kw). */
+static conv_case make_case (int32_t n, int32_t ic, int32_t h, int32_t w, int32_t oc, int32_t kh, int32_t kw, bool bias,
+                            cel_conv2d_params p) {
+  conv_case c = { .x = { n, ic, h, w }, .bias = bias, .p = p };
+  c.rp = ref_params (&p);
+  c.w = (cel_shape) { oc, ic / c.rp.groups, kh, kw };
+  ref_shape ys = conv2d_ref_out_shape (rs (c.x), rs (c.w), &c.rp);
+  c.y = (cel_shape) { ys.n, ys.c, ys.h, ys.w };
+  return c;
+}
+
+static void describe (const conv_case *c) {
+  tap_diag ("  x (%d,%d,%d,%d) w (%d,%d,%d,%d) y (%d,%d,%d,%d) stride %dx%d pad t%d b%d l%d r%d dilation %dx%d groups %d "
+            "%s%s", c->x.n, c->x.c, c->x.h, c->x.w, c->w.n, c->w.c, c->w.h, c->w.w, c->y.n, c->y.c, c->y.h, c->y.w,
+            c->rp.stride_h, c->rp.stride_w, c->rp.pad_top, c->rp.pad_bottom, c->rp.pad_left, c->rp.pad_right,
+            c->rp.dilation_h, c->rp.dilation_w, c->rp.groups, c->rp.reflect ? "reflect" : "zero",
+            c->bias ? " bias" : "");
+}
+
+/* oc_check skips a gradient it cannot read back (wrong shape): check every gradient's shape here. */
+static bool gradient_shapes_match (const conv_case *c) {
+  cel_graph *g = NULL;
+  cel_node in[3], y, dy;
+  cel_shape shapes[3] = { c->x, c->w, { 1, c->y.c, 1, 1 } };
+  int n_in = c->bias ? 3 : 2;
+  cel_status st = cel_graph_create (oc_context (), &g);
+  for (int i = 0; i < n_in && !st; i++)
+    st = cel_graph_param (g, NULL, shapes[i], &in[i]);
+  if (!st) st = build_conv (g, in, &y, c);
+  if (!st) st = cel_graph_input (g, "dy", c->y, &dy);
+  if (!st) st = cel_graph_backward (g, y, dy);
+  bool ok = !st;
+  for (int i = 0; i < n_in && ok; i++) {
+    cel_shape gs = { 0, 0, 0, 0 };
+    ok = cel_graph_shape (g, cel_graph_grad (g, in[i]), &gs) == CEL_OK && memcmp (&gs, &shapes[i], sizeof gs) == 0;
+  }
+  cel_graph_destroy (g);
+  return ok;
+}
+
+static void check_case (const char *name, const conv_case *c, bool w_param) {
+  char full[128];
+  snprintf (full, sizeof full, "/conv2d/%s", name);
+  oc_spec s = { .name = full, .n_in = c->bias ? 3 : 2, .in_shape = { c->x, c->w, { 1, c->w.n, 1, 1 } },
+                .in_param = { false, w_param, w_param }, .in_grad = { true, true, true }, .out_shape = c->y,
+                .build = build_conv, .fwd = ref_conv, .bwd = ref_conv_bwd, .ud = c };
+  bool ok = oc_check (&s);
+  ok &= tap_ok (gradient_shapes_match (c), "%s/backward/gradient_shapes", full);
+  if (!ok)
+    describe (c);
+}
+
+#define P(...) ((cel_conv2d_params) { __VA_ARGS__ })
+
+static void named_cases (void) {
+  conv_case c;
+  c = make_case (2, 3, 7, 9, 4, 3, 3, true, P (.pad_top = 1, .pad_bottom = 1, .pad_left = 1, .pad_right = 1));
+  check_case ("3x3_same_zero", &c, true);
+  c = make_case (2, 5, 6, 5, 3, 1, 1, true, P (0));
+  check_case ("kernel_1x1", &c, false);
+  c = make_case (2, 3, 1, 1, 2, 3, 3, true, P (.pad_top = 1, .pad_bottom = 1, .pad_left = 1, .pad_right = 1));
+  check_case ("image_1x1_kernel_3x3_zero", &c, false);
+  c = make_case (1, 4, 1, 1, 3, 1, 1, false, P (.padding_mode = CEL_PAD_REFLECT));
+  check_case ("image_1x1_kernel_1x1", &c, true);
+  c = make_case (2, 3, 9, 8, 4, 3, 3, true,
+                 P (.stride_h = 2, .stride_w = 2, .pad_top = 1, .pad_bottom = 1, .pad_left = 1, .pad_right = 1,
+                    .padding_mode = CEL_PAD_REFLECT));
+  check_case ("stride2_reflect", &c, true);
+  c = make_case (1, 2, 13, 11, 3, 4, 3, false,
+                 P (.stride_h = 3, .stride_w = 3, .pad_top = 2, .pad_bottom = 1, .pad_left = 0, .pad_right = 2));
+  check_case ("stride3_zero_no_bias", &c, false);
+  c = make_case (2, 3, 11, 10, 2, 3, 3, true,
+                 P (.dilation_h = 2, .dilation_w = 2, .pad_top = 2, .pad_bottom = 2, .pad_left = 2, .pad_right = 2));
+  check_case ("dilation2_zero", &c, true);
+  c = make_case (1, 2, 9, 7, 3, 3, 2, true,
+                 P (.dilation_h = 2, .dilation_w = 2, .pad_top = 2, .pad_bottom = 1, .pad_left = 2, .pad_right = 3,
+                    .padding_mode = CEL_PAD_REFLECT));
+  check_case ("dilation2_reflect", &c, false);
+  c = make_case (2, 4, 8, 9, 6, 3, 3, true, P (.groups = 2, .pad_top = 1, .pad_bottom = 1, .pad_left = 1, .pad_right = 1));
+  check_case ("groups2", &c, true);
+  c = make_case (2, 6, 9, 10, 6, 3, 3, true,
+                 P (.groups = 6, .pad_top = 1, .pad_bottom = 1, .pad_left = 1, .pad_right = 1,
+                    .padding_mode = CEL_PAD_REFLECT));
+  check_case ("depthwise_reflect", &c, true);
+  c = make_case (1, 4, 11, 9, 8, 5, 3, false, P (.groups = 4, .stride_h = 2, .stride_w = 2, .pad_top = 2, .pad_left = 1));
+  check_case ("depthwise_multiplier2_stride2", &c, false);
+  c = make_case (2, 3, 7, 8, 2, 3, 4, true, P (.pad_top = 0, .pad_bottom = 2, .pad_left = 3, .pad_right = 1));
+  check_case ("asymmetric_padding_zero", &c, true);
+  c = make_case (2, 3, 6, 7, 2, 3, 3, false,
+                 P (.pad_top = 2, .pad_bottom = 0, .pad_left = 1, .pad_right = 3, .padding_mode = CEL_PAD_REFLECT));
+  check_case ("asymmetric_padding_reflect", &c, false);
+  /* Reflect padding of size H-1: both mirror images of interior rows fold back. */
+  c = make_case (1, 2, 4, 3, 2, 3, 3, true,
+                 P (.pad_top = 3, .pad_bottom = 3, .pad_left = 2, .pad_right = 2, .padding_mode = CEL_PAD_REFLECT));
+  check_case ("reflect_padding_of_size_minus_one", &c, true);
+  c = make_case (1, 3, 12, 13, 8, 7, 7, true,
+                 P (.pad_top = 3, .pad_bottom = 3, .pad_left = 3, .pad_right = 3, .padding_mode = CEL_PAD_REFLECT));
+  check_case ("7x7_reflect3", &c, true);
+  c = make_case (2, 4, 10, 9, 4, 3, 3, true,
+                 P (.groups = 2, .stride_h = 2, .stride_w = 3, .dilation_h = 2, .dilation_w = 1, .pad_top = 2,
+                    .pad_bottom = 1, .pad_left = 1, .pad_right = 2, .padding_mode = CEL_PAD_REFLECT));
+  check_case ("groups2_stride_dilation_reflect", &c, false);
+  /* Bigger: the weight gradient reduces over 2*32*32 positions per workgroup. */
+  c = make_case (2, 16, 32, 32, 16, 3, 3, true,
+                 P (.pad_top = 1, .pad_bottom = 1, .pad_left = 1, .pad_right = 1, .padding_mode = CEL_PAD_REFLECT));
+  check_case ("large_32x32x16_reflect", &c, true);
+  c = make_case (1, 16, 33, 31, 8, 4, 4, true,
+                 P (.stride_h = 2, .stride_w = 2, .pad_top = 1, .pad_bottom = 1, .pad_left = 1, .pad_right = 1));
+  check_case ("large_stride2_zero", &c, true);
+}
+
+static conv_case random_case (void) {
+  cel_conv2d_params p = { 0 };
+  int32_t ic, oc, kind = oc_rand_int (0, 2);
+  if (kind == 0) {
+    p.groups = 1;
+    ic = oc_rand_int (1, 8);
+    oc = oc_rand_int (1, 8);
+  } else if (kind == 1) {
+    p.groups = 2;
+    ic = 2 * oc_rand_int (1, 4);
+    oc = 2 * oc_rand_int (1, 4);
+  } else {
+    ic = p.groups = oc_rand_int (1, 8);
+    oc = ic * oc_rand_int (1, 8 / ic > 1 ? 8 / ic : 1);
+  }
+  int32_t kh = oc_rand_int (1, 5), kw = oc_rand_int (1, 5);
+  p.stride_h = oc_rand_int (1, 3);
+  p.stride_w = oc_rand_int (1, 3);
+  p.dilation_h = oc_rand_int (1, 2);
+  p.dilation_w = oc_rand_int (1, 2);
+  p.pad_top = oc_rand_int (0, 3);
+  p.pad_bottom = oc_rand_int (0, 3);
+  p.pad_left = oc_rand_int (0, 3);
+  p.pad_right = oc_rand_int (0, 3);
+  p.padding_mode = oc_rand_int (0, 1) ? CEL_PAD_REFLECT : CEL_PAD_ZERO;
+  int32_t lo_h = p.dilation_h * (kh - 1) + 1 - p.pad_top - p.pad_bottom;
+  int32_t lo_w = p.dilation_w * (kw - 1) + 1 - p.pad_left - p.pad_right;
+  if (p.padding_mode == CEL_PAD_REFLECT) {
+    int32_t mh = (p.pad_top > p.pad_bottom ? p.pad_top : p.pad_bottom) + 1;
+    int32_t mw = (p.pad_left > p.pad_right ? p.pad_left : p.pad_right) + 1;
+    lo_h = lo_h > mh ? lo_h : mh;
+    lo_w = lo_w > mw ? lo_w : mw;
+  }
+  int32_t h = oc_rand_int (lo_h > 1 ? lo_h : 1, 17), w = oc_rand_int (lo_w > 1 ? lo_w : 1, 17);
+  return make_case (oc_rand_int (1, 2), ic, h, w, oc, kh, kw, oc_rand_int (0, 1), p);
+}
+
+/* ---- shape errors ------------------------------------------------------------------------------ */
+
+/* conv2d of x and w (and a bias of shape bs when bs.n > 0) must fail with INVALID_ARGUMENT naming conv2d. */
+static void expect_error (const char *name, cel_shape xs, cel_shape ws, cel_shape bs, cel_conv2d_params p) {
+  cel_context *ctx = oc_context ();
+  cel_graph *g = NULL;
+  cel_node x, w, b = CEL_NO_NODE, y = 0;
+  cel_status st = cel_graph_create (ctx, &g);
+  if (!st)
+    st = cel_graph_input (g, "x", xs, &x);
+  if (!st)
+    st = cel_graph_param (g, "w", ws, &w);
+  if (!st && bs.n > 0)
+    st = cel_graph_param (g, "b", bs, &b);
+  int32_t before = g ? cel_graph_node_count (g) : 0;
+  cel_status got = st ? st : cel_conv2d (g, x, w, b, &p, &y);
+  const char *msg = cel_context_last_error (ctx);
+  bool ok = !st && got == CEL_ERROR_INVALID_ARGUMENT && strstr (msg, "conv2d") && y == CEL_NO_NODE
+            && cel_graph_node_count (g) == before;
+  if (!tap_ok (ok, "/conv2d/errors/%s", name))
+    tap_diag ("  status %s, message '%s'", cel_status_string (got), msg);
+  else
+    tap_diag ("  %s", msg);
+  cel_graph_destroy (g);
+}
+
+/* A reflect-padded conv accepted for one input shape is refused at planning after the input shrinks. */
+static void test_error_at_replan (void) {
+  cel_context *ctx = oc_context ();
+  cel_graph *g = NULL;
+  cel_node x, w, y;
+  cel_conv2d_params p = { .pad_top = 2, .pad_bottom = 2, .pad_left = 2, .pad_right = 2, .padding_mode = CEL_PAD_REFLECT };
+  cel_status st = cel_graph_create (ctx, &g);
+  if (!st) st = cel_graph_input (g, "x", (cel_shape) { 1, 2, 8, 8 }, &x);
+  if (!st) st = cel_graph_param (g, "w", (cel_shape) { 3, 2, 3, 3 }, &w);
+  if (!st) st = cel_conv2d (g, x, w, CEL_NO_NODE, &p, &y);
+  if (!st) st = cel_graph_mark_output (g, y);
+  if (!st) st = cel_graph_set_input_shape (g, x, (cel_shape) { 1, 2, 2, 8 });
+  cel_status got = st ? st : cel_graph_plan (g);
+  const char *msg = cel_context_last_error (ctx);
+  if (!tap_ok (!st && got == CEL_ERROR_INVALID_ARGUMENT && strstr (msg, "conv2d"), "/conv2d/errors/reflect_padding_at_replan"))
+    tap_diag ("  status %s, message '%s'", cel_status_string (got), msg);
+  cel_graph_destroy (g);
+}
+
+/* ---- re-planning: gradients follow a new input shape ------------------------------------------- */
+
+static float *random_floats (int64_t n, double **as_double) {
+  float *f = malloc ((size_t) n * sizeof *f);
+  *as_double = malloc ((size_t) n * sizeof **as_double);
+  for (int64_t i = 0; i < n; i++)
+    (*as_double)[i] = f[i] = (float) oc_rand_uniform (-1, 1);
+  return f;
+}
+
+static bool close_all (const float *got, const double *want, int64_t n) {
+  for (int64_t i = 0; i < n; i++)
+    if (!(fabs (got[i] - want[i]) <= 1e-4 * (1 + fabs (want[i]))))
+      return false;
+  return true;
+}
+
+static void test_replan_new_input_shape (void) {
+  cel_context *ctx = oc_context ();
+  cel_graph *g = NULL;
+  cel_node x, w, dy, y;
+  cel_conv2d_params p = { .stride_h = 2, .stride_w = 2, .pad_top = 1, .pad_bottom = 2, .pad_left = 2, .pad_right = 1,
+                          .padding_mode = CEL_PAD_REFLECT };
+  conv2d_ref_params rp = ref_params (&p);
+  cel_shape ws = { 4, 3, 3, 3 }, shapes[2] = { { 1, 3, 9, 8 }, { 2, 3, 12, 15 } };
+  double *wd;
+  float *wf = random_floats (oc_count (ws), &wd);
+  cel_status st = cel_graph_create (ctx, &g);
+  if (!st) st = cel_graph_input (g, "x", shapes[0], &x);
+  if (!st) st = cel_graph_set_requires_grad (g, x, true);
+  if (!st) st = cel_graph_param (g, "w", ws, &w);
+  if (!st) st = cel_graph_set_data (g, w, wf, (size_t) oc_count (ws));
+  if (!st) st = cel_conv2d (g, x, w, CEL_NO_NODE, &p, &y);
+  cel_shape ys = { 0 };
+  if (!st) st = cel_graph_shape (g, y, &ys);
+  if (!st) st = cel_graph_input (g, "dy", ys, &dy);
+  if (!st) st = cel_graph_backward (g, y, dy);
+  if (!st) st = cel_graph_mark_output (g, cel_graph_grad (g, x));
+  if (!st) st = cel_graph_mark_output (g, cel_graph_grad (g, w));
+  bool ok = !st;
+  for (int k = 0; k < 2 && ok; k++) {
+    cel_shape xs = shapes[k];
+    ref_shape ys_ref = conv2d_ref_out_shape (rs (xs), rs (ws), &rp);
+    cel_shape ysk = { ys_ref.n, ys_ref.c, ys_ref.h, ys_ref.w };
+    int64_t nx = oc_count (xs), ny = oc_count (ysk), nw = oc_count (ws);
+    double *xd, *dyd, *dx_ref = malloc ((size_t) nx * sizeof *dx_ref), *dw_ref = malloc ((size_t) nw * sizeof *dw_ref);
+    float *xf = random_floats (nx, &xd), *dyf = random_floats (ny, &dyd);
+    float *dx = malloc ((size_t) nx * sizeof *dx), *dw = malloc ((size_t) nw * sizeof *dw);
+    st = cel_graph_set_input_shape (g, x, xs);
+    if (!st) st = cel_graph_set_input_shape (g, dy, ysk);
+    if (!st) st = cel_graph_set_data (g, x, xf, (size_t) nx);
+    if (!st) st = cel_graph_set_data (g, dy, dyf, (size_t) ny);
+    if (!st) st = cel_graph_run (g);
+    if (!st) st = cel_graph_get_data (g, cel_graph_grad (g, x), dx, (size_t) nx);
+    if (!st) st = cel_graph_get_data (g, cel_graph_grad (g, w), dw, (size_t) nw);
+    if (!st) {
+      conv2d_ref_bwd_data (dyd, wd, rs (ws), rs (xs), &rp, dx_ref);
+      conv2d_ref_bwd_weight (dyd, xd, rs (xs), rs (ws), &rp, dw_ref);
+    }
+    ok = !st && close_all (dx, dx_ref, nx) && close_all (dw, dw_ref, nw);
+    free (xd);
+    free (dyd);
+    free (dx_ref);
+    free (dw_ref);
+    free (xf);
+    free (dyf);
+    free (dx);
+    free (dw);
+  }
+  if (!tap_ok (ok, "/conv2d/backward/follows_new_input_shape") && st)
+    tap_diag ("  %s: %s", cel_status_string (st), cel_context_last_error (ctx));
+  free (wf);
+  free (wd);
+  cel_graph_destroy (g);
+}
+
+int main (void) {
+  oc_context ();
+  named_cases ();
+  for (int i = 0; i < 32; i++) {
+    char name[32];
+    snprintf (name, sizeof name, "random%d", i);
+    conv_case c = random_case ();
+    check_case (name, &c, i % 2 == 0);
+  }
+  cel_shape none = { 0, 0, 0, 0 };
+  expect_error ("channel_mismatch", (cel_shape) { 1, 3, 8, 8 }, (cel_shape) { 4, 2, 3, 3 }, none, P (0));
+  expect_error ("reflect_padding_not_smaller_than_input", (cel_shape) { 1, 2, 3, 5 }, (cel_shape) { 2, 2, 3, 3 }, none,
+                P (.pad_top = 3, .pad_bottom = 1, .pad_left = 1, .pad_right = 1, .padding_mode = CEL_PAD_REFLECT));
+  expect_error ("kernel_larger_than_padded_input", (cel_shape) { 1, 2, 4, 4 }, (cel_shape) { 2, 2, 7, 7 }, none,
+                P (.pad_top = 1, .pad_bottom = 1, .pad_left = 1, .pad_right = 1));
+  expect_error ("dilated_kernel_larger_than_input", (cel_shape) { 1, 2, 6, 6 }, (cel_shape) { 2, 2, 3, 3 }, none,
+                P (.dilation_h = 3, .dilation_w = 3));
+  expect_error ("groups_not_dividing_input_channels", (cel_shape) { 1, 6, 8, 8 }, (cel_shape) { 4, 1, 3, 3 }, none,
+                P (.groups = 4));
+  expect_error ("groups_not_dividing_output_channels", (cel_shape) { 1, 4, 8, 8 }, (cel_shape) { 5, 2, 3, 3 }, none,
+                P (.groups = 2));
+  expect_error ("bias_shape", (cel_shape) { 1, 2, 8, 8 }, (cel_shape) { 4, 2, 3, 3 }, (cel_shape) { 1, 3, 1, 1 }, P (0));
+  expect_error ("negative_padding", (cel_shape) { 1, 2, 8, 8 }, (cel_shape) { 4, 2, 3, 3 }, none, P (.pad_left = -1));
+  expect_error ("negative_stride", (cel_shape) { 1, 2, 8, 8 }, (cel_shape) { 4, 2, 3, 3 }, none, P (.stride_w = -2));
+  test_error_at_replan ();
+  test_replan_new_input_shape ();
+  return tap_finish ();
+}
