@@ -427,6 +427,10 @@ void cel_strbuf_append (cel_strbuf *b, const char *s, size_t n) {
   b->data[b->len] = 0;
 }
 
+void cel_strbuf_puts (cel_strbuf *b, const char *s) {
+  cel_strbuf_append (b, s, strlen (s));
+}
+
 void cel_strbuf_printf (cel_strbuf *b, const char *fmt, ...) {
   char small[256];
   va_list ap;
@@ -475,4 +479,34 @@ void cel_strbuf_json_string (cel_strbuf *b, const char *s) {
 void cel_strbuf_free (cel_strbuf *b) {
   free (b->data);
   memset (b, 0, sizeof *b);
+}
+
+void cel_json_write (const cel_json *v, cel_strbuf *b) {
+  switch (v->type) {
+  case CEL_JSON_NULL: cel_strbuf_append (b, "null", 4); break;
+  case CEL_JSON_BOOL: v->boolean ? cel_strbuf_append (b, "true", 4) : cel_strbuf_append (b, "false", 5); break;
+  case CEL_JSON_NUMBER:
+    if (v->is_integer)
+      cel_strbuf_printf (b, "%lld", (long long) v->integer);
+    else
+      cel_strbuf_printf (b, "%.17g", v->number);
+    break;
+  case CEL_JSON_STRING: cel_strbuf_json_string (b, v->string); break;
+  case CEL_JSON_ARRAY:
+  case CEL_JSON_OBJECT: {
+    bool obj = v->type == CEL_JSON_OBJECT;
+    cel_strbuf_append (b, obj ? "{" : "[", 1);
+    for (const cel_json *c = v->child; c; c = c->next) {
+      if (c != v->child)
+        cel_strbuf_append (b, ",", 1);
+      if (obj) {
+        cel_strbuf_json_string (b, c->key);
+        cel_strbuf_append (b, ":", 1);
+      }
+      cel_json_write (c, b);
+    }
+    cel_strbuf_append (b, obj ? "}" : "]", 1);
+    break;
+  }
+  }
 }

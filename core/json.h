@@ -50,9 +50,12 @@ typedef struct cel_strbuf {
   bool failed;
 } cel_strbuf;
 void cel_strbuf_append (cel_strbuf *b, const char *s, size_t n);
+void cel_strbuf_puts (cel_strbuf *b, const char *s);
 void cel_strbuf_printf (cel_strbuf *b, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
 /* Appends s as a quoted JSON string with escapes. */
 void cel_strbuf_json_string (cel_strbuf *b, const char *s);
 void cel_strbuf_free (cel_strbuf *b);
+/* Appends a value as compact JSON (numbers with %.17g, integers exactly). */
+void cel_json_write (const cel_json *v, cel_strbuf *b);
 
 #endif

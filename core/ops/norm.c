@@ -68,6 +68,7 @@ cel_status norm_stats_infer (cel_graph *g, cel_node_rec *n) {
   if (n->ip[0] != CEL_NORM_INSTANCE && n->ip[0] != CEL_NORM_LAYER)
     return cel_graph_error (g, CEL_ERROR_INVALID_ARGUMENT, "norm_stats: unknown norm kind %d", n->ip[0]);
   int32_t groups = groups_of (n->ip[0], xs);
+  /* torch.var returns NaN for a single element; an error says why instead */
   if (n->ip[1] && row_size (xs, groups) < 2)
     return cel_graph_error (g, CEL_ERROR_INVALID_ARGUMENT,
                             "norm_stats: the unbiased variance needs at least 2 elements per group; x %s has 1",

@@ -59,10 +59,8 @@ cel_status resize_record (cel_exec *ex, cel_graph *g, cel_node self) {
 
 cel_status resize_backward (cel_graph *g, cel_node self, cel_node dy, const bool *need, cel_node *dx) {
   (void) need;
-  const cel_node_rec n = *cel_node_get (g, self);
-  cel_shape xs = cel_node_shape (g, n.in[0]);
-  int32_t ip[5] = { xs.n, xs.c, xs.h, xs.w, n.ip[2] };
-  return cel_graph_add_op (g, CEL_OP_RESIZE_BWD, &dy, 1, ip, 5, NULL, 0, &dx[0]);
+  int32_t ip[1] = { self };
+  return cel_graph_add_op (g, CEL_OP_RESIZE_BWD, &dy, 1, ip, 1, NULL, 0, &dx[0]);
 }
 
 cel_status cel_resize (cel_graph *g, cel_node x, int32_t out_h, int32_t out_w, cel_resize_mode mode, cel_node *out) {
@@ -70,19 +68,22 @@ cel_status cel_resize (cel_graph *g, cel_node x, int32_t out_h, int32_t out_w, c
   return cel_graph_add_op (g, CEL_OP_RESIZE, &x, 1, ip, 3, NULL, 0, out);
 }
 
-/* ---- resize_bwd: dy (N,C,OH,OW) -> dx (N,C,H,W) with (N,C,H,W) = ip[0..3], ip[4] cel_resize_mode -- */
+/* ---- resize_bwd: dy (N,C,OH,OW) -> dx (N,C,H,W); ip[0] the forward resize node. Shapes and mode are read
+ * from it at every inference, so the gradient follows cel_graph_set_input_shape without keeping x alive. */
 
 cel_status resize_bwd_infer (cel_graph *g, cel_node_rec *n) {
   char s1[64], s2[64];
+  const cel_node_rec *fwd = cel_node_get (g, n->ip[0]);
   cel_shape ds = cel_node_shape (g, n->in[0]);
-  n->shape = (cel_shape) { n->ip[0], n->ip[1], n->ip[2], n->ip[3] };
-  if (ds.n != n->shape.n || ds.c != n->shape.c)
-    return cel_graph_error (g, CEL_ERROR_INVALID_ARGUMENT, "resize_bwd (%s): gradient %s does not match input %s",
-                            mode_name (n->ip[4]), cel_shape_str (ds, s1), cel_shape_str (n->shape, s2));
+  n->shape = cel_node_shape (g, fwd->in[0]);
+  if (ds.n != fwd->shape.n || ds.c != fwd->shape.c || ds.h != fwd->shape.h || ds.w != fwd->shape.w)
+    return cel_graph_error (g, CEL_ERROR_INVALID_ARGUMENT, "resize_bwd (%s): gradient %s does not match output %s",
+                            mode_name (fwd->ip[2]), cel_shape_str (ds, s1), cel_shape_str (fwd->shape, s2));
   return CEL_OK;
 }
 
 cel_status resize_bwd_record (cel_exec *ex, cel_graph *g, cel_node self) {
   const cel_node_rec *n = cel_node_get (g, self);
-  return resize_dispatch (ex, g, self, CEL_SHADER_RESIZE_BWD, n->shape, cel_node_shape (g, n->in[0]), n->ip[4]);
+  int32_t mode = cel_node_get (g, n->ip[0])->ip[2];
+  return resize_dispatch (ex, g, self, CEL_SHADER_RESIZE_BWD, n->shape, cel_node_shape (g, n->in[0]), mode);
 }

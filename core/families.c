@@ -1,0 +1,322 @@
+/* Model families expanded into the generic graph form. Each family reads its hyper-parameters strictly
+ * (unknown keys are errors) and writes nodes and tensor names; docs/model-format.md lists both. */
+#include "model.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+typedef struct emitter {
+  cel_strbuf *out;
+  cel_strbuf tensors; /* "name":[shape] entries of every tensor the nodes use */
+  int32_t n_tensors;
+  int32_t count;
+  const char *norm;   /* "layer", "instance" or "none" */
+  const char *pad_mode;
+  double slope;
+  char last[96];      /* name of the last node written */
+} emitter;
+
+static bool fail (char *err, size_t errlen, const char *fmt, ...) __attribute__ ((format (printf, 3, 4)));
+static bool fail (char *err, size_t errlen, const char *fmt, ...) {
+  va_list ap;
+  va_start (ap, fmt);
+  vsnprintf (err, errlen, fmt, ap);
+  va_end (ap);
+  return false;
+}
+
+static void tensor (emitter *e, const char *prefix, const char *suffix, int32_t rank, int32_t d0, int32_t d1, int32_t d2,
+                    int32_t d3) {
+  int32_t d[4] = { d0, d1, d2, d3 };
+  cel_strbuf_printf (&e->tensors, "%s\"%s%s\":[", e->n_tensors++ ? "," : "", prefix, suffix);
+  for (int32_t i = 0; i < rank; i++)
+    cel_strbuf_printf (&e->tensors, "%s%d", i ? "," : "", (int) d[i]);
+  cel_strbuf_puts (&e->tensors, "]");
+}
+
+static void begin_node (emitter *e, const char *name, const char *op, const char *in0, const char *in1) {
+  cel_strbuf_printf (e->out, "%s{\"name\":", e->count++ ? "," : "");
+  cel_strbuf_json_string (e->out, name);
+  cel_strbuf_printf (e->out, ",\"op\":\"%s\",\"in\":[", op);
+  cel_strbuf_json_string (e->out, in0);
+  if (in1) {
+    cel_strbuf_puts (e->out, ",");
+    cel_strbuf_json_string (e->out, in1);
+  }
+  cel_strbuf_puts (e->out, "]");
+  snprintf (e->last, sizeof e->last, "%s", name);
+}
+
+/* conv (+ norm + leaky relu when `act`), tensors under prefix: prefix.conv.weight [, .conv.bias],
+ * prefix.norm.weight, prefix.norm.bias. pad: top, bottom, left, right. */
+static void conv_block (emitter *e, const char *prefix, const char *in, int32_t cin, int32_t cout, int32_t k, int32_t stride,
+                        const int32_t pad[4], int32_t groups, bool bias, bool norm, bool act) {
+  char name[96];
+  bool has_norm = norm && strcmp (e->norm, "none") != 0;
+  tensor (e, prefix, ".conv.weight", 4, cout, cin / groups, k, k);
+  if (bias || !has_norm)
+    tensor (e, prefix, ".conv.bias", 1, cout, 0, 0, 0);
+  if (has_norm) {
+    tensor (e, prefix, ".norm.weight", 1, cout, 0, 0, 0);
+    tensor (e, prefix, ".norm.bias", 1, cout, 0, 0, 0);
+  }
+  snprintf (name, sizeof name, "%s.conv", prefix);
+  begin_node (e, name, "conv2d", in, NULL);
+  cel_strbuf_printf (e->out, ",\"weight\":\"%s.conv.weight\"", prefix);
+  if (bias || !has_norm)
+    cel_strbuf_printf (e->out, ",\"bias\":\"%s.conv.bias\"", prefix);
+  cel_strbuf_printf (e->out, ",\"stride\":%d,\"padding\":[%d,%d,%d,%d],\"padding_mode\":\"%s\",\"groups\":%d}", (int) stride,
+                     (int) pad[0], (int) pad[1], (int) pad[2], (int) pad[3], e->pad_mode, (int) groups);
+  if (has_norm) {
+    char nname[96], conv[96];
+    snprintf (conv, sizeof conv, "%s", e->last);
+    snprintf (nname, sizeof nname, "%s.norm", prefix);
+    begin_node (e, nname, strcmp (e->norm, "layer") == 0 ? "layer_norm" : "instance_norm", conv, NULL);
+    cel_strbuf_printf (e->out, ",\"weight\":\"%s.norm.weight\",\"bias\":\"%s.norm.bias\",\"eps\":1e-5}", prefix, prefix);
+  }
+  if (act) {
+    char aname[96], src[96];
+    snprintf (src, sizeof src, "%s", e->last);
+    snprintf (aname, sizeof aname, "%s.act", prefix);
+    begin_node (e, aname, "leaky_relu", src, NULL);
+    cel_strbuf_printf (e->out, ",\"slope\":%.17g}", e->slope);
+  }
+}
+
+static void same_pad (int32_t k, int32_t pad[4]) {
+  pad[0] = pad[1] = pad[2] = pad[3] = k / 2;
+}
+
+/* ---- reading hyper-parameters ----------------------------------------------------------------- */
+
+static bool get_int (const cel_json *o, const char *key, int32_t def, int32_t lo, int32_t hi, int32_t *out, char *err,
+                     size_t errlen) {
+  const cel_json *v = cel_json_get (o, key);
+  *out = def;
+  if (!v)
+    return true;
+  if (v->type != CEL_JSON_NUMBER || !v->is_integer || v->integer < lo || v->integer > hi)
+    return fail (err, errlen, "architecture: '%s' must be an integer in %d..%d", key, (int) lo, (int) hi);
+  *out = (int32_t) v->integer;
+  return true;
+}
+
+static bool get_choice (const cel_json *o, const char *key, const char *def, const char *const *choices, const char **out,
+                        char *err, size_t errlen) {
+  const cel_json *v = cel_json_get (o, key);
+  *out = def;
+  if (!v)
+    return true;
+  for (int i = 0; v->type == CEL_JSON_STRING && choices[i]; i++)
+    if (strcmp (v->string, choices[i]) == 0) {
+      *out = choices[i];
+      return true;
+    }
+  return fail (err, errlen, "architecture: '%s' has an unknown value", key);
+}
+
+static bool get_int_list (const cel_json *o, const char *key, int32_t *out, int32_t max, int32_t *n, char *err, size_t errlen) {
+  const cel_json *v = cel_json_get (o, key);
+  if (!v || v->type != CEL_JSON_ARRAY || v->count < 1 || v->count > (size_t) max)
+    return fail (err, errlen, "architecture: '%s' must be a list of 1..%d integers", key, (int) max);
+  *n = (int32_t) v->count;
+  for (size_t i = 0; i < v->count; i++) {
+    const cel_json *e = cel_json_at (v, i);
+    if (e->type != CEL_JSON_NUMBER || !e->is_integer || e->integer < 1 || e->integer > 4096)
+      return fail (err, errlen, "architecture: '%s' entries must be integers in 1..4096", key);
+    out[i] = (int32_t) e->integer;
+  }
+  return true;
+}
+
+static bool only_keys (const cel_json *o, const char *const *keys, char *err, size_t errlen) {
+  for (const cel_json *m = o->child; m; m = m->next) {
+    bool ok = false;
+    for (int i = 0; keys[i] && !ok; i++)
+      ok = strcmp (m->key, keys[i]) == 0;
+    if (!ok)
+      return fail (err, errlen, "architecture: unknown key '%s' for this family", m->key);
+  }
+  return true;
+}
+
+/* ---- style-generator -------------------------------------------------------------------------- */
+
+static bool expand_style_generator (const cel_json *a, cel_strbuf *out, char *err, size_t errlen) {
+  static const char *const keys[] = { "family", "in_channels", "out_channels", "widths", "stem_kernel", "down_convs",
+                                      "mid_conv", "blocks", "block", "block_width", "expansion", "up_widths", "up_convs",
+                                      "upsample", "align_corners", "head_kernel", "norm", "padding_mode", "slope", NULL };
+  static const char *const blocks[] = { "residual", "inverted-residual", NULL };
+  static const char *const norms[] = { "layer", "instance", "none", NULL };
+  static const char *const pads[] = { "reflect", "zero", NULL };
+  static const char *const ups[] = { "resize", "conv-transpose", NULL };
+  if (!only_keys (a, keys, err, errlen))
+    return false;
+  int32_t in_ch, out_ch, widths[8], n_w, up_w[8], n_up, stem_k, down_convs, mid_conv, n_blocks, block_w, expansion, up_convs,
+    head_k, align;
+  const char *block, *norm, *pad_mode, *upsample;
+  if (!get_int (a, "in_channels", 3, 1, 4, &in_ch, err, errlen) || !get_int (a, "out_channels", 3, 1, 4, &out_ch, err, errlen) ||
+      !get_int_list (a, "widths", widths, 8, &n_w, err, errlen) || !get_int (a, "stem_kernel", 7, 1, 15, &stem_k, err, errlen) ||
+      !get_int (a, "down_convs", 1, 0, 8, &down_convs, err, errlen) || !get_int (a, "mid_conv", 0, 0, 1, &mid_conv, err, errlen) ||
+      !get_int (a, "blocks", 4, 0, 64, &n_blocks, err, errlen) ||
+      !get_choice (a, "block", "residual", blocks, &block, err, errlen) ||
+      !get_int (a, "block_width", widths[n_w - 1], 1, 4096, &block_w, err, errlen) ||
+      !get_int (a, "expansion", 2, 1, 8, &expansion, err, errlen) || !get_int (a, "up_convs", 1, 1, 8, &up_convs, err, errlen) ||
+      !get_choice (a, "upsample", "resize", ups, &upsample, err, errlen) ||
+      !get_int (a, "align_corners", 1, 0, 1, &align, err, errlen) || !get_int (a, "head_kernel", 7, 1, 15, &head_k, err, errlen) ||
+      !get_choice (a, "norm", "layer", norms, &norm, err, errlen) ||
+      !get_choice (a, "padding_mode", "reflect", pads, &pad_mode, err, errlen))
+    return false;
+  if (cel_json_get (a, "up_widths")) {
+    if (!get_int_list (a, "up_widths", up_w, 8, &n_up, err, errlen))
+      return false;
+  } else {
+    n_up = n_w - 1;
+    for (int32_t i = 0; i < n_up; i++)
+      up_w[i] = widths[i + 1];
+  }
+  if (n_w < 2 || n_up != n_w - 1)
+    return fail (err, errlen, "architecture: widths needs at least 2 entries and up_widths one fewer than widths");
+  if (stem_k % 2 == 0 || head_k % 2 == 0)
+    return fail (err, errlen, "architecture: stem_kernel and head_kernel must be odd");
+  double slope = 0.2;
+  const cel_json *sv = cel_json_get (a, "slope");
+  if (sv) {
+    if (sv->type != CEL_JSON_NUMBER || sv->number < 0 || sv->number > 1)
+      return fail (err, errlen, "architecture: 'slope' must be in 0..1");
+    slope = sv->number;
+  }
+
+  emitter e = { .out = out, .norm = norm, .pad_mode = pad_mode, .slope = slope };
+  cel_strbuf_printf (out, "{\"family\":\"graph\",\"inputs\":[\"image\"],\"in_channels\":%d,\"out_channels\":%d,"
+                     "\"input_range\":[-1,1],\"output_range\":[-1,1],\"nodes\":[", (int) in_ch, (int) out_ch);
+  int32_t pad[4], ch = widths[0];
+  char prefix[64], stage_out[8][96];
+  same_pad (stem_k, pad);
+  conv_block (&e, "stem", "image", in_ch, widths[0], stem_k, 1, pad, 1, false, true, true);
+  snprintf (stage_out[0], sizeof stage_out[0], "%s", e.last);
+  for (int32_t s = 1; s < n_w; s++) {
+    /* stride 2 with (top 0, bottom 1, left 0, right 1) padding: exactly half size for even inputs */
+    int32_t dpad[4] = { 0, 1, 0, 1 };
+    char in[96];
+    snprintf (in, sizeof in, "%s", e.last);
+    snprintf (prefix, sizeof prefix, "down%d.0", (int) s);
+    conv_block (&e, prefix, in, widths[s - 1], widths[s], 3, 2, dpad, 1, false, true, true);
+    for (int32_t k = 1; k <= down_convs; k++) {
+      snprintf (in, sizeof in, "%s", e.last);
+      snprintf (prefix, sizeof prefix, "down%d.%d", (int) s, (int) k);
+      same_pad (3, pad);
+      conv_block (&e, prefix, in, widths[s], widths[s], 3, 1, pad, 1, false, true, true);
+    }
+    ch = widths[s];
+    snprintf (stage_out[s], sizeof stage_out[s], "%s", e.last);
+  }
+  char in[96];
+  if (mid_conv) {
+    snprintf (in, sizeof in, "%s", e.last);
+    same_pad (3, pad);
+    conv_block (&e, "mid.pre", in, ch, ch, 3, 1, pad, 1, false, true, true);
+  }
+  int32_t cur = ch;
+  for (int32_t b = 0; b < n_blocks; b++) {
+    char skip[96];
+    snprintf (skip, sizeof skip, "%s", e.last);
+    if (strcmp (block, "residual") == 0) {
+      same_pad (3, pad);
+      snprintf (prefix, sizeof prefix, "blocks.%d.0", (int) b);
+      conv_block (&e, prefix, skip, cur, cur, 3, 1, pad, 1, false, true, true);
+      snprintf (in, sizeof in, "%s", e.last);
+      snprintf (prefix, sizeof prefix, "blocks.%d.1", (int) b);
+      conv_block (&e, prefix, in, cur, cur, 3, 1, pad, 1, false, true, false);
+    } else {
+      int32_t out_w = block_w, bottleneck = cur * expansion;
+      int32_t zero[4] = { 0, 0, 0, 0 };
+      snprintf (in, sizeof in, "%s", skip);
+      if (expansion != 1) {
+        snprintf (prefix, sizeof prefix, "blocks.%d.expand", (int) b);
+        conv_block (&e, prefix, in, cur, bottleneck, 1, 1, zero, 1, false, true, true);
+        snprintf (in, sizeof in, "%s", e.last);
+      }
+      same_pad (3, pad);
+      snprintf (prefix, sizeof prefix, "blocks.%d.dw", (int) b);
+      conv_block (&e, prefix, in, bottleneck, bottleneck, 3, 1, pad, bottleneck, true, true, true);
+      snprintf (in, sizeof in, "%s", e.last);
+      snprintf (prefix, sizeof prefix, "blocks.%d.pw", (int) b);
+      conv_block (&e, prefix, in, bottleneck, out_w, 1, 1, zero, 1, false, true, false);
+      if (out_w != cur) { /* no residual when the width changes */
+        cur = out_w;
+        continue;
+      }
+    }
+    char sum[96], body[96];
+    snprintf (body, sizeof body, "%s", e.last);
+    snprintf (sum, sizeof sum, "blocks.%d.add", (int) b);
+    begin_node (&e, sum, "add", skip, body);
+    cel_strbuf_puts (out, "}");
+  }
+  if (cur != ch) {
+    snprintf (in, sizeof in, "%s", e.last);
+    same_pad (3, pad);
+    conv_block (&e, "mid.post", in, cur, ch, 3, 1, pad, 1, false, true, true);
+    cur = ch;
+  }
+  for (int32_t lvl = n_up - 1; lvl >= 0; lvl--) {
+    char up[96];
+    snprintf (in, sizeof in, "%s", e.last);
+    snprintf (up, sizeof up, "up%d.upsample", (int) lvl);
+    if (strcmp (upsample, "resize") == 0) {
+      begin_node (&e, up, "resize", in, NULL);
+      cel_strbuf_puts (out, ",\"size_of\":");
+      cel_strbuf_json_string (out, lvl == 0 ? "image" : stage_out[lvl]);
+      cel_strbuf_printf (out, ",\"mode\":\"%s\"}", align ? "bilinear-align-corners" : "bilinear");
+    } else {
+      begin_node (&e, up, "conv_transpose2d", in, NULL);
+      cel_strbuf_printf (out, ",\"weight\":\"up%d.upsample.weight\",\"bias\":\"up%d.upsample.bias\",\"stride\":2,\"padding\":1}",
+                         (int) lvl, (int) lvl);
+      char tp[32];
+      snprintf (tp, sizeof tp, "up%d.upsample", (int) lvl);
+      tensor (&e, tp, ".weight", 4, cur, cur, 4, 4);
+      tensor (&e, tp, ".bias", 1, cur, 0, 0, 0);
+      /* a 4x4 stride-2 transposed conv: exactly double size; the weight is (cur, cur, 4, 4) */
+    }
+    for (int32_t k = 0; k < up_convs; k++) {
+      snprintf (in, sizeof in, "%s", e.last);
+      snprintf (prefix, sizeof prefix, "up%d.%d", (int) lvl, (int) k);
+      same_pad (3, pad);
+      conv_block (&e, prefix, in, k == 0 ? cur : up_w[lvl], up_w[lvl], 3, 1, pad, 1, false, true, true);
+    }
+    cur = up_w[lvl];
+  }
+  snprintf (in, sizeof in, "%s", e.last);
+  same_pad (head_k, pad);
+  conv_block (&e, "head", in, cur, widths[0], head_k, 1, pad, 1, false, true, true);
+  snprintf (in, sizeof in, "%s", e.last);
+  begin_node (&e, "out.conv", "conv2d", in, NULL);
+  cel_strbuf_puts (out, ",\"weight\":\"out.weight\"}");
+  tensor (&e, "out", ".weight", 4, out_ch, widths[0], 1, 1);
+  snprintf (in, sizeof in, "%s", e.last);
+  begin_node (&e, "out.tanh", "tanh", in, NULL);
+  cel_strbuf_puts (out, "}],\"output\":\"out.tanh\",\"tensors\":{");
+  if (e.tensors.data)
+    cel_strbuf_append (out, e.tensors.data, e.tensors.len);
+  cel_strbuf_puts (out, "}}");
+  bool ok = !e.tensors.failed;
+  cel_strbuf_free (&e.tensors);
+  return ok || fail (err, errlen, "out of memory");
+}
+
+bool cel_family_expand (const cel_json *arch, cel_strbuf *out, char *err, size_t errlen) {
+  if (!arch || arch->type != CEL_JSON_OBJECT)
+    return fail (err, errlen, "celgan.architecture must be a JSON object");
+  const cel_json *family = cel_json_get (arch, "family");
+  if (!family || family->type != CEL_JSON_STRING)
+    return fail (err, errlen, "celgan.architecture has no 'family'");
+  if (strcmp (family->string, "graph") == 0) {
+    cel_json_write (arch, out);
+    return true;
+  }
+  if (strcmp (family->string, "style-generator") == 0)
+    return expand_style_generator (arch, out, err, errlen);
+  return fail (err, errlen, "unknown model family '%s' (this CelGAN knows graph and style-generator)", family->string);
+}

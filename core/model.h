@@ -1,0 +1,67 @@
+/* Private: the generic graph form of a model architecture, and the family expanders that produce it. */
+#ifndef CELGAN_MODEL_H
+#define CELGAN_MODEL_H
+
+#include "celgan.h"
+#include "json.h"
+
+/* Expands a family architecture (the parsed celgan.architecture object) into generic graph JSON text
+ * appended to `out`. Returns false with a sentence in err on a bad configuration. A "graph" family is
+ * copied as it is. */
+bool cel_family_expand (const cel_json *arch, cel_strbuf *out, char *err, size_t errlen);
+
+#define MAX_NODES 4096
+#define MAX_NODE_INPUTS 4
+
+typedef enum layer_op {
+  L_CONV2D,
+  L_CONV_TRANSPOSE2D,
+  L_INSTANCE_NORM,
+  L_LAYER_NORM,
+  L_ADAIN,
+  L_RELU,
+  L_LEAKY_RELU,
+  L_TANH,
+  L_SIGMOID,
+  L_RESIZE,
+  L_ADD,
+  L_MUL,
+  L_CONCAT,
+  L_SCALE_SHIFT,
+  L_GLOBAL_AVG_POOL,
+  L_COUNT
+} layer_op;
+
+typedef struct layer {
+  const char *name;
+  layer_op op;
+  int32_t n_in;
+  int32_t in[MAX_NODE_INPUTS]; /* layer index, or -1 image, -2 reference */
+  const cel_tensor_info *weight, *bias;
+  int32_t stride[2], pad[4], out_pad[2], dilation[2], groups;
+  cel_padding_mode pad_mode;
+  cel_resize_mode resize_mode;
+  float eps, slope, alpha, beta, scale_f, shift_f;
+  double scale[2]; /* resize factors */
+  int32_t size_of; /* resize to the size of this layer (-1: the image), or INT32_MIN */
+  /* analysis */
+  int32_t channels;
+  double res;      /* resolution relative to the image input: 0.5 after a stride-2 conv */
+  double halo;     /* in image pixels */
+  int64_t stride_total; /* alignment needed at the input for this node's pixel grid */
+  bool from_reference;
+} layer;
+
+struct cel_model {
+  cel_safetensors *st;
+  cel_json_doc *arch_doc, *graph_doc;
+  char *graph_json;
+  layer *layers;
+  int32_t n_layers;
+  int32_t output;
+  int32_t n_inputs;
+  cel_model_info info;
+};
+
+
+#endif
