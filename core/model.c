@@ -597,6 +597,66 @@ cel_status cel_model_create_params (const cel_model *m, cel_graph *g) {
   return st;
 }
 
+/* Builds layer i from its input nodes (in[k] for each of its inputs; `image` for size_of references to the
+ * image) into *out. Errors name the layer. */
+cel_status cel_model_build_layer (const cel_model *m, cel_graph *g, int32_t i, const cel_node *in, cel_node image,
+                                  const cel_node *nodes, cel_node *out) {
+  cel_context *ctx = cel_graph_context (g);
+  const layer *L = &m->layers[i];
+  cel_node w = CEL_NO_NODE, b = CEL_NO_NODE, y = CEL_NO_NODE;
+  cel_status st;
+  if ((st = tensor_param (g, m, L->weight, &w)) || (st = tensor_param (g, m, L->bias, &b)))
+    return st;
+  switch (L->op) {
+  case L_CONV2D: {
+    cel_conv2d_params p = { .stride_h = L->stride[0], .stride_w = L->stride[1], .pad_top = L->pad[0],
+                            .pad_bottom = L->pad[1], .pad_left = L->pad[2], .pad_right = L->pad[3],
+                            .dilation_h = L->dilation[0], .dilation_w = L->dilation[1], .groups = L->groups,
+                            .padding_mode = L->pad_mode };
+    st = cel_conv2d (g, in[0], w, b, &p, &y);
+    break;
+  }
+  case L_CONV_TRANSPOSE2D: {
+    cel_conv_transpose2d_params p = { .stride_h = L->stride[0], .stride_w = L->stride[1], .pad_h = L->pad[0],
+                                      .pad_w = L->pad[1], .output_pad_h = L->out_pad[0], .output_pad_w = L->out_pad[1],
+                                      .dilation_h = L->dilation[0], .dilation_w = L->dilation[1], .groups = L->groups };
+    st = cel_conv_transpose2d (g, in[0], w, b, &p, &y);
+    break;
+  }
+  case L_INSTANCE_NORM: st = cel_instance_norm (g, in[0], w, b, L->eps, &y); break;
+  case L_LAYER_NORM: st = cel_layer_norm (g, in[0], w, b, L->eps, &y); break;
+  case L_ADAIN: st = cel_adain (g, in[0], in[1], L->eps, &y); break;
+  case L_RELU: st = cel_activate (g, in[0], CEL_ACT_RELU, 0, &y); break;
+  case L_LEAKY_RELU: st = cel_activate (g, in[0], CEL_ACT_LEAKY_RELU, L->slope, &y); break;
+  case L_TANH: st = cel_activate (g, in[0], CEL_ACT_TANH, 0, &y); break;
+  case L_SIGMOID: st = cel_activate (g, in[0], CEL_ACT_SIGMOID, 0, &y); break;
+  case L_RESIZE: {
+    cel_shape s, to;
+    cel_graph_shape (g, in[0], &s);
+    if (L->size_of != INT32_MIN) {
+      cel_graph_shape (g, L->size_of == -1 ? image : nodes[L->size_of], &to);
+      st = cel_resize (g, in[0], to.h, to.w, L->resize_mode, &y);
+    } else {
+      st = cel_resize (g, in[0], (int32_t) floor (s.h * L->scale[0]), (int32_t) floor (s.w * L->scale[1]), L->resize_mode, &y);
+    }
+    break;
+  }
+  case L_ADD: st = cel_add (g, in[0], in[1], L->alpha, L->beta, &y); break;
+  case L_MUL: st = cel_mul (g, in[0], in[1], &y); break;
+  case L_CONCAT: st = cel_concat (g, in[0], in[1], &y); break;
+  case L_SCALE_SHIFT: st = cel_scale_shift (g, in[0], L->scale_f, L->shift_f, &y); break;
+  case L_GLOBAL_AVG_POOL: st = cel_global_avg_pool (g, in[0], &y); break;
+  default: st = CEL_ERROR_INVALID_ARGUMENT; break;
+  }
+  if (st) {
+    char msg[sizeof ctx->error];
+    snprintf (msg, sizeof msg, "%s", ctx->error);
+    cel_set_error (ctx, st, "layer '%s': %s", L->name, msg);
+  }
+  *out = y;
+  return st;
+}
+
 cel_status cel_model_build (const cel_model *m, cel_graph *g, cel_node image, cel_node reference, cel_node *out) {
   *out = CEL_NO_NODE;
   cel_context *ctx = cel_graph_context (g);
@@ -608,58 +668,10 @@ cel_status cel_model_build (const cel_model *m, cel_graph *g, cel_node image, ce
   cel_status st = CEL_OK;
   for (int32_t i = 0; i < m->n_layers && !st; i++) {
     const layer *L = &m->layers[i];
-    cel_node in[MAX_NODE_INPUTS], w = CEL_NO_NODE, b = CEL_NO_NODE, y = CEL_NO_NODE;
+    cel_node in[MAX_NODE_INPUTS];
     for (int k = 0; k < L->n_in; k++)
       in[k] = L->in[k] == -1 ? image : L->in[k] == -2 ? reference : nodes[L->in[k]];
-    if ((st = tensor_param (g, m, L->weight, &w)) || (st = tensor_param (g, m, L->bias, &b)))
-      break;
-    switch (L->op) {
-    case L_CONV2D: {
-      cel_conv2d_params p = { .stride_h = L->stride[0], .stride_w = L->stride[1], .pad_top = L->pad[0],
-                              .pad_bottom = L->pad[1], .pad_left = L->pad[2], .pad_right = L->pad[3],
-                              .dilation_h = L->dilation[0], .dilation_w = L->dilation[1], .groups = L->groups,
-                              .padding_mode = L->pad_mode };
-      st = cel_conv2d (g, in[0], w, b, &p, &y);
-      break;
-    }
-    case L_CONV_TRANSPOSE2D: {
-      cel_conv_transpose2d_params p = { .stride_h = L->stride[0], .stride_w = L->stride[1], .pad_h = L->pad[0],
-                                        .pad_w = L->pad[1], .output_pad_h = L->out_pad[0], .output_pad_w = L->out_pad[1],
-                                        .dilation_h = L->dilation[0], .dilation_w = L->dilation[1], .groups = L->groups };
-      st = cel_conv_transpose2d (g, in[0], w, b, &p, &y);
-      break;
-    }
-    case L_INSTANCE_NORM: st = cel_instance_norm (g, in[0], w, b, L->eps, &y); break;
-    case L_LAYER_NORM: st = cel_layer_norm (g, in[0], w, b, L->eps, &y); break;
-    case L_ADAIN: st = cel_adain (g, in[0], in[1], L->eps, &y); break;
-    case L_RELU: st = cel_activate (g, in[0], CEL_ACT_RELU, 0, &y); break;
-    case L_LEAKY_RELU: st = cel_activate (g, in[0], CEL_ACT_LEAKY_RELU, L->slope, &y); break;
-    case L_TANH: st = cel_activate (g, in[0], CEL_ACT_TANH, 0, &y); break;
-    case L_SIGMOID: st = cel_activate (g, in[0], CEL_ACT_SIGMOID, 0, &y); break;
-    case L_RESIZE: {
-      cel_shape s, to;
-      cel_graph_shape (g, in[0], &s);
-      if (L->size_of != INT32_MIN) {
-        cel_graph_shape (g, L->size_of == -1 ? image : nodes[L->size_of], &to);
-        st = cel_resize (g, in[0], to.h, to.w, L->resize_mode, &y);
-      } else {
-        st = cel_resize (g, in[0], (int32_t) floor (s.h * L->scale[0]), (int32_t) floor (s.w * L->scale[1]), L->resize_mode, &y);
-      }
-      break;
-    }
-    case L_ADD: st = cel_add (g, in[0], in[1], L->alpha, L->beta, &y); break;
-    case L_MUL: st = cel_mul (g, in[0], in[1], &y); break;
-    case L_CONCAT: st = cel_concat (g, in[0], in[1], &y); break;
-    case L_SCALE_SHIFT: st = cel_scale_shift (g, in[0], L->scale_f, L->shift_f, &y); break;
-    case L_GLOBAL_AVG_POOL: st = cel_global_avg_pool (g, in[0], &y); break;
-    default: st = CEL_ERROR_INVALID_ARGUMENT; break;
-    }
-    if (st) {
-      char msg[sizeof ctx->error];
-      snprintf (msg, sizeof msg, "%s", ctx->error);
-      cel_set_error (ctx, st, "layer '%s': %s", L->name, msg);
-    }
-    nodes[i] = y;
+    st = cel_model_build_layer (m, g, i, in, image, nodes, &nodes[i]);
   }
   if (!st)
     *out = nodes[m->output];

@@ -69,6 +69,7 @@ typedef struct lstate {
   int32_t gh, gw;       /* global size */
   bool boundary;        /* used by a later segment: kept on the host */
   bool stats;           /* its statistics are needed by a global op */
+  bool vec;             /* a per-channel vector (global pooling and what is computed from it only) */
   float *host;          /* C x gh x gw (boundary) */
   stats_acc acc;
   /* per tile */
@@ -274,6 +275,15 @@ static int32_t assign_segments (const cel_model *m, lstate *ls) {
     }
     if (L->op == L_RESIZE && L->size_of >= 0 && ls[L->size_of].on_image && ls[L->size_of].seg > seg)
       seg = ls[L->size_of].seg; /* only the size is used; keeps it simple */
+    bool vec = L->op == L_GLOBAL_AVG_POOL, any_image_input = false, all_vec = true;
+    for (int k = 0; k < L->n_in; k++) {
+      int32_t j = L->in[k];
+      if (j == -1 || (j >= 0 && ls[j].on_image)) {
+        any_image_input = true;
+        all_vec &= j >= 0 && ls[j].vec;
+      }
+    }
+    ls[i].vec = on_image && (vec || (any_image_input && all_vec));
     ls[i].on_image = on_image;
     ls[i].seg = on_image ? seg : -1;
     if (on_image && seg > max_seg)
@@ -350,7 +360,7 @@ typedef struct run {
   const float *image;        /* planar network input */
   const float *ref;          /* planar reference (or NULL) */
   int32_t RH, RW;
-  /* reference pre-pass results: host copies of reference-only layers */
+  uint64_t budget; /* device bytes for one tile's intermediates and staging */
 } run;
 
 static span owned_span (int32_t t0, int32_t t1, int32_t full, double res, int32_t gsize) {
@@ -418,6 +428,8 @@ static const float *input_host (run *r, int32_t j, int32_t *C, int32_t *gh, int3
 
 /* The node of input j of the current tile (computed in this segment, or uploaded from the host). */
 static cel_status tile_input (run *r, cel_graph *g, int32_t j, int32_t seg, win want, cel_node *out) {
+  if (j >= 0 && r->ls[j].vec)
+    return upload_window (g, r->ls[j].host, r->m->layers[j].channels, 1, 1, (win) { 0, 0, 1, 1 }, out);
   if (j >= 0 && r->ls[j].seg == seg && r->ls[j].on_image)
     return window_of (g, r->ls[j].node, r->ls[j].node_win, want, out);
   int32_t C, gh, gw;
@@ -475,7 +487,7 @@ static cel_status run_tile (run *r, int32_t seg, int32_t ty0, int32_t ty1, int32
   for (int32_t i = m->n_layers - 1; i >= 0; i--) {
     const layer *L = &m->layers[i];
     lstate *l = &ls[i];
-    if (l->seg != seg || !l->on_image)
+    if (l->seg != seg || !l->on_image || l->vec)
       continue;
     if (l->boundary || l->stats) {
       span oy = owned_span (ty0, ty1, r->H, L->res, l->gh), ox = owned_span (tx0, tx1, r->W, L->res, l->gw);
@@ -488,8 +500,8 @@ static cel_status run_tile (run *r, int32_t seg, int32_t ty0, int32_t ty1, int32
     span ry = { l->req.y0, l->req.y0 + l->req.h }, rx = { l->req.x0, l->req.x0 + l->req.w };
     for (int k = 0; k < L->n_in; k++) {
       int32_t j = L->in[k];
-      if (j == -2 || (j >= 0 && !ls[j].on_image))
-        continue; /* reference layers: whole, from the pre-pass */
+      if (j == -2 || (j >= 0 && (!ls[j].on_image || ls[j].vec)))
+        continue; /* reference layers and vectors: whole, from the host */
       int32_t ih = j == -1 ? r->H : ls[j].gh, iw = j == -1 ? r->W : ls[j].gw;
       span ny = ry, nx = rx;
       if (L->op == L_CONV2D) {
@@ -502,8 +514,6 @@ static cel_status run_tile (run *r, int32_t seg, int32_t ty0, int32_t ty1, int32
       } else if (L->op == L_RESIZE) {
         ny = resize_need (ry, ih, l->gh, L->resize_mode);
         nx = resize_need (rx, iw, l->gw, L->resize_mode);
-      } else if ((L->op == L_ADD || L->op == L_MUL) && k == 1 && j >= 0 && m->layers[j].op == L_GLOBAL_AVG_POOL) {
-        continue;
       }
       win need = { ny.lo, nx.lo, ny.hi - ny.lo, nx.hi - nx.lo };
       if (win_empty (need))
@@ -517,7 +527,7 @@ static cel_status run_tile (run *r, int32_t seg, int32_t ty0, int32_t ty1, int32
   for (int32_t i = 0; i < m->n_layers && !st; i++) {
     const layer *L = &m->layers[i];
     lstate *l = &ls[i];
-    if (l->seg != seg || !l->on_image || win_empty (l->req) || L->op == L_GLOBAL_AVG_POOL)
+    if (l->seg != seg || !l->on_image || win_empty (l->req) || l->vec)
       continue;
     span ry = { l->req.y0, l->req.y0 + l->req.h }, rx = { l->req.x0, l->req.x0 + l->req.w };
     int32_t j0 = L->in[0];
@@ -633,12 +643,7 @@ static cel_status run_tile (run *r, int32_t seg, int32_t ty0, int32_t ty1, int32
       int32_t j1 = L->in[1];
       if ((st = tile_input (r, g, j0, seg, l->req, &x)))
         break;
-      if (j1 >= 0 && m->layers[j1].op == L_GLOBAL_AVG_POOL) {
-        st = upload_window (g, ls[j1].host, m->layers[j1].channels, 1, 1, (win) { 0, 0, 1, 1 }, &x1);
-      } else {
-        st = tile_input (r, g, j1, seg, l->req, &x1);
-      }
-      if (st)
+      if ((st = tile_input (r, g, j1, seg, l->req, &x1)))
         break;
       st = L->op == L_ADD ? cel_add (g, x, x1, L->alpha, L->beta, &y) : L->op == L_MUL ? cel_mul (g, x, x1, &y)
                                                                                          : cel_concat (g, x, x1, &y);
@@ -666,7 +671,7 @@ static cel_status run_tile (run *r, int32_t seg, int32_t ty0, int32_t ty1, int32
   for (int32_t i = 0; i < m->n_layers && !st; i++) {
     lstate *l = &ls[i];
     const layer *L = &m->layers[i];
-    if (l->seg != seg || !l->on_image || L->op == L_GLOBAL_AVG_POOL || l->node == CEL_NO_NODE)
+    if (l->seg != seg || !l->on_image || l->vec || l->node == CEL_NO_NODE)
       continue;
     span oy = owned_span (ty0, ty1, r->H, L->res, l->gh), ox = owned_span (tx0, tx1, r->W, L->res, l->gw);
     win own = { oy.lo, ox.lo, oy.hi - oy.lo, ox.hi - ox.lo };
@@ -685,7 +690,15 @@ static cel_status run_tile (run *r, int32_t seg, int32_t ty0, int32_t ty1, int32
         outs[n_outs++] = (out_rec) { i, sn, own, true };
     }
   }
-  if (st || (st = cel_graph_run (g)))
+  if (st)
+    return st;
+  uint64_t arena = 0, staging = 0;
+  if ((st = cel_plan_estimate (g, &arena, &staging)))
+    return st;
+  if (r->budget && arena + staging > r->budget)
+    return cel_set_error (r->s->ctx, CEL_ERROR_OUT_OF_DEVICE_MEMORY, "a %dx%d tile needs %.1f MiB, over the %.1f MiB budget",
+                          ty1 - ty0, tx1 - tx0, (arena + staging) / 1048576.0, r->budget / 1048576.0);
+  if ((st = cel_graph_run (g)))
     return st;
   for (int32_t k = 0; k < n_outs && !st; k++) {
     const out_rec *o = &outs[k];
@@ -725,6 +738,53 @@ static void finish_pools (run *r, int32_t seg) {
   }
 }
 
+cel_status cel_model_build_layer (const cel_model *m, cel_graph *g, int32_t i, const cel_node *in, cel_node image,
+                                  const cel_node *nodes, cel_node *out); /* model.c */
+
+/* The vectors of a segment (what is computed from global pools), untiled, before its tiles. */
+static cel_status vector_pass (run *r, int32_t seg) {
+  const cel_model *m = r->m;
+  cel_graph *g = r->s->g;
+  bool any = false;
+  for (int32_t i = 0; i < m->n_layers; i++)
+    any |= r->ls[i].vec && r->ls[i].seg == seg && m->layers[i].op != L_GLOBAL_AVG_POOL;
+  if (!any)
+    return CEL_OK;
+  cel_status st = cel_graph_truncate (g, r->s->base);
+  cel_node *nodes = malloc ((size_t) m->n_layers * sizeof *nodes);
+  if (!nodes)
+    return cel_set_error (r->s->ctx, CEL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+  for (int32_t i = 0; i < m->n_layers; i++)
+    nodes[i] = CEL_NO_NODE;
+  for (int32_t i = 0; i < m->n_layers && !st; i++) {
+    const layer *L = &m->layers[i];
+    if (!r->ls[i].vec || r->ls[i].seg != seg || L->op == L_GLOBAL_AVG_POOL)
+      continue;
+    cel_node in[MAX_NODE_INPUTS];
+    for (int k = 0; k < L->n_in && !st; k++) {
+      int32_t j = L->in[k];
+      if (j >= 0 && nodes[j] != CEL_NO_NODE)
+        in[k] = nodes[j];
+      else if (j >= 0 && r->ls[j].vec)
+        st = upload_window (g, r->ls[j].host, m->layers[j].channels, 1, 1, (win) { 0, 0, 1, 1 }, &in[k]);
+      else
+        st = cel_set_error (r->s->ctx, CEL_ERROR_UNSUPPORTED, "layer '%s' mixes pooled and spatial inputs in a way "
+                            "that cannot be tiled", L->name);
+    }
+    if (!st)
+      st = cel_model_build_layer (m, g, i, in, CEL_NO_NODE, nodes, &nodes[i]);
+    if (!st)
+      st = cel_graph_mark_output (g, nodes[i]);
+  }
+  if (!st)
+    st = cel_graph_run (g);
+  for (int32_t i = 0; i < m->n_layers && !st; i++)
+    if (nodes[i] != CEL_NO_NODE)
+      st = cel_graph_get_data (g, nodes[i], r->ls[i].host, (size_t) m->layers[i].channels);
+  free (nodes);
+  return st;
+}
+
 /* The reference pre-pass: every layer that depends only on the reference, untiled. */
 static cel_status reference_pass (run *r) {
   const cel_model *m = r->m;
@@ -744,21 +804,22 @@ static cel_status reference_pass (run *r) {
 }
 
 static cel_status run_tiled (cel_stylizer *s, const float *net_in, int32_t H, int32_t W, const float *net_ref, int32_t RH,
-                             int32_t RW, int32_t tile, const cel_stylize_options *o, float *net_out, cel_stylize_report *rep) {
+                             int32_t RW, int32_t tile, uint64_t budget, const cel_stylize_options *o, float *net_out,
+                             cel_stylize_report *rep) {
   const cel_model *m = s->model;
   cel_status st = CEL_OK;
   lstate *ls = calloc ((size_t) m->n_layers, sizeof *ls);
   if (!ls)
     return cel_set_error (s->ctx, CEL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
   run r = { .s = s, .m = m, .ls = ls, .H = H, .W = W, .in_ch = m->info.in_channels, .image = net_in, .ref = net_ref,
-            .RH = RH, .RW = RW };
+            .RH = RH, .RW = RW, .budget = budget };
   if ((st = global_sizes (s, ls, H, W, RH, RW)))
     goto done;
   int32_t max_seg = assign_segments (m, ls);
   for (int32_t i = 0; i < m->n_layers; i++) {
     const layer *L = &m->layers[i];
     int32_t C = L->channels;
-    if (ls[i].boundary || L->op == L_GLOBAL_AVG_POOL) {
+    if (ls[i].boundary || ls[i].vec) {
       size_t n = (size_t) C * ls[i].gh * ls[i].gw;
       if (i == m->output)
         ls[i].host = net_out;
@@ -786,6 +847,7 @@ static cel_status run_tiled (cel_stylizer *s, const float *net_in, int32_t H, in
   rep->segments = max_seg + 1;
   double total = (double) (max_seg + 1) * ny * nx, done = 0;
   for (int32_t seg = 0; seg <= max_seg && !st; seg++) {
+    st = vector_pass (&r, seg);
     for (int32_t ty = 0; ty < ny && !st; ty++)
       for (int32_t tx = 0; tx < nx && !st; tx++) {
         int32_t y0 = ty * tile, x0 = tx * tile, y1 = y0 + tile < H ? y0 + tile : H, x1 = x0 + tile < W ? x0 + tile : W;
@@ -899,7 +961,7 @@ cel_status cel_stylize (cel_stylizer *s, const float *image, int32_t width, int3
     uint64_t saved = ctx->budget;
     if (!ctx->budget || ctx->budget > budget + ctx->device_bytes)
       ctx->budget = budget + ctx->device_bytes; /* the tile's plan must fit what is left of the budget */
-    st = run_tiled (s, net_in, height, width, net_ref, ref_height, ref_width, tile, o, net_out, rep);
+    st = run_tiled (s, net_in, height, width, net_ref, ref_height, ref_width, tile, budget, o, net_out, rep);
     ctx->budget = saved;
     if (st != CEL_ERROR_OUT_OF_DEVICE_MEMORY || tile <= 4 * mi->stride)
       break;

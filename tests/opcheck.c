@@ -231,7 +231,11 @@ bool oc_check (const oc_spec *s) {
     ref_grad[i] = calloc ((size_t) n, sizeof (double));
     gpu_grad[i] = malloc ((size_t) n * sizeof (float));
     cel_node gr = cel_graph_grad (g, in[i]);
-    if (gr == CEL_NO_NODE || cel_graph_get_data (g, gr, gpu_grad[i], (size_t) n)) {
+    cel_status gs = gr == CEL_NO_NODE ? CEL_ERROR_INVALID_ARGUMENT : cel_graph_get_data (g, gr, gpu_grad[i], (size_t) n);
+    if (gs) {
+      tap_ok (false, "%s/backward/in%d", s->name, i);
+      tap_diag ("  cannot read the gradient: %s: %s", cel_status_string (gs), cel_context_last_error (ctx));
+      all = false;
       free (gpu_grad[i]);
       gpu_grad[i] = NULL;
     }

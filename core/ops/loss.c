@@ -9,15 +9,15 @@
 
 /* ---- gram: x (N,C,H,W) -> y (N,1,C,C), fp[0] scale (0: 1 / (C*H*W)) ----------------------------- */
 
-typedef struct { uint32_t c, hw, count; float scale; } gram_push;
-_Static_assert (sizeof (gram_push) == 16, "mirror of gram.comp and gram_bwd.comp");
+typedef struct { uint32_t c, hw; float scale; } gram_push;
+_Static_assert (sizeof (gram_push) == 12, "mirror of gram.comp and gram_bwd.comp");
 
 /* The scale is resolved at record time, so that it follows the current input shape. */
-static gram_push gram_params (cel_shape xs, float scale, int64_t count) {
+static gram_push gram_params (cel_shape xs, float scale) {
   uint32_t hw = (uint32_t) xs.h * (uint32_t) xs.w;
   if (scale == 0.0f)
     scale = (float) (1.0 / ((double) xs.c * hw));
-  return (gram_push) { (uint32_t) xs.c, hw, (uint32_t) count, scale };
+  return (gram_push) { (uint32_t) xs.c, hw, scale };
 }
 
 cel_status gram_infer (cel_graph *g, cel_node_rec *n) {
@@ -28,8 +28,7 @@ cel_status gram_infer (cel_graph *g, cel_node_rec *n) {
 
 cel_status gram_record (cel_exec *ex, cel_graph *g, cel_node self) {
   const cel_node_rec *n = cel_node_get (g, self);
-  uint32_t count = (uint32_t) cel_shape_count (n->shape);
-  gram_push p = gram_params (cel_node_shape (g, n->in[0]), n->fp[0], count);
+  gram_push p = gram_params (cel_node_shape (g, n->in[0]), n->fp[0]);
   cel_node bind[2] = { n->in[0], self };
   uint32_t tiles = (p.c + 15) / 16; /* 16x16 tiles of each sample's C x C; those below the diagonal exit */
   return cel_exec_dispatch (ex, CEL_SHADER_GRAM, NULL, 0, bind, 2, &p, sizeof p, tiles, tiles, (uint32_t) n->shape.n);
@@ -65,7 +64,7 @@ cel_status gram_bwd_infer (cel_graph *g, cel_node_rec *n) {
 
 cel_status gram_bwd_record (cel_exec *ex, cel_graph *g, cel_node self) {
   const cel_node_rec *n = cel_node_get (g, self);
-  gram_push p = gram_params (n->shape, n->fp[0], cel_shape_count (n->shape));
+  gram_push p = gram_params (n->shape, n->fp[0]);
   cel_node bind[3] = { n->in[0], n->in[1], self };
   /* 16x16 tiles of each sample's C x HW, numbered over a 2-D grid of groups */
   uint32_t tiles = ((p.hw + 15) / 16) * ((p.c + 15) / 16);
