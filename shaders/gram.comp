@@ -3,26 +3,29 @@
 #include "common.glsl"
 // Gram matrix per sample: x (N,C,H,W) -> y (N,1,C,C), y[n][i][j] = scale * sum_hw x[n][i][hw] * x[n][j][hw].
 // Tiled as a matrix product X X^T with X (C, HW): workgroup (ti, tj, n) computes the 16x16 tile of rows
-// ti*16.. and columns tj*16.., one element per thread, stepping over HW 16 at a time through shared
+// ti*16.. and columns tj*16.., one element per thread, stepping over HW KC at a time through shared
 // memory. y is symmetric: only tiles with ti <= tj run, and an off-diagonal tile also writes its
 // transpose. Cost: N*C*C*HW/2 multiply-adds; each element of x read about C/16 times.
 layout(local_size_x = 16, local_size_y = 16) in;
 layout(std430, binding = 0) readonly buffer X { float x[]; };
 layout(std430, binding = 1) writeonly buffer Y { float y[]; };
-layout(push_constant) uniform P { uint c; uint hw; uint count; float scale; } p;
-shared float ta[16][17], tb[16][17]; // rows of tile i and tile j, 16 steps of HW (padded against bank conflicts)
+layout(push_constant) uniform P { uint c; uint hw; float scale; } p;
+#define KC 64
+shared float ta[16][KC + 1], tb[16][KC + 1]; // rows of tile i and tile j, KC steps of HW (padded: no bank conflicts)
 void main() {
   uint ti = gl_WorkGroupID.x, tj = gl_WorkGroupID.y, n = gl_WorkGroupID.z;
   if (ti > tj) return;
   uint lx = gl_LocalInvocationID.x, ly = gl_LocalInvocationID.y;
   uint base = n * p.c * p.hw, ri = ti * 16u + ly, rj = tj * 16u + ly;
   float s = 0.0;
-  for (uint k0 = 0u; k0 < p.hw; k0 += 16u) {
-    uint k = k0 + lx;
-    ta[ly][lx] = ri < p.c && k < p.hw ? x[base + ri * p.hw + k] : 0.0;
-    tb[ly][lx] = rj < p.c && k < p.hw ? x[base + rj * p.hw + k] : 0.0;
+  for (uint k0 = 0u; k0 < p.hw; k0 += KC) {
+    for (uint q = lx; q < KC; q += 16u) {
+      uint k = k0 + q;
+      ta[ly][q] = ri < p.c && k < p.hw ? x[base + ri * p.hw + k] : 0.0;
+      tb[ly][q] = rj < p.c && k < p.hw ? x[base + rj * p.hw + k] : 0.0;
+    }
     barrier();
-    for (uint kk = 0u; kk < 16u; kk++) s += ta[ly][kk] * tb[lx][kk];
+    for (uint kk = 0u; kk < KC; kk++) s += ta[ly][kk] * tb[lx][kk];
     barrier();
   }
   uint i = ti * 16u + ly, j = tj * 16u + lx;

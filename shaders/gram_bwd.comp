@@ -4,13 +4,15 @@
 // Gradient of the Gram matrix: dx[n] = S X with S = scale * (dy[n] + dy[n]^T) (C, C) and X = x[n] (C, HW).
 // x, dx (N,C,H,W); dy (N,1,C,C). Tiled matrix product: workgroup (tile, n) computes a 16x16 tile of dx
 // (16 channels by 16 positions; the tile index runs over a 2-D grid of groups), stepping over the C
-// channels of the sum 16 at a time through shared memory. Cost: N*C*C*HW multiply-adds.
+// channels of the sum KC at a time through shared memory. Cost: N*C*C*HW multiply-adds.
 layout(local_size_x = 16, local_size_y = 16) in;
 layout(std430, binding = 0) readonly buffer DY { float dy[]; };
 layout(std430, binding = 1) readonly buffer X { float x[]; };
 layout(std430, binding = 2) writeonly buffer DX { float dx[]; };
-layout(push_constant) uniform P { uint c; uint hw; uint count; float scale; } p;
-shared float ts[16][17], tx[16][17]; // S rows of this tile's channels, X rows of the summed channels
+layout(push_constant) uniform P { uint c; uint hw; float scale; } p;
+#define KC 64
+shared float ts[16][KC + 1]; // S rows of this tile's channels, KC summed channels
+shared float tx[KC][17];     // X rows of the KC summed channels, this tile's positions
 void main() {
   uint kt = (p.hw + 15u) / 16u, t = gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x;
   if (t >= kt * ((p.c + 15u) / 16u)) return;
@@ -18,13 +20,17 @@ void main() {
   uint lx = gl_LocalInvocationID.x, ly = gl_LocalInvocationID.y;
   uint g = n * p.c * p.c, base = n * p.c * p.hw, c = c0 + ly, k = k0 + lx;
   float s = 0.0;
-  for (uint j0 = 0u; j0 < p.c; j0 += 16u) {
-    uint j = j0 + lx; // ts[ly][lx] = S[c0 + ly][j0 + lx]
-    ts[ly][lx] = c < p.c && j < p.c ? dy[g + c * p.c + j] + dy[g + j * p.c + c] : 0.0;
-    uint jr = j0 + ly; // tx[ly][lx] = X[j0 + ly][k0 + lx]
-    tx[ly][lx] = jr < p.c && k < p.hw ? x[base + jr * p.hw + k] : 0.0;
+  for (uint j0 = 0u; j0 < p.c; j0 += KC) {
+    for (uint q = lx; q < KC; q += 16u) { // ts[ly][q] = S[c][j0 + q]
+      uint j = j0 + q;
+      ts[ly][q] = c < p.c && j < p.c ? dy[g + c * p.c + j] + dy[g + j * p.c + c] : 0.0;
+    }
+    for (uint q = ly; q < KC; q += 16u) { // tx[q][lx] = X[j0 + q][k]
+      uint j = j0 + q;
+      tx[q][lx] = j < p.c && k < p.hw ? x[base + j * p.hw + k] : 0.0;
+    }
     barrier();
-    for (uint jj = 0u; jj < 16u; jj++) s += ts[ly][jj] * tx[jj][lx];
+    for (uint jj = 0u; jj < KC; jj++) s += ts[ly][jj] * tx[jj][lx];
     barrier();
   }
   if (c < p.c && k < p.hw) dx[base + c * p.hw + k] = p.scale * s;

@@ -3,6 +3,7 @@
 #include "channels_ref.h"
 #include "opcheck.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,6 +115,87 @@ static void ref_swap_bwd (const double *const *in, const double *dy, double *con
         din[0][((int64_t) n * x.c + (ch + c->c0) % x.c) * x.h * x.w + k] = dy[((int64_t) n * x.c + ch) * x.h * x.w + k];
 }
 
+/* ---- backward after the input shapes change ------------------------------------------------- */
+
+static bool close_all (const float *got, const double *want, int64_t n, const char *what) {
+  for (int64_t i = 0; i < n; i++)
+    if (!(fabs (got[i] - want[i]) <= 1e-6 * (1 + fabs (want[i])))) {
+      tap_diag ("  %s at %lld: got %.8g, want %.8g", what, (long long) i, (double) got[i], want[i]);
+      return false;
+    }
+  return true;
+}
+
+static float *random_floats (int64_t n, double **copy) {
+  float *f = malloc ((size_t) n * sizeof *f);
+  *copy = malloc ((size_t) n * sizeof **copy);
+  for (int64_t i = 0; i < n; i++)
+    (*copy)[i] = f[i] = (float) oc_rand_uniform (-1, 1);
+  return f;
+}
+
+/* y = concat (slice (x, 1, 3), a) at shapes x, a; compares y, dx, da with the reference. */
+static bool run_slice_concat (cel_graph *g, const cel_node *nodes, cel_shape xs, cel_shape as) {
+  cel_shape ss = { xs.n, 3, xs.h, xs.w }, ys = { xs.n, 3 + as.c, xs.h, xs.w };
+  int64_t nx = oc_count (xs), na = oc_count (as), ns = oc_count (ss), ny = oc_count (ys);
+  double *dx, *da, *ddy;
+  float *fx = random_floats (nx, &dx), *fa = random_floats (na, &da), *fdy = random_floats (ny, &ddy);
+  float *gy = malloc ((size_t) ny * sizeof *gy), *gdx = malloc ((size_t) nx * sizeof *gdx);
+  float *gda = malloc ((size_t) na * sizeof *gda);
+  double *s = malloc ((size_t) ns * sizeof *s), *ds = malloc ((size_t) ns * sizeof *ds);
+  double *wy = malloc ((size_t) ny * sizeof *wy);
+  double *wdx = malloc ((size_t) nx * sizeof *wdx), *wda = malloc ((size_t) na * sizeof *wda);
+  cel_status st = cel_graph_set_data (g, nodes[0], fx, (size_t) nx);
+  if (!st) st = cel_graph_set_data (g, nodes[1], fa, (size_t) na);
+  if (!st) st = cel_graph_set_data (g, nodes[2], fdy, (size_t) ny);
+  if (!st) st = cel_graph_run (g);
+  if (!st) st = cel_graph_get_data (g, nodes[3], gy, (size_t) ny);
+  if (!st) st = cel_graph_get_data (g, cel_graph_grad (g, nodes[0]), gdx, (size_t) nx);
+  if (!st) st = cel_graph_get_data (g, cel_graph_grad (g, nodes[1]), gda, (size_t) na);
+  bool ok = !st;
+  if (st)
+    tap_diag ("  %s: %s", cel_status_string (st), cel_context_last_error (oc_context ()));
+  if (ok) {
+    slice_channels_ref_fwd (dx, rs (xs), 1, 3, s);
+    concat_ref_fwd (s, rs (ss), da, rs (as), wy);
+    concat_ref_bwd (ddy, rs (ss), rs (as), ds, wda);
+    slice_channels_ref_bwd (ds, rs (xs), 1, 3, wdx);
+    ok = close_all (gy, wy, ny, "y") && close_all (gdx, wdx, nx, "dx") && close_all (gda, wda, na, "da");
+  }
+  free (fx); free (fa); free (fdy); free (dx); free (da); free (ddy); free (gy); free (gdx); free (gda);
+  free (s); free (ds); free (wy); free (wdx); free (wda);
+  return ok;
+}
+
+/* The backward ops read their shapes from the forward nodes at each planning: after
+ * cel_graph_set_input_shape (channels included) the gradients have the new shapes and channel ranges. */
+static void check_backward_follows_new_input_shapes (void) {
+  cel_shape x1 = { 1, 5, 3, 3 }, a1 = { 1, 2, 3, 3 }, x2 = { 2, 4, 5, 6 }, a2 = { 2, 3, 5, 6 };
+  cel_graph *g = NULL;
+  cel_node nodes[4], sl; /* x, a, dy, y */
+  cel_status st = cel_graph_create (oc_context (), &g);
+  if (!st) st = cel_graph_input (g, "x", x1, &nodes[0]);
+  if (!st) st = cel_graph_input (g, "a", a1, &nodes[1]);
+  if (!st) st = cel_graph_set_requires_grad (g, nodes[0], true);
+  if (!st) st = cel_graph_set_requires_grad (g, nodes[1], true);
+  if (!st) st = cel_slice_channels (g, nodes[0], 1, 3, &sl);
+  if (!st) st = cel_concat (g, sl, nodes[1], &nodes[3]);
+  if (!st) st = cel_graph_mark_output (g, nodes[3]);
+  if (!st) st = cel_graph_input (g, "dy", (cel_shape) { 1, 5, 3, 3 }, &nodes[2]);
+  if (!st) st = cel_graph_backward (g, nodes[3], nodes[2]);
+  if (!st) st = cel_graph_mark_output (g, cel_graph_grad (g, nodes[0]));
+  if (!st) st = cel_graph_mark_output (g, cel_graph_grad (g, nodes[1]));
+  bool ok = !st && run_slice_concat (g, nodes, x1, a1);
+  if (ok) {
+    st = cel_graph_set_input_shape (g, nodes[0], x2);
+    if (!st) st = cel_graph_set_input_shape (g, nodes[1], a2);
+    if (!st) st = cel_graph_set_input_shape (g, nodes[2], (cel_shape) { 2, 6, 5, 6 });
+    ok = !st && run_slice_concat (g, nodes, x2, a2);
+  }
+  tap_ok (ok, "/channels/backward_follows_new_input_shapes");
+  cel_graph_destroy (g);
+}
+
 /* ---- errors ----------------------------------------------------------------------------------- */
 
 static bool says (const char *needle) {
@@ -204,6 +286,7 @@ int main (void) {
                   .build = build_swap, .fwd = ref_swap, .bwd = ref_swap_bwd, .ud = &c };
     oc_check (&s);
   }
+  check_backward_follows_new_input_shapes ();
   check_errors ();
   return tap_finish ();
 }

@@ -182,7 +182,10 @@ int main (void) {
     test_gram (label, random_shape (), i % 2 ? 0.0f : (float) oc_rand_uniform (0.1, 2));
   }
   test_gram ("one_channel", (cel_shape) { 2, 1, 5, 6 }, 0.0f);
-  test_gram ("hw_longer_than_a_workgroup", (cel_shape) { 2, 5, 33, 37 }, 0.0f);
+  test_gram ("hw_not_a_multiple_of_the_tile", (cel_shape) { 2, 5, 33, 37 }, 0.0f);
+  /* 16x16 tiles: several tiles each way, mirrored tiles above the diagonal, partial edge tiles */
+  test_gram ("several_tiles", (cel_shape) { 2, 37, 5, 7 }, 0.0f);
+  test_gram ("channels_a_multiple_of_the_tile", (cel_shape) { 1, 32, 4, 4 }, 0.5f);
   test_style_loss ();
   for (int i = 0; i < 6; i++) {
     snprintf (label, sizeof label, "%d", i);

@@ -4,6 +4,7 @@
 #include "opcheck.h"
 #include "resize_ref.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +75,68 @@ static void check_nearest_matches_pytorch_rounding (void) {
   }
 }
 
+static bool close_all (const float *got, const double *want, int64_t n, const char *what) {
+  for (int64_t i = 0; i < n; i++)
+    if (!(fabs (got[i] - want[i]) <= 1e-4 * (1 + fabs (want[i])))) {
+      tap_diag ("  %s at %lld: got %.8g, want %.8g", what, (long long) i, (double) got[i], want[i]);
+      return false;
+    }
+  return true;
+}
+
+/* Runs x -> resize -> (y, dx) at shape `x`, with random data; compares with the reference. */
+static bool run_and_compare (cel_graph *g, cel_node xn, cel_node dyn, cel_node yn, cel_shape x, cel_shape y,
+                             cel_resize_mode mode) {
+  int64_t nx = oc_count (x), ny = oc_count (y);
+  float *fx = malloc ((size_t) nx * sizeof *fx), *fdy = malloc ((size_t) ny * sizeof *fdy);
+  float *gy = malloc ((size_t) ny * sizeof *gy), *gdx = malloc ((size_t) nx * sizeof *gdx);
+  double *dx = malloc ((size_t) nx * sizeof *dx), *ddy = malloc ((size_t) ny * sizeof *ddy);
+  double *wy = malloc ((size_t) ny * sizeof *wy), *wdx = malloc ((size_t) nx * sizeof *wdx);
+  for (int64_t i = 0; i < nx; i++)
+    dx[i] = fx[i] = (float) oc_rand_uniform (-1, 1);
+  for (int64_t i = 0; i < ny; i++)
+    ddy[i] = fdy[i] = (float) oc_rand_uniform (-1, 1);
+  cel_status st = cel_graph_set_data (g, xn, fx, (size_t) nx);
+  if (!st) st = cel_graph_set_data (g, dyn, fdy, (size_t) ny);
+  if (!st) st = cel_graph_run (g);
+  if (!st) st = cel_graph_get_data (g, yn, gy, (size_t) ny);
+  if (!st) st = cel_graph_get_data (g, cel_graph_grad (g, xn), gdx, (size_t) nx);
+  bool ok = !st;
+  if (st)
+    tap_diag ("  %s: %s", cel_status_string (st), cel_context_last_error (oc_context ()));
+  if (ok) {
+    resize_ref_fwd (dx, rs (x), rs (y), (int) mode, wy);
+    resize_ref_bwd (ddy, rs (x), rs (y), (int) mode, wdx);
+    ok = close_all (gy, wy, ny, "y") && close_all (gdx, wdx, nx, "dx");
+  }
+  free (fx); free (fdy); free (gy); free (gdx); free (dx); free (ddy); free (wy); free (wdx);
+  return ok;
+}
+
+/* The backward node reads x's shape from the forward at each planning: after cel_graph_set_input_shape the
+ * gradient has the new shape and the new taps. */
+static void check_backward_follows_new_input_shape (cel_resize_mode mode) {
+  cel_shape x1 = { 1, 2, 5, 4 }, x2 = { 2, 3, 9, 3 }, y1 = { 1, 2, 7, 6 }, y2 = { 2, 3, 7, 6 };
+  cel_graph *g = NULL;
+  cel_node xn, yn, dyn;
+  cel_status st = cel_graph_create (oc_context (), &g);
+  if (!st) st = cel_graph_input (g, "x", x1, &xn);
+  if (!st) st = cel_graph_set_requires_grad (g, xn, true);
+  if (!st) st = cel_resize (g, xn, 7, 6, mode, &yn);
+  if (!st) st = cel_graph_mark_output (g, yn);
+  if (!st) st = cel_graph_input (g, "dy", y1, &dyn);
+  if (!st) st = cel_graph_backward (g, yn, dyn);
+  if (!st) st = cel_graph_mark_output (g, cel_graph_grad (g, xn));
+  bool ok = !st && run_and_compare (g, xn, dyn, yn, x1, y1, mode);
+  if (ok) {
+    st = cel_graph_set_input_shape (g, xn, x2);
+    if (!st) st = cel_graph_set_input_shape (g, dyn, y2);
+    ok = !st && run_and_compare (g, xn, dyn, yn, x2, y2, mode);
+  }
+  tap_ok (ok, "/resize/%s/backward_follows_new_input_shape", mode_names[mode]);
+  cel_graph_destroy (g);
+}
+
 static bool says (const char *needle) {
   const char *msg = cel_context_last_error (oc_context ());
   bool ok = strstr (msg, needle) != NULL;
@@ -123,6 +186,7 @@ int main (void) {
       check_resize ((cel_resize_mode) mode, x, oc_rand_int (1, 29), oc_rand_int (1, 29), label);
     }
     check_resize ((cel_resize_mode) mode, (cel_shape) { 1, 3, 67, 45 }, 128, 100, "large");
+    check_backward_follows_new_input_shape ((cel_resize_mode) mode);
   }
   check_nearest_matches_pytorch_rounding ();
   check_errors ();
