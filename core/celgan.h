@@ -410,6 +410,7 @@ typedef struct cel_stylize_report {
 /* A stylizer holds a model's parameters on the device (uploaded once) and the plans of its graphs. */
 cel_status cel_stylizer_create (cel_context *ctx, const cel_model *model, cel_stylizer **out);
 void cel_stylizer_destroy (cel_stylizer *st);
+cel_context *cel_stylizer_context (const cel_stylizer *st);
 
 /* Runs the model on `image` (height x width x channels floats in [0, 1], interleaved; channels 1 gray,
  * 2 gray+alpha, 3 RGB, 4 RGBA) and writes (height*scale) x (width*scale) x channels floats to `out`.

@@ -108,6 +108,10 @@ cel_status cel_stylizer_create (cel_context *ctx, const cel_model *model, cel_st
   return CEL_OK;
 }
 
+cel_context *cel_stylizer_context (const cel_stylizer *s) {
+  return s->ctx;
+}
+
 void cel_stylizer_destroy (cel_stylizer *s) {
   if (!s)
     return;

@@ -45,6 +45,7 @@ static void usage (FILE *out) {
   fputs ("Usage: celgan COMMAND [OPTIONS]\n"
          "\n"
          "Commands:\n"
+         "  apply       stylize images with a model\n"
          "  devices     list the Vulkan devices and the features CelGAN uses\n"
          "  info        show a model file's metadata, parameters and architecture\n"
          "  selftest    run a small network forward and backward on a device and check it\n"
@@ -67,6 +68,8 @@ int main (int argc, char **argv) {
     printf ("celgan %s\n", CELGAN_VERSION);
     return EXIT_OK;
   }
+  if (strcmp (cmd, "apply") == 0)
+    return cmd_apply (argc - 1, argv + 1);
   if (strcmp (cmd, "devices") == 0)
     return cmd_devices (argc - 1, argv + 1);
   if (strcmp (cmd, "info") == 0)

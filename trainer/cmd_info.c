@@ -48,5 +48,18 @@ int cmd_info (int argc, char **argv) {
   }
   printf ("Parameters: %lld (%.2f M)\n", (long long) params, params / 1e6);
   cel_safetensors_close (st);
+  cel_model *m = NULL;
+  s = cel_model_load (argv[1], &m, err, sizeof err);
+  if (s) {
+    printf ("Not usable as a CelGAN model: %s\n", err);
+    return EXIT_BAD_MODEL;
+  }
+  const cel_model_info *mi = cel_model_get_info (m);
+  printf ("Family: %s%s\n", mi->family, mi->needs_reference ? " (reference-guided)" : "");
+  printf ("Channels: %d in, %d out; scale %dx; stride %d; receptive field +-%d px%s\n", mi->in_channels, mi->out_channels,
+          mi->scale, mi->stride, mi->halo, mi->global_statistics ? "; whole-image statistics" : "");
+  printf ("Pixel range: in [%g, %g], out [%g, %g]\n", (double) mi->input_range[0], (double) mi->input_range[1],
+          (double) mi->output_range[0], (double) mi->output_range[1]);
+  cel_model_free (m);
   return EXIT_OK;
 }

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# celgan apply / info / devices end to end: PNG (8/16-bit, gray, alpha), JPEG, folders, and bad inputs
+# (missing file, corrupt PNG, corrupt model, unwritable output): clear error, the documented exit code,
+# and no partial output file. TAP output.
+#   tests/test_cli.sh path/to/celgan
+set -u
+celgan=$1
+here=$(cd "$(dirname "$0")" && pwd)
+src=${CELGAN_SOURCE_DIR:-$here/..}
+bin=$(dirname "$celgan")/../tests
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+n=0
+failed=0
+ok () { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; failed=$((failed + 1)); fi; }
+check () { local name=$1; shift; if "$@" >"$tmp/out.log" 2>&1; then ok 0 "$name"; else ok 1 "$name"; sed 's/^/# /' "$tmp/out.log" | head -20; fi; }
+expect_fail () { # name, expected exit code, message fragment, command...
+  local name=$1 code=$2 frag=$3; shift 3
+  "$@" >"$tmp/out.log" 2>&1; local rc=$?
+  if [ $rc -eq "$code" ] && grep -q -- "$frag" "$tmp/out.log"; then ok 0 "$name"; else ok 1 "$name"; echo "# exit $rc (want $code)"; sed 's/^/# /' "$tmp/out.log" | head -10; fi
+}
+
+mkdir -p "$tmp/in"
+"$bin/make-test-images" "$tmp/in" || { echo "Bail out! cannot make test images"; exit 1; }
+model=$src/data/models/toon.safetensors
+
+check "/cli/devices" "$celgan" devices
+check "/cli/info_shows_model" bash -c "'$celgan' info '$model' | grep -q 'Family: graph'"
+check "/cli/help" "$celgan" apply --help
+for f in rgb.png rgba.png gray.png graya.png deep.png photo.jpg; do
+  check "/cli/apply/$f" "$celgan" apply --quiet -i "$tmp/in/$f" -o "$tmp/out-$f" -m "$model"
+done
+# the outputs keep size, channels and depth; alpha is the input's
+check "/cli/apply/keeps_format" bash -c "'$celgan' apply --quiet -i '$tmp/out-rgba.png' -o '$tmp/x.png' -m '$model' && file '$tmp/out-deep.png' | grep -q '16-bit' && file '$tmp/out-rgba.png' | grep -q 'RGBA' && file '$tmp/out-gray.png' | grep -q 'grayscale' && file '$tmp/out-photo.jpg' | grep -q JPEG"
+check "/cli/apply/png_to_jpeg" "$celgan" apply --quiet -i "$tmp/in/rgb.png" -o "$tmp/rgb.jpg" -m "$model"
+check "/cli/apply/strength_and_keep_colors" "$celgan" apply --quiet -i "$tmp/in/rgb.png" -o "$tmp/s.png" -m "$model" -s 0.5 -k
+check "/cli/apply/strength_zero_is_the_input" bash -c "'$celgan' apply --quiet -i '$tmp/in/rgb.png' -o '$tmp/s0.png' -m '$model' -s 0 && cmp '$tmp/in/rgb.png' '$tmp/s0.png' || python3 - <<PY
+PY
+"
+check "/cli/apply/tiled_output_equals_untiled" bash -c "'$celgan' apply --quiet -i '$tmp/in/rgb.png' -o '$tmp/t.png' -m '$model' -t 16 && cmp '$tmp/t.png' '$tmp/out-rgb.png'"
+check "/cli/apply/model_by_name" env CELGAN_MODEL_PATH="$src/data/models" "$celgan" apply --quiet -i "$tmp/in/rgb.png" -o "$tmp/n.png" -m toon
+rm -f "$tmp/in/corrupt.png"
+check "/cli/apply/folder" "$celgan" apply --quiet -i "$tmp/in" -o "$tmp/outdir" -m "$model" -f png
+check "/cli/apply/folder_wrote_every_image" bash -c "[ \$(ls '$tmp/outdir' | wc -l) -eq 6 ] && [ -f '$tmp/outdir/photo.png' ]"
+touch -d '2000-01-01' "$tmp/outdir/rgb.png"
+check "/cli/apply/skip_existing" bash -c "'$celgan' apply --quiet -i '$tmp/in' -o '$tmp/outdir' -m '$model' -f png --skip-existing && [ \$(stat -c %Y '$tmp/outdir/rgb.png') -lt 1000000000 ]"
+
+# bad inputs
+"$bin/make-test-images" "$tmp/bad" 2>/dev/null || mkdir -p "$tmp/bad"
+"$bin/make-test-images" "$tmp/bad"
+expect_fail "/cli/errors/missing_input" 5 "cannot read" "$celgan" apply -i "$tmp/nope.png" -o "$tmp/o.png" -m "$model"
+expect_fail "/cli/errors/corrupt_png" 5 "corrupt PNG" "$celgan" apply -i "$tmp/bad/corrupt.png" -o "$tmp/c.png" -m "$model"
+ok "$([ ! -e "$tmp/c.png" ] && echo 0 || echo 1)" "/cli/errors/corrupt_png_leaves_no_output"
+expect_fail "/cli/errors/folder_with_a_corrupt_image_continues" 1 "1 of 7 images failed" "$celgan" apply --quiet -i "$tmp/bad" -o "$tmp/badout" -m "$model"
+ok "$([ "$(ls "$tmp/badout" | wc -l)" -eq 6 ] && echo 0 || echo 1)" "/cli/errors/other_images_written"
+head -c 300 "$model" > "$tmp/truncated.safetensors"
+expect_fail "/cli/errors/corrupt_model" 4 "truncated" "$celgan" apply -i "$tmp/in/rgb.png" -o "$tmp/m.png" -m "$tmp/truncated.safetensors"
+expect_fail "/cli/errors/missing_model" 4 "no model" "$celgan" apply -i "$tmp/in/rgb.png" -o "$tmp/m.png" -m nosuchmodel
+expect_fail "/cli/errors/unwritable_output" 5 "cannot write" "$celgan" apply -i "$tmp/in/rgb.png" -o "/proc/celgan-test.png" -m "$model"
+expect_fail "/cli/errors/bad_output_extension" 2 "must end in" "$celgan" apply -i "$tmp/in/rgb.png" -o "$tmp/o.bmp" -m "$model"
+expect_fail "/cli/errors/bad_strength" 2 "strength" "$celgan" apply -i "$tmp/in/rgb.png" -o "$tmp/o.png" -m "$model" -s 2
+expect_fail "/cli/errors/unknown_device" 3 "no Vulkan device" "$celgan" apply -i "$tmp/in/rgb.png" -o "$tmp/o.png" -m "$model" -g nosuchgpu
+expect_fail "/cli/errors/missing_arguments" 2 "needs" "$celgan" apply -i "$tmp/in/rgb.png"
+ok "$(ls "$tmp" | grep -c '\.tmp-' | grep -q '^0$' && echo 0 || echo 1)" "/cli/errors/no_temporary_files_left"
+echo "1..$n"
+[ $failed -eq 0 ]
