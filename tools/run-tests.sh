@@ -33,7 +33,7 @@ meson_test () {
 
 # The steps chain with && because they run where `set -e` does not apply (the caller checks their status).
 step_validation () {
-  tools/meson-setup.sh build-ci -Dbuildtype=debugoptimized &&
+  tools/meson-setup.sh build-ci -Dbuildtype=debugoptimized -Dop_families=all &&
     ninja -C build-ci &&
     CELGAN_VALIDATION=1 meson_test validation -C build-ci --print-errorlogs
 }
@@ -44,7 +44,7 @@ step_asan () {
   if [ -f tools/lsan.supp ]; then
     lsan_options="suppressions=$REPO/tools/lsan.supp"
   fi
-  tools/meson-setup.sh build-asan -Dbuildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false &&
+  tools/meson-setup.sh build-asan -Dbuildtype=debugoptimized -Dop_families=all -Db_sanitize=address,undefined -Db_lundef=false &&
     ninja -C build-asan &&
     ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 LSAN_OPTIONS=$lsan_options \
       meson_test asan -C build-asan --print-errorlogs
