@@ -3,9 +3,8 @@
 #include "common.glsl"
 // Gradient of norm_apply with respect to its stats, per row of m elements (groups, 2):
 //   dmean = -r * sum (dy gamma),  dvar = -r^3 / 2 * sum (dy gamma (x - mean)),  r = 1 / sqrt (var + eps).
-// x, dy (N,C,H,W) viewed as (groups, m) rows; stats (groups, 2); gamma (1,C,1,1) read only when
-// HAS_GAMMA.
-// One workgroup per row, reducing both sums in shared memory.
+// x, dy (N,C,H,W) viewed as (groups, m) rows; stats (groups, 2); gamma (1,C,1,1), read only when HAS_GAMMA
+// (a placeholder is bound otherwise). One workgroup per row, reducing both sums in shared memory.
 layout(constant_id = 0) const bool HAS_GAMMA = false;
 layout(local_size_x = 256) in;
 layout(std430, binding = 0) readonly buffer X { float x[]; };
@@ -42,7 +41,7 @@ void main() {
   }
   if (t == 0u) {
     float r = 1.0 / sqrt(stats[2u * g + 1u] + p.eps);
-    dstats[2u * g] = -r * s_dy[0];
+    dstats[2u * g] = -(s_dy[0] * r);
     dstats[2u * g + 1u] = -0.5 * r * r * r * s_dyx[0];
   }
 }

@@ -2,8 +2,8 @@
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 // The direct part of norm_apply's input gradient (stats held fixed): dx = dy * gamma / sqrt (var + eps).
-// dy, dx (N,C,H,W) viewed as (groups, m) rows; stats (groups, 2); gamma (1,C,1,1) read only when
-// HAS_GAMMA.
+// dy, dx (N,C,H,W) viewed as (groups, m) rows; stats (groups, 2); gamma (1,C,1,1), read only when HAS_GAMMA
+// (a placeholder is bound otherwise).
 layout(constant_id = 0) const bool HAS_GAMMA = false;
 layout(local_size_x = 256) in;
 layout(std430, binding = 0) readonly buffer DY { float dy[]; };
@@ -15,7 +15,8 @@ void main() {
   uint i = cel_linear_index();
   if (i >= p.count) return;
   uint g = i / p.m;
-  float v = dy[i] / sqrt(stats[2u * g + 1u] + p.eps);
-  if (HAS_GAMMA) v *= gamma[(i / p.hw) % p.c];
-  dx[i] = v;
+  // same products as norm_apply_bwd_stats.comp, so that the two parts of dx cancel exactly where they should
+  float d = dy[i];
+  if (HAS_GAMMA) d *= gamma[(i / p.hw) % p.c];
+  dx[i] = d * (1.0 / sqrt(stats[2u * g + 1u] + p.eps));
 }
