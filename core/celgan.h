@@ -423,6 +423,10 @@ cel_status cel_stylize (cel_stylizer *st, const float *image, int32_t width, int
                         const float *reference, int32_t ref_width, int32_t ref_height, int32_t ref_channels,
                         const cel_stylize_options *options, float *out, cel_stylize_report *report);
 
+/* Multiply-accumulates of one forward pass on a height x width image (convolutions and transposed
+ * convolutions, which dominate), for benchmarks' FLOP rates. */
+cel_status cel_model_macs (const cel_model *model, int32_t width, int32_t height, double *macs);
+
 /* Post-ops on interleaved [0,1] images of the same size and channels: out = original + strength * (out -
  * original) on the color channels; keep_colors keeps the original's chroma (YCbCr, BT.601) and takes the
  * stylized luma. Alpha is left as it is in out. */

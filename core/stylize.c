@@ -984,3 +984,28 @@ done:
   free (net_out);
   return st;
 }
+
+cel_status cel_model_macs (const cel_model *m, int32_t width, int32_t height, double *macs) {
+  *macs = 0;
+  lstate *ls = calloc ((size_t) m->n_layers, sizeof *ls);
+  if (!ls)
+    return CEL_ERROR_OUT_OF_HOST_MEMORY;
+  /* global_sizes only needs the model and a context for its error message; use a throwaway stylizer shell */
+  cel_stylizer s = { .model = m };
+  cel_context dummy;
+  memset (&dummy, 0, sizeof dummy);
+  s.ctx = &dummy;
+  cel_status st = global_sizes (&s, ls, height, width, height, width);
+  for (int32_t i = 0; i < m->n_layers && !st; i++) {
+    const layer *L = &m->layers[i];
+    if (L->op == L_CONV2D) {
+      *macs += (double) ls[i].gh * ls[i].gw * L->channels * L->weight->shape[1] * L->weight->shape[2] * L->weight->shape[3];
+    } else if (L->op == L_CONV_TRANSPOSE2D) {
+      int32_t j = L->in[0];
+      double ih = j == -1 ? height : ls[j].gh, iw = j == -1 ? width : ls[j].gw;
+      *macs += ih * iw * L->weight->shape[0] * L->weight->shape[1] * L->weight->shape[2] * L->weight->shape[3];
+    }
+  }
+  free (ls);
+  return st;
+}

@@ -46,6 +46,7 @@ static void usage (FILE *out) {
          "\n"
          "Commands:\n"
          "  apply       stylize images with a model\n"
+         "  bench       time a model on a device (see bench/run.sh)\n"
          "  devices     list the Vulkan devices and the features CelGAN uses\n"
          "  info        show a model file's metadata, parameters and architecture\n"
          "  selftest    run a small network forward and backward on a device and check it\n"
@@ -70,6 +71,8 @@ int main (int argc, char **argv) {
   }
   if (strcmp (cmd, "apply") == 0)
     return cmd_apply (argc - 1, argv + 1);
+  if (strcmp (cmd, "bench") == 0)
+    return cmd_bench (argc - 1, argv + 1);
   if (strcmp (cmd, "devices") == 0)
     return cmd_devices (argc - 1, argv + 1);
   if (strcmp (cmd, "info") == 0)

@@ -21,6 +21,7 @@ int cmd_devices (int argc, char **argv);
 int cmd_info (int argc, char **argv);
 int cmd_selftest (int argc, char **argv);
 int cmd_apply (int argc, char **argv);
+int cmd_bench (int argc, char **argv);
 
 /* Prints "celgan: <message>" to stderr. */
 void cli_error (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));

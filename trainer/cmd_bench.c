@@ -1,0 +1,187 @@
+/* celgan bench: times a model's forward pass on the device at given sizes (planning excluded, median of
+ * several runs), and optionally a tiled run with its peak device memory. Used by bench/run.sh. */
+#include "cli.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now (void) {
+  struct timespec ts;
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int cmp_double (const void *a, const void *b) {
+  double x = *(const double *) a, y = *(const double *) b;
+  return (x > y) - (x < y);
+}
+
+static char *read_file (const char *path) {
+  FILE *f = fopen (path, "rb");
+  if (!f)
+    return NULL;
+  fseek (f, 0, SEEK_END);
+  long n = ftell (f);
+  fseek (f, 0, SEEK_SET);
+  char *s = malloc ((size_t) n + 1);
+  if (s && fread (s, 1, (size_t) n, f) == (size_t) n)
+    s[n] = 0;
+  else {
+    free (s);
+    s = NULL;
+  }
+  fclose (f);
+  return s;
+}
+
+int cmd_bench (int argc, char **argv) {
+  const char *model_path = NULL, *config = NULL, *device = NULL, *sizes = "256,512";
+  int runs = 5, tiled = 0, tile = 1024;
+  static const struct option opts[] = { { "model", required_argument, NULL, 'm' }, { "config", required_argument, NULL, 'c' },
+                                        { "sizes", required_argument, NULL, 's' }, { "runs", required_argument, NULL, 'n' },
+                                        { "gpu", required_argument, NULL, 'g' },   { "tiled", required_argument, NULL, 'T' },
+                                        { "tile", required_argument, NULL, 't' },  { "help", no_argument, NULL, 'h' },
+                                        { 0 } };
+  int c;
+  optind = 1;
+  while ((c = getopt_long (argc, argv, "m:c:s:n:g:t:T:h", opts, NULL)) != -1) {
+    switch (c) {
+    case 'm': model_path = optarg; break;
+    case 'c': config = optarg; break;
+    case 's': sizes = optarg; break;
+    case 'n': runs = atoi (optarg); break;
+    case 'g': device = optarg; break;
+    case 'T': tiled = atoi (optarg); break;
+    case 't': tile = atoi (optarg); break;
+    default:
+      puts ("Usage: celgan bench (-m MODEL | -c CONFIG.json) [-s 256,512,...] [-n RUNS] [-g DEVICE]\n"
+            "                    [--tiled SIZE [-t TILE]]\n\n"
+            "Times the model's forward pass at each square size: planning once, then the median of RUNS runs\n"
+            "(inputs uploaded, output read back). With -c, a model with fresh random weights is made from an\n"
+            "architecture file. --tiled SIZE also stylizes a SIZE x SIZE image through the tiled path and\n"
+            "reports its time and peak device memory. Prints one line per measurement:\n"
+            "  bench size=S plan_ms=P run_ms=R gmac=G\n  tiled size=S ms=T tile=N tiles=K segments=M peak_mib=X");
+      return c == 'h' ? EXIT_OK : EXIT_USAGE;
+    }
+  }
+  char err[1024], tmp[] = "/tmp/celgan-bench-XXXXXX.safetensors";
+  bool made = false;
+  if (config) {
+    char *arch = read_file (config);
+    int fd = mkstemps (tmp, 12);
+    if (!arch || fd < 0) {
+      cli_error ("cannot read '%s'", config);
+      free (arch);
+      return EXIT_IO;
+    }
+    close (fd);
+    cel_status st = cel_model_create_file (tmp, arch, 1, NULL, 0, err, sizeof err);
+    free (arch);
+    if (st) {
+      cli_error ("%s", err);
+      return EXIT_BAD_MODEL;
+    }
+    model_path = tmp;
+    made = true;
+  }
+  if (!model_path) {
+    cli_error ("bench needs -m MODEL or -c CONFIG");
+    return EXIT_USAGE;
+  }
+  cel_model *m = NULL;
+  cel_status st = cel_model_load (model_path, &m, err, sizeof err);
+  if (made)
+    remove (tmp);
+  if (st) {
+    cli_error ("%s", err);
+    return EXIT_BAD_MODEL;
+  }
+  cel_context *ctx = cli_context (device);
+  if (!ctx) {
+    cel_model_free (m);
+    return EXIT_NO_DEVICE;
+  }
+  const cel_model_info *mi = cel_model_get_info (m);
+  printf ("device: %s\nmodel: %s (%lld parameters)\n", cel_context_device (ctx)->name, mi->name[0] ? mi->name : model_path,
+          (long long) mi->parameters);
+  int code = EXIT_OK;
+  char *list = strdup (sizes);
+  for (char *save = NULL, *tok = strtok_r (list, ",", &save); tok && code == EXIT_OK; tok = strtok_r (NULL, ",", &save)) {
+    int32_t s = atoi (tok);
+    cel_graph *g = NULL;
+    cel_node x, y;
+    size_t n = (size_t) mi->in_channels * s * s, no = (size_t) mi->out_channels * s * mi->scale * s * mi->scale;
+    float *in = malloc (n * sizeof *in), *out = malloc (no * sizeof *out);
+    for (size_t i = 0; i < n; i++)
+      in[i] = (float) ((i * 2654435761u) % 1000) / 500.0f - 1.0f;
+    double t0 = now (), t1 = 0;
+    st = cel_graph_create (ctx, &g);
+    if (!st) st = cel_graph_input (g, "image", (cel_shape) { 1, mi->in_channels, s, s }, &x);
+    if (!st) st = cel_model_build (m, g, x, CEL_NO_NODE, &y);
+    if (!st) st = cel_graph_mark_output (g, y);
+    if (!st) st = cel_graph_set_data (g, x, in, n);
+    if (!st) st = cel_graph_plan (g);
+    if (!st) {
+      t1 = now ();
+      st = cel_graph_run (g); /* warm-up (pipeline compilation on first use, parameter upload) */
+    }
+    double *ms = calloc ((size_t) runs, sizeof *ms);
+    for (int r = 0; r < runs && !st; r++) {
+      double a = now ();
+      st = cel_graph_run (g);
+      if (!st)
+        st = cel_graph_get_data (g, y, out, no);
+      ms[r] = (now () - a) * 1e3;
+    }
+    if (st) {
+      cli_error ("size %d: %s", s, cel_context_last_error (ctx));
+      code = cli_exit_code (st);
+    } else {
+      qsort (ms, (size_t) runs, sizeof *ms, cmp_double);
+      double macs = 0;
+      cel_model_macs (m, s, s, &macs);
+      printf ("bench size=%d plan_ms=%.1f run_ms=%.2f gmac=%.3f\n", s, (t1 - t0) * 1e3, ms[runs / 2], macs / 1e9);
+      fflush (stdout);
+    }
+    free (ms);
+    free (in);
+    free (out);
+    cel_graph_destroy (g);
+  }
+  free (list);
+  if (tiled > 0 && code == EXIT_OK) {
+    size_t n = (size_t) tiled * tiled * 3;
+    float *img = malloc (n * sizeof *img), *out = malloc (n * (size_t) mi->scale * mi->scale * sizeof *out);
+    cel_stylizer *sty = NULL;
+    if (!img || !out) {
+      cli_error ("out of host memory for a %dx%d image", tiled, tiled);
+      code = EXIT_FAILURE_GENERIC;
+    } else {
+      for (size_t i = 0; i < n; i++)
+        img[i] = (float) ((i * 2654435761u) % 1000) / 1000.0f;
+      cel_stylize_options o = { .tile = tile };
+      cel_stylize_report rep;
+      double a = now ();
+      st = cel_stylizer_create (ctx, m, &sty);
+      if (!st)
+        st = cel_stylize (sty, img, tiled, tiled, 3, NULL, 0, 0, 0, &o, out, &rep);
+      if (st) {
+        cli_error ("tiled %d: %s", tiled, cel_context_last_error (ctx));
+        code = cli_exit_code (st);
+      } else {
+        printf ("tiled size=%d ms=%.0f tile=%d tiles=%d segments=%d peak_mib=%.1f\n", tiled, (now () - a) * 1e3, rep.tile,
+                rep.tiles, rep.segments, cel_context_peak_device_bytes (ctx) / 1048576.0);
+      }
+    }
+    cel_stylizer_destroy (sty);
+    free (img);
+    free (out);
+  }
+  cel_context_destroy (ctx);
+  cel_model_free (m);
+  return code;
+}
