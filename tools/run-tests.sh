@@ -4,6 +4,7 @@
 #   2. asan:       build-asan, meson tests under AddressSanitizer (with leak checks) and UBSan
 #   3. gimp:       build-trixie inside the Debian 13 root (or natively where GIMP 3 is installed), its tests,
 #                  and a headless GIMP 3 smoke check (tools/run-gimp-tests.sh)
+#   4. fuzz:       the libFuzzer targets for CELGAN_FUZZ_SECONDS (default 60) each (tools/fuzz.sh)
 # Each step runs even if an earlier one failed; a summary follows; the exit status is non-zero on any failure.
 # Developers may skip steps with CELGAN_SKIP_VALIDATION=1, CELGAN_SKIP_ASAN=1, CELGAN_SKIP_GIMP=1
 # (CELGAN_SKIP_TRIXIE=1 is the same as the last). Nothing is skipped by default.
@@ -50,6 +51,14 @@ step_asan () {
       meson_test asan -C build-asan --print-errorlogs
 }
 
+# libFuzzer targets (the model-file reader) for a bounded time; clang comes from tools/setup.sh.
+step_fuzz () {
+  tools/fuzz.sh "${CELGAN_FUZZ_SECONDS:-60}" 2>&1 | tee "$LOGS/fuzz.testlog"
+  local rc=${PIPESTATUS[0]}
+  if [ "$rc" -eq 0 ]; then echo "fuzz-result: ok"; else echo "fuzz-result: FAILED"; fi >>"$LOGS/fuzz.testlog"
+  return "$rc"
+}
+
 step_gimp () {
   if native_gimp3; then
     tools/run-gimp-tests.sh
@@ -68,6 +77,8 @@ count_tests () {
     /^Skipped:/ { s += $NF }
     /^gimp-smoke: ok/ { p++ }
     /^gimp-smoke: FAILED/ { f++ }
+    /^fuzz-result: ok/ { p++ }
+    /^fuzz-result: FAILED/ { f++ }
     END { print p + 0, f + 0, s + 0 }' "$1"
 }
 
@@ -88,6 +99,7 @@ run_step () {  # run_step NAME SKIP_FLAG
     validation) step_validation || rc=$? ;;
     asan) step_asan || rc=$? ;;
     gimp) step_gimp || rc=$? ;;
+    fuzz) step_fuzz || rc=$? ;;
   esac
   read -r p f s < <(count_tests "$LOGS/$name.testlog")
   if [ "$rc" -eq 0 ]; then
@@ -109,6 +121,7 @@ tools/setup.sh "${setup_args[@]}"
 run_step validation "${CELGAN_SKIP_VALIDATION:-0}"
 run_step asan "${CELGAN_SKIP_ASAN:-0}"
 run_step gimp "$skip_gimp"
+run_step fuzz "${CELGAN_SKIP_FUZZ:-0}"
 
 echo
 echo "=== summary ($((SECONDS - start_all)) s) ==="
