@@ -84,7 +84,11 @@ class StyleGenerator:
         x = F.conv2d(x, self.w[prefix + ".conv.weight"], b, stride=stride, groups=groups)
         if has_norm:
             g, be = self.w[prefix + ".norm.weight"], self.w[prefix + ".norm.bias"]
-            if self.norm == "layer":
+            if self.norm == "layer" and getattr(self, "var_mean_norm", False):
+                # the same layer norm as one var_mean reduction (what tuned PyTorch code does)
+                var, mean = torch.var_mean(x, dim=(1, 2, 3), keepdim=True, unbiased=False)
+                x = (x - mean) * torch.rsqrt(var + 1e-5) * g.view(1, -1, 1, 1) + be.view(1, -1, 1, 1)
+            elif self.norm == "layer":
                 x = F.group_norm(x, 1, g, be, eps=1e-5)
             else:
                 x = F.instance_norm(x, weight=g, bias=be, eps=1e-5)
