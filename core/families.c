@@ -306,6 +306,98 @@ static bool expand_style_generator (const cel_json *a, cel_strbuf *out, char *er
   return ok || fail (err, errlen, "out of memory");
 }
 
+/* ---- reference-generator -------------------------------------------------------------------------- */
+
+/* Content encoder and style encoder (same shape, separate weights), AdaIN of the content features to the
+ * style features' statistics, residual blocks, and a decoder that upsamples back to the image size. */
+static bool expand_reference_generator (const cel_json *a, cel_strbuf *out, char *err, size_t errlen) {
+  static const char *const keys[] = { "family", "in_channels", "out_channels", "widths", "stem_kernel", "blocks",
+                                      "padding_mode", "slope", "align_corners", "head_kernel", NULL };
+  static const char *const pads[] = { "reflect", "zero", NULL };
+  if (!only_keys (a, keys, err, errlen))
+    return false;
+  int32_t in_ch, out_ch, widths[8], n_w, stem_k, n_blocks, align, head_k;
+  const char *pad_mode;
+  if (!get_int (a, "in_channels", 3, 1, 4, &in_ch, err, errlen) || !get_int (a, "out_channels", 3, 1, 4, &out_ch, err, errlen) ||
+      !get_int_list (a, "widths", widths, 8, &n_w, err, errlen) || !get_int (a, "stem_kernel", 3, 1, 15, &stem_k, err, errlen) ||
+      !get_int (a, "blocks", 2, 0, 64, &n_blocks, err, errlen) || !get_int (a, "align_corners", 0, 0, 1, &align, err, errlen) ||
+      !get_int (a, "head_kernel", 3, 1, 15, &head_k, err, errlen) ||
+      !get_choice (a, "padding_mode", "reflect", pads, &pad_mode, err, errlen))
+    return false;
+  if (n_w < 1 || stem_k % 2 == 0 || head_k % 2 == 0)
+    return fail (err, errlen, "architecture: widths needs an entry; kernels must be odd");
+  double slope = 0.2;
+  const cel_json *sv = cel_json_get (a, "slope");
+  if (sv && (sv->type != CEL_JSON_NUMBER || sv->number < 0 || sv->number > 1))
+    return fail (err, errlen, "architecture: 'slope' must be in 0..1");
+  if (sv)
+    slope = sv->number;
+  emitter e = { .out = out, .norm = "none", .pad_mode = pad_mode, .slope = slope };
+  cel_strbuf_printf (out, "{\"family\":\"graph\",\"inputs\":[\"image\",\"reference\"],\"in_channels\":%d,\"out_channels\":%d,"
+                     "\"input_range\":[-1,1],\"output_range\":[-1,1],\"nodes\":[", (int) in_ch, (int) out_ch);
+  int32_t pad[4], dpad[4] = { 0, 1, 0, 1 };
+  char prefix[64], in[96], stage_out[8][96], enc_out[2][96];
+  static const char *const which[2] = { "content", "style" };
+  for (int k = 0; k < 2; k++) {
+    snprintf (prefix, sizeof prefix, "enc.%s.stem", which[k]);
+    same_pad (stem_k, pad);
+    conv_block (&e, prefix, k == 0 ? "image" : "reference", in_ch, widths[0], stem_k, 1, pad, 1, true, false, true);
+    if (k == 0)
+      snprintf (stage_out[0], sizeof stage_out[0], "%s", e.last);
+    for (int32_t st = 1; st < n_w; st++) {
+      snprintf (in, sizeof in, "%s", e.last);
+      snprintf (prefix, sizeof prefix, "enc.%s.down%d", which[k], (int) st);
+      conv_block (&e, prefix, in, widths[st - 1], widths[st], 3, 2, dpad, 1, true, false, true);
+      if (k == 0)
+        snprintf (stage_out[st], sizeof stage_out[st], "%s", e.last);
+    }
+    snprintf (enc_out[k], sizeof enc_out[k], "%s", e.last);
+  }
+  int32_t ch = widths[n_w - 1];
+  begin_node (&e, "adain", "adain", enc_out[0], enc_out[1]);
+  cel_strbuf_puts (out, ",\"eps\":1e-5}");
+  for (int32_t b = 0; b < n_blocks; b++) {
+    char skip[96], body[96], sum[96];
+    snprintf (skip, sizeof skip, "%s", e.last);
+    same_pad (3, pad);
+    snprintf (prefix, sizeof prefix, "dec.blocks.%d.0", (int) b);
+    conv_block (&e, prefix, skip, ch, ch, 3, 1, pad, 1, true, false, true);
+    snprintf (in, sizeof in, "%s", e.last);
+    snprintf (prefix, sizeof prefix, "dec.blocks.%d.1", (int) b);
+    conv_block (&e, prefix, in, ch, ch, 3, 1, pad, 1, true, false, false);
+    snprintf (body, sizeof body, "%s", e.last);
+    snprintf (sum, sizeof sum, "dec.blocks.%d.add", (int) b);
+    begin_node (&e, sum, "add", skip, body);
+    cel_strbuf_puts (out, "}");
+  }
+  for (int32_t lvl = n_w - 2; lvl >= 0; lvl--) {
+    char up[96];
+    snprintf (in, sizeof in, "%s", e.last);
+    snprintf (up, sizeof up, "dec.up%d.upsample", (int) lvl);
+    begin_node (&e, up, "resize", in, NULL);
+    cel_strbuf_puts (out, ",\"size_of\":");
+    cel_strbuf_json_string (out, stage_out[lvl]);
+    cel_strbuf_printf (out, ",\"mode\":\"%s\"}", align ? "bilinear-align-corners" : "bilinear");
+    snprintf (in, sizeof in, "%s", e.last);
+    snprintf (prefix, sizeof prefix, "dec.up%d", (int) lvl);
+    same_pad (3, pad);
+    conv_block (&e, prefix, in, ch, widths[lvl], 3, 1, pad, 1, true, false, true);
+    ch = widths[lvl];
+  }
+  snprintf (in, sizeof in, "%s", e.last);
+  same_pad (head_k, pad);
+  conv_block (&e, "dec.head", in, ch, out_ch, head_k, 1, pad, 1, true, false, false);
+  snprintf (in, sizeof in, "%s", e.last);
+  begin_node (&e, "out.tanh", "tanh", in, NULL);
+  cel_strbuf_puts (out, "}],\"output\":\"out.tanh\",\"tensors\":{");
+  if (e.tensors.data)
+    cel_strbuf_append (out, e.tensors.data, e.tensors.len);
+  cel_strbuf_puts (out, "}}");
+  bool ok = !e.tensors.failed;
+  cel_strbuf_free (&e.tensors);
+  return ok || fail (err, errlen, "out of memory");
+}
+
 bool cel_family_expand (const cel_json *arch, cel_strbuf *out, char *err, size_t errlen) {
   if (!arch || arch->type != CEL_JSON_OBJECT)
     return fail (err, errlen, "celgan.architecture must be a JSON object");
@@ -318,5 +410,8 @@ bool cel_family_expand (const cel_json *arch, cel_strbuf *out, char *err, size_t
   }
   if (strcmp (family->string, "style-generator") == 0)
     return expand_style_generator (arch, out, err, errlen);
-  return fail (err, errlen, "unknown model family '%s' (this CelGAN knows graph and style-generator)", family->string);
+  if (strcmp (family->string, "reference-generator") == 0)
+    return expand_reference_generator (arch, out, err, errlen);
+  return fail (err, errlen, "unknown model family '%s' (this CelGAN knows graph, style-generator and reference-generator)",
+               family->string);
 }

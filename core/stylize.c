@@ -297,7 +297,7 @@ static int32_t assign_segments (const cel_model *m, lstate *ls) {
     const layer *L = &m->layers[i];
     for (int k = 0; k < L->n_in; k++) {
       int32_t j = L->in[k];
-      if (j >= 0 && (ls[j].seg != ls[i].seg || !ls[j].on_image))
+      if (j >= 0 && ((ls[j].on_image && ls[j].seg != ls[i].seg) || (!ls[j].on_image && ls[i].on_image)))
         ls[j].boundary = true;
     }
   }
@@ -614,11 +614,10 @@ static cel_status run_tile (run *r, int32_t seg, int32_t ty0, int32_t ty1, int32
         break;
       if ((st = stats_node (g, &ls[j0].acc, m->layers[j0].channels, false, true, &cs)))
         break;
-      if (j1 >= 0 && ls[j1].on_image) {
+      if (j1 < 0) /* the style is the reference image itself: not a supported model shape for tiling */
+        st = cel_set_error (r->s->ctx, CEL_ERROR_UNSUPPORTED, "layer '%s': AdaIN straight on the reference image", L->name);
+      else /* style statistics: accumulated over tiles, or from the reference pre-pass */
         st = stats_node (g, &ls[j1].acc, m->layers[j1].channels, false, true, &ss);
-      } else { /* style from the reference pre-pass */
-        st = stats_node (g, &ls[j1 >= 0 ? j1 : 0].acc, m->layers[j1 >= 0 ? j1 : 0].channels, false, true, &ss);
-      }
       if (!st)
         st = cel_adain_apply (g, x, cs, ss, L->eps, &y);
       break;
@@ -789,22 +788,69 @@ static cel_status vector_pass (run *r, int32_t seg) {
   return st;
 }
 
-/* The reference pre-pass: every layer that depends only on the reference, untiled. */
+/* The reference pre-pass: every layer that depends only on the reference runs once, untiled; those that
+ * image layers use are kept on the host, with their per-channel statistics (for AdaIN's style side). */
 static cel_status reference_pass (run *r) {
   const cel_model *m = r->m;
+  lstate *ls = r->ls;
   bool any = false;
   for (int32_t i = 0; i < m->n_layers; i++)
-    any |= !r->ls[i].on_image && r->ls[i].boundary;
+    any |= !ls[i].on_image && ls[i].boundary;
   if (!any)
     return CEL_OK;
   if (!r->ref)
     return cel_set_error (r->s->ctx, CEL_ERROR_INVALID_ARGUMENT, "model '%s' needs a reference image", m->info.name);
-  /* Build the whole model on the reference alone: image-dependent layers are skipped by building only
-   * the reference-only prefix with the generic builder's node map. Simplest correct route: a graph of
-   * the reference-only layers. */
-  (void) r;
-  return cel_set_error (r->s->ctx, CEL_ERROR_UNSUPPORTED, "tiled reference-guided models are not supported yet; "
-                        "the image is too large for untiled execution on this device");
+  cel_graph *g = r->s->g;
+  cel_status st = cel_graph_truncate (g, r->s->base);
+  cel_node *nodes = malloc ((size_t) m->n_layers * sizeof *nodes), ref = CEL_NO_NODE;
+  if (!nodes)
+    return cel_set_error (r->s->ctx, CEL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+  if (!st)
+    st = cel_graph_input (g, NULL, (cel_shape) { 1, m->info.in_channels, r->RH, r->RW }, &ref);
+  if (!st)
+    st = cel_graph_set_data (g, ref, r->ref, (size_t) m->info.in_channels * r->RH * r->RW);
+  for (int32_t i = 0; i < m->n_layers && !st; i++) {
+    const layer *L = &m->layers[i];
+    nodes[i] = CEL_NO_NODE;
+    if (ls[i].on_image)
+      continue;
+    cel_node in[MAX_NODE_INPUTS];
+    for (int k = 0; k < L->n_in; k++)
+      in[k] = L->in[k] == -2 ? ref : nodes[L->in[k]];
+    st = cel_model_build_layer (m, g, i, in, CEL_NO_NODE, nodes, &nodes[i]);
+    if (!st && ls[i].boundary)
+      st = cel_graph_mark_output (g, nodes[i]);
+  }
+  if (!st)
+    st = cel_graph_run (g);
+  for (int32_t i = 0; i < m->n_layers && !st; i++) {
+    if (ls[i].on_image || !ls[i].boundary)
+      continue;
+    int32_t C = m->layers[i].channels;
+    size_t plane = (size_t) ls[i].gh * ls[i].gw;
+    if (!(ls[i].host = malloc ((size_t) C * plane * sizeof (float))) || !(ls[i].acc.count = calloc ((size_t) C, sizeof (double))) ||
+        !(ls[i].acc.mean = calloc ((size_t) C, sizeof (double))) || !(ls[i].acc.m2 = calloc ((size_t) C, sizeof (double)))) {
+      st = cel_set_error (r->s->ctx, CEL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+      break;
+    }
+    if ((st = cel_graph_get_data (g, nodes[i], ls[i].host, (size_t) C * plane)))
+      break;
+    for (int32_t c = 0; c < C; c++) { /* two passes in double: mean, then squared deviations */
+      const float *p = ls[i].host + (size_t) c * plane;
+      double mean = 0, m2 = 0;
+      for (size_t k = 0; k < plane; k++)
+        mean += p[k];
+      mean /= (double) plane;
+      for (size_t k = 0; k < plane; k++)
+        m2 += (p[k] - mean) * (p[k] - mean);
+      ls[i].acc.count[c] = (double) plane;
+      ls[i].acc.mean[c] = mean;
+      ls[i].acc.m2[c] = m2;
+    }
+  }
+  free (nodes);
+  cel_graph_truncate (g, r->s->base);
+  return st;
 }
 
 static cel_status run_tiled (cel_stylizer *s, const float *net_in, int32_t H, int32_t W, const float *net_ref, int32_t RH,
@@ -823,7 +869,7 @@ static cel_status run_tiled (cel_stylizer *s, const float *net_in, int32_t H, in
   for (int32_t i = 0; i < m->n_layers; i++) {
     const layer *L = &m->layers[i];
     int32_t C = L->channels;
-    if (ls[i].boundary || ls[i].vec) {
+    if ((ls[i].boundary && ls[i].on_image) || ls[i].vec) {
       size_t n = (size_t) C * ls[i].gh * ls[i].gw;
       if (i == m->output)
         ls[i].host = net_out;
@@ -833,7 +879,7 @@ static cel_status run_tiled (cel_stylizer *s, const float *net_in, int32_t H, in
         goto done;
       }
     }
-    if (ls[i].stats) {
+    if (ls[i].stats && ls[i].on_image) {
       ls[i].acc.count = calloc ((size_t) C, sizeof (double));
       ls[i].acc.mean = calloc ((size_t) C, sizeof (double));
       ls[i].acc.m2 = calloc ((size_t) C, sizeof (double));

@@ -72,6 +72,23 @@ static void test_configurations (void) {
     tap_diag ("  fast: %lld parameters, stride %d, halo %d", (long long) i->parameters, i->stride, i->halo);
     tap_ok (i->parameters < 500000, "/model/fast_config_under_0.5M_parameters");
   }
+  char *r = config ("reference");
+  cel_model *mr = create ("reference", r, err, sizeof err);
+  if (!tap_ok (mr && cel_model_get_info (mr)->needs_reference && cel_model_get_info (mr)->global_statistics &&
+               cel_model_get_info (mr)->stride == 4, "/model/reference_generator_config_loads"))
+    tap_diag ("  %s", err);
+  if (mr) {
+    cel_graph *g = NULL;
+    cel_node x, y;
+    bool refused = cel_graph_create (oc_context (), &g) == CEL_OK &&
+                   cel_graph_input (g, "image", (cel_shape) { 1, 3, 32, 32 }, &x) == CEL_OK &&
+                   cel_model_build (mr, g, x, CEL_NO_NODE, &y) == CEL_ERROR_INVALID_ARGUMENT &&
+                   strstr (cel_context_last_error (oc_context ()), "reference");
+    tap_ok (refused, "/model/reference_generator_needs_a_reference");
+    cel_graph_destroy (g);
+  }
+  cel_model_free (mr);
+  free (r);
   /* Build and run the fast model on an odd size. */
   if (mf) {
     cel_graph *g = NULL;

@@ -100,6 +100,33 @@ static void tiled_equals_untiled (const char *what, cel_model *m, int32_t w, int
   cel_stylizer_destroy (s);
 }
 
+/* Reference-guided: the style encoder runs once on the reference, the content side in tiles. */
+static void reference_tiled_equals_untiled (cel_model *m, int32_t w, int32_t h, int32_t rw, int32_t rh, int32_t tile) {
+  cel_stylizer *s = NULL;
+  size_t n = (size_t) w * h * 3;
+  float *img = test_image (w, h, 3), *ref = test_image (rw, rh, 3), *a = calloc (n, sizeof (float)), *b = calloc (n, sizeof (float));
+  for (size_t i = 0; i < (size_t) rw * rh * 3; i++)
+    ref[i] = 1.0f - ref[i] * ref[i];
+  cel_stylize_options tiled = { .tile = tile };
+  cel_stylize_report rb = { 0 };
+  cel_status st = m ? cel_stylizer_create (oc_context (), m, &s) : CEL_ERROR_INVALID_ARGUMENT;
+  if (!st)
+    st = cel_stylize (s, img, w, h, 3, ref, rw, rh, 3, NULL, a, NULL);
+  if (!st)
+    st = cel_stylize (s, img, w, h, 3, ref, rw, rh, 3, &tiled, b, &rb);
+  double d = st ? INFINITY : max_diff (a, b, n);
+  if (!tap_ok (!st && d <= 5e-5 && rb.tiles > 1, "/stylize/reference/tiled_equals_untiled_%dx%d_ref_%dx%d", w, h, rw, rh))
+    tap_diag ("  %s (%s); max diff %.3g", cel_status_string (st), cel_context_last_error (oc_context ()), d);
+  if (s)
+    tap_ok (cel_stylize (s, img, w, h, 3, NULL, 0, 0, 0, NULL, a, NULL) == CEL_ERROR_INVALID_ARGUMENT &&
+            strstr (cel_context_last_error (oc_context ()), "reference"), "/stylize/reference/missing_reference_is_refused");
+  cel_stylizer_destroy (s);
+  free (img);
+  free (ref);
+  free (a);
+  free (b);
+}
+
 static int cancel_after (void *user, double fraction) {
   int *calls = user;
   (*calls)++;
@@ -203,6 +230,9 @@ int main (void) {
   cel_model *g = model_from ("graph", graph);
   tiled_equals_untiled ("graph", g, 64, 48, 3, 16);
   tiled_equals_untiled ("graph", g, 67, 53, 3, 24);
+  cel_model *refm = config_model ("reference");
+  reference_tiled_equals_untiled (refm, 75, 58, 40, 52, 24);
+  cel_model_free (refm);
   if (fast)
     test_progress_and_cancel (fast);
   test_postprocess ();

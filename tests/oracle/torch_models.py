@@ -144,7 +144,45 @@ class StyleGenerator:
         return torch.tanh(x)
 
 
-def celgan_model_forward(lib, path, img):
+class ReferenceGenerator:
+    """The reference-generator family from docs/model-format.md."""
+
+    def __init__(self, cfg, w):
+        self.c, self.w = cfg, w
+        self.mode = "reflect" if cfg.get("padding_mode", "reflect") == "reflect" else "constant"
+        self.slope = cfg.get("slope", 0.2)
+
+    def conv(self, x, prefix, k, stride=1, pad=None, act=True):
+        x = F.pad(x, pad if pad is not None else (k // 2,) * 4, mode=self.mode)
+        x = F.conv2d(x, self.w[prefix + ".conv.weight"], self.w[prefix + ".conv.bias"], stride=stride)
+        return F.leaky_relu(x, self.slope) if act else x
+
+    def encode(self, x, which):
+        widths = self.c["widths"]
+        x = self.conv(x, f"enc.{which}.stem", self.c.get("stem_kernel", 3))
+        stages = [x]
+        for s in range(1, len(widths)):
+            x = self.conv(x, f"enc.{which}.down{s}", 3, stride=2, pad=(0, 1, 0, 1))
+            stages.append(x)
+        return x, stages
+
+    def __call__(self, img, ref):
+        c, cs = self.encode(img, "content")
+        s, _ = self.encode(ref, "style")
+        cv, cm = torch.var_mean(c, dim=(2, 3), keepdim=True, unbiased=True)
+        sv, sm = torch.var_mean(s, dim=(2, 3), keepdim=True, unbiased=True)
+        x = (c - cm) / torch.sqrt(cv + 1e-5) * torch.sqrt(sv + 1e-5) + sm
+        for b in range(self.c.get("blocks", 2)):
+            x = x + self.conv(self.conv(x, f"dec.blocks.{b}.0", 3), f"dec.blocks.{b}.1", 3, act=False)
+        for lvl in range(len(self.c["widths"]) - 2, -1, -1):
+            x = F.interpolate(x, size=tuple(cs[lvl].shape[-2:]), mode="bilinear",
+                              align_corners=bool(self.c.get("align_corners", 0)))
+            x = self.conv(x, f"dec.up{lvl}", 3)
+        x = self.conv(x, "dec.head", self.c.get("head_kernel", 3), act=False)
+        return torch.tanh(x)
+
+
+def celgan_model_forward(lib, path, img, ref=None):
     """Loads a model file with CelGAN and runs its graph on img (1,C,H,W); returns the output."""
     model = P()
     err = ctypes.create_string_buffer(1024)
@@ -159,7 +197,12 @@ def celgan_model_forward(lib, path, img):
         img = img.contiguous()
         lib.check(lib.graph_input(g, b"image", Shape(*img.shape), ctypes.byref(x)), "input")
         lib.check(lib.graph_set_data(g, x, ctypes.cast(img.data_ptr(), PFLOAT), img.numel()), "set_data")
-        lib.check(lib.model_build(model, g, x, T.CEL_NO_NODE, ctypes.byref(y)), "model_build")
+        r = NODE(T.CEL_NO_NODE)
+        if ref is not None:
+            ref = ref.contiguous()
+            lib.check(lib.graph_input(g, b"reference", Shape(*ref.shape), ctypes.byref(r)), "input reference")
+            lib.check(lib.graph_set_data(g, r, ctypes.cast(ref.data_ptr(), PFLOAT), ref.numel()), "set_data reference")
+        lib.check(lib.model_build(model, g, x, r, ctypes.byref(y)), "model_build")
         shape = Shape()
         lib.check(lib.graph_shape(g, y, ctypes.byref(shape)), "shape")
         lib.check(lib.graph_mark_output(g, y), "mark_output")
@@ -214,6 +257,29 @@ def test_families(lib, tmp, src, gen):
                 diag(msg)
             else:
                 diag(f"  max abs difference {float((got.double() - want).abs().max()):.2e}")
+
+
+def test_reference_family(lib, tmp, src, gen):
+    with open(os.path.join(src, "data", "configs", "reference.json")) as f:
+        cfg = json.load(f)
+    path = os.path.join(tmp, "reference.safetensors")
+    create_model(lib, path, cfg, 3)
+    w, _ = read_safetensors(path)
+    ref_net = ReferenceGenerator(cfg, {k: v.double() for k, v in w.items()})
+    for (h, wd), (rh, rw) in (((45, 61), (32, 48)), ((64, 64), (71, 39))):
+        img = torch.rand((1, 3, h, wd), generator=gen) * 2 - 1
+        style = torch.rand((1, 3, rh, rw), generator=gen) * 2 - 1
+        name = f"/models/reference-generator/{h}x{wd}_style_{rh}x{rw}/forward_matches_pytorch"
+        try:
+            got = celgan_model_forward(lib, path, img, style)
+        except T.CelError as e:
+            tap(False, name)
+            diag(str(e))
+            continue
+        want = ref_net(img.double(), style.double())
+        ok, msg = compare(got, want, 1e-4)
+        if not tap(ok, name):
+            diag(msg)
 
 
 # ---- a GAN step: generator + spectral-norm PatchGAN + LSGAN loss, with gradients --------------------
@@ -372,6 +438,7 @@ def main():
     gen = torch.Generator().manual_seed(int(os.environ.get("CELGAN_TEST_SEED", "20261127")))
     with tempfile.TemporaryDirectory() as tmp:
         test_families(lib, tmp, src, gen)
+        test_reference_family(lib, tmp, src, gen)
         test_gan_step(lib, tmp, src, gen)
     n_val = lib.context_validation_messages(lib.ctx)
     if not tap(n_val == 0, "/oracle/validation/no_messages"):
