@@ -260,6 +260,10 @@ cel_status cel_crop (cel_graph *g, cel_node x, int32_t y0, int32_t x0, int32_t h
 cel_status cel_global_avg_pool (cel_graph *g, cel_node x, cel_node *out);
 /* Sum of x over the dims where `shape` is 1 (each dim of shape must be 1 or equal x's). */
 cel_status cel_sum_to (cel_graph *g, cel_node x, cel_shape shape, cel_node *out);
+/* y = x, but no gradient flows back through y: GAN training computes the discriminator's loss on a
+ * stopped copy of the generator's output, and the generator's loss through stopped discriminator weights,
+ * so one backward pass gives each network the gradient of its own loss. */
+cel_status cel_stop_gradient (cel_graph *g, cel_node x, cel_node *out);
 /* A tensor filled with `value` (no gradient). */
 cel_status cel_fill (cel_graph *g, cel_shape shape, float value, cel_node *out);
 

@@ -141,6 +141,25 @@ static void test_parameters_persist (void) {
   cel_graph_destroy (g);
 }
 
+/* loss = sum (x * stop_gradient (x)): the gradient is x (one path only), the value x^2. */
+static void test_stop_gradient (void) {
+  cel_graph *g = NULL;
+  cel_node x, sx, y, loss;
+  cel_shape s = { 1, 1, 1, 4 };
+  float in[4] = { 1, -2, 3, 0.5f }, grad[4], l = 0;
+  bool ok = CHECK (cel_graph_create (oc_context (), &g)) && CHECK (cel_graph_param (g, "x", s, &x)) &&
+            CHECK (cel_graph_set_data (g, x, in, 4)) && CHECK (cel_stop_gradient (g, x, &sx)) && CHECK (cel_mul (g, x, sx, &y)) &&
+            CHECK (cel_sum_to (g, y, (cel_shape) { 1, 1, 1, 1 }, &loss)) && CHECK (cel_graph_mark_output (g, loss)) &&
+            CHECK (cel_graph_backward (g, loss, CEL_NO_NODE));
+  cel_node gx = cel_graph_grad (g, x);
+  ok = ok && gx != CEL_NO_NODE && CHECK (cel_graph_mark_output (g, gx)) && CHECK (cel_graph_run (g)) &&
+       CHECK (cel_graph_get_data (g, gx, grad, 4)) && CHECK (cel_graph_get_data (g, loss, &l, 1));
+  for (int i = 0; i < 4 && ok; i++)
+    ok = grad[i] == in[i];
+  tap_ok (ok && l == 1 + 4 + 9 + 0.25f, "/graph/stop_gradient_blocks_one_path");
+  cel_graph_destroy (g);
+}
+
 static void test_devices_listed (void) {
   cel_device_info infos[16];
   uint32_t n = 0;
@@ -189,5 +208,6 @@ int main (void) {
   test_requires_grad ();
   test_parameters_persist ();
   test_pipeline_cache_file ();
+  test_stop_gradient ();
   return tap_finish ();
 }

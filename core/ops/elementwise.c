@@ -236,3 +236,21 @@ cel_status broadcast_scale_backward (cel_graph *g, cel_node self, cel_node dy, c
   const cel_node_rec n = *cel_node_get (g, self);
   return reduce_grad (g, dy, cel_node_shape (g, n.in[0]), n.fp[0], &dx[0]);
 }
+
+/* ---- stop_gradient: y = x, and no gradient flows back through y ------------------------------ */
+
+cel_status stop_gradient_infer (cel_graph *g, cel_node_rec *n) {
+  n->shape = cel_node_shape (g, n->in[0]);
+  return CEL_OK;
+}
+
+cel_status stop_gradient_record (cel_exec *ex, cel_graph *g, cel_node self) {
+  const cel_node_rec *n = cel_node_get (g, self);
+  scale_shift_push p = { (uint32_t) cel_shape_count (n->shape), 1.0f, 0.0f };
+  cel_node bind[2] = { n->in[0], self };
+  return cel_exec_dispatch_1d (ex, CEL_SHADER_SCALE_SHIFT, bind, 2, &p, sizeof p, p.count, 256);
+}
+
+cel_status cel_stop_gradient (cel_graph *g, cel_node x, cel_node *out) {
+  return cel_graph_add_op (g, CEL_OP_STOP_GRADIENT, &x, 1, NULL, 0, NULL, 0, out);
+}
