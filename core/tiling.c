@@ -1,0 +1,822 @@
+/* Exact tiled execution of a model.
+ *
+ * Untiled when the whole image fits the memory budget: the model's graph as it is. Otherwise tiled, exactly:
+ * - The layers are split into segments at every op that needs whole-image statistics (norms, AdaIN, global
+ *   pooling): such an op runs in the segment after the one that produced its input, once the statistics of
+ *   that input have been accumulated over every tile.
+ * - Tensors produced in one segment and used in a later one live on the host at full size ("boundaries").
+ * - Each segment runs tile by tile. A tile owns a rectangle of every tensor (its rectangle of the image
+ *   scaled to the tensor's resolution); walking the segment's layers backwards gives the window of each
+ *   tensor the tile needs (the receptive field, from each op's geometry). The tile's graph crops what a
+ *   consumer needs from its producer's window, pads only where a window meets the tensor's true border (so
+ *   zero and reflect padding are those of the whole image), runs convolutions unpadded, crops transposed
+ *   convolutions, and resizes with the whole image's sampling (resize_window). Statistics are combined over
+ *   tiles with Chan's formula in double.
+ * - Layers that depend only on the reference image run once, untiled, before the segments.
+ */
+#include "internal.h"
+#include "model.h"
+#include "tiling.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct win {
+  int32_t y0, x0, h, w; /* h == 0: empty */
+} win;
+
+static win win_union (win a, win b) {
+  if (a.h <= 0 || a.w <= 0)
+    return b;
+  if (b.h <= 0 || b.w <= 0)
+    return a;
+  int32_t y1 = a.y0 + a.h > b.y0 + b.h ? a.y0 + a.h : b.y0 + b.h, x1 = a.x0 + a.w > b.x0 + b.w ? a.x0 + a.w : b.x0 + b.w;
+  win r = { a.y0 < b.y0 ? a.y0 : b.y0, a.x0 < b.x0 ? a.x0 : b.x0, 0, 0 };
+  r.h = y1 - r.y0;
+  r.w = x1 - r.x0;
+  return r;
+}
+
+static bool win_empty (win a) {
+  return a.h <= 0 || a.w <= 0;
+}
+
+static bool win_equal (win a, win b) {
+  return a.y0 == b.y0 && a.x0 == b.x0 && a.h == b.h && a.w == b.w;
+}
+
+/* Per-axis interval [lo, hi). */
+typedef struct span {
+  int32_t lo, hi;
+} span;
+
+static span clamp_span (span s, int32_t n) {
+  span r = { s.lo < 0 ? 0 : s.lo, s.hi > n ? n : s.hi };
+  if (r.hi < r.lo)
+    r.hi = r.lo;
+  return r;
+}
+
+/* Statistics of one tensor accumulated over tiles, per channel: count, mean, M2 (sum of squared deviations). */
+typedef struct stats_acc {
+  double *count, *mean, *m2; /* C entries */
+} stats_acc;
+
+typedef struct lstate {
+  int32_t seg;          /* segment that computes it (-1: reference pre-pass) */
+  bool on_image;        /* depends on the image input */
+  int32_t gh, gw;       /* global size */
+  bool boundary;        /* used by a later segment: kept on the host */
+  bool stats;           /* its statistics are needed by a global op */
+  bool vec;             /* a per-channel vector (global pooling and what is computed from it only) */
+  float *host;          /* C x gh x gw (boundary) */
+  stats_acc acc;
+  /* per tile */
+  win req;              /* window this tile computes */
+  cel_node node;
+  win node_win;
+} lstate;
+
+
+/* ---- whole-image geometry --------------------------------------------------------------------- */
+
+static int32_t conv_out (int32_t in, int32_t pad_lo, int32_t pad_hi, int32_t k, int32_t d, int32_t s) {
+  return (in + pad_lo + pad_hi - d * (k - 1) - 1) / s + 1;
+}
+
+/* Global sizes of every layer for an image of h x w (reference layers: rh x rw). */
+static cel_status global_sizes (cel_stylizer *s, lstate *ls, int32_t h, int32_t w, int32_t rh, int32_t rw) {
+  const cel_model *m = s->model;
+  for (int32_t i = 0; i < m->n_layers; i++) {
+    const layer *L = &m->layers[i];
+    int32_t ih, iw, s0 = L->in[0];
+    ih = s0 == -1 ? h : s0 == -2 ? rh : ls[s0].gh;
+    iw = s0 == -1 ? w : s0 == -2 ? rw : ls[s0].gw;
+    switch (L->op) {
+    case L_CONV2D:
+      ih = conv_out (ih, L->pad[0], L->pad[1], (int32_t) L->weight->shape[2], L->dilation[0], L->stride[0]);
+      iw = conv_out (iw, L->pad[2], L->pad[3], (int32_t) L->weight->shape[3], L->dilation[1], L->stride[1]);
+      break;
+    case L_CONV_TRANSPOSE2D:
+      ih = (ih - 1) * L->stride[0] - 2 * L->pad[0] + L->dilation[0] * ((int32_t) L->weight->shape[2] - 1) + L->out_pad[0] + 1;
+      iw = (iw - 1) * L->stride[1] - 2 * L->pad[1] + L->dilation[1] * ((int32_t) L->weight->shape[3] - 1) + L->out_pad[1] + 1;
+      break;
+    case L_RESIZE:
+      if (L->size_of != INT32_MIN) {
+        ih = L->size_of == -1 ? h : ls[L->size_of].gh;
+        iw = L->size_of == -1 ? w : ls[L->size_of].gw;
+      } else {
+        ih = (int32_t) floor (ih * L->scale[0]);
+        iw = (int32_t) floor (iw * L->scale[1]);
+      }
+      break;
+    case L_GLOBAL_AVG_POOL:
+      ih = iw = 1;
+      break;
+    default: break;
+    }
+    if (ih < 1 || iw < 1)
+      return cel_set_error (s->ctx, CEL_ERROR_INVALID_ARGUMENT, "the image (%dx%d) is too small for model layer '%s'", w, h,
+                            L->name);
+    ls[i].gh = ih;
+    ls[i].gw = iw;
+  }
+  return CEL_OK;
+}
+
+static bool is_global_op (layer_op op) {
+  return op == L_INSTANCE_NORM || op == L_LAYER_NORM || op == L_ADAIN || op == L_GLOBAL_AVG_POOL;
+}
+
+/* Segments: a global op runs one segment after its (image) input. */
+static int32_t assign_segments (const cel_model *m, lstate *ls) {
+  int32_t max_seg = 0;
+  for (int32_t i = 0; i < m->n_layers; i++) {
+    const layer *L = &m->layers[i];
+    bool on_image = false;
+    int32_t seg = 0;
+    for (int k = 0; k < L->n_in; k++) {
+      int32_t j = L->in[k];
+      bool img = j == -1 || (j >= 0 && ls[j].on_image);
+      on_image |= img;
+      if (j >= 0 && img && ls[j].seg > seg)
+        seg = ls[j].seg;
+      if (j >= 0 && img && is_global_op (L->op) && k == 0) {
+        ls[j].stats = true;
+        if (ls[j].seg + 1 > seg)
+          seg = ls[j].seg + 1;
+      }
+    }
+    if (L->op == L_RESIZE && L->size_of >= 0 && ls[L->size_of].on_image && ls[L->size_of].seg > seg)
+      seg = ls[L->size_of].seg; /* only the size is used; keeps it simple */
+    bool vec = L->op == L_GLOBAL_AVG_POOL, any_image_input = false, all_vec = true;
+    for (int k = 0; k < L->n_in; k++) {
+      int32_t j = L->in[k];
+      if (j == -1 || (j >= 0 && ls[j].on_image)) {
+        any_image_input = true;
+        all_vec &= j >= 0 && ls[j].vec;
+      }
+    }
+    ls[i].vec = on_image && (vec || (any_image_input && all_vec));
+    ls[i].on_image = on_image;
+    ls[i].seg = on_image ? seg : -1;
+    if (on_image && seg > max_seg)
+      max_seg = seg;
+  }
+  for (int32_t i = 0; i < m->n_layers; i++) {
+    const layer *L = &m->layers[i];
+    for (int k = 0; k < L->n_in; k++) {
+      int32_t j = L->in[k];
+      if (j >= 0 && ((ls[j].on_image && ls[j].seg != ls[i].seg) || (!ls[j].on_image && ls[i].on_image)))
+        ls[j].boundary = true;
+    }
+  }
+  ls[m->output].boundary = true;
+  return max_seg;
+}
+
+/* ---- per-op receptive fields (global coordinates) --------------------------------------------- */
+
+/* Input rows a conv2d output span reads, before clamping: [o.lo*s - pad, (o.hi-1)*s - pad + ext). */
+static span conv_ideal (span o, int32_t s, int32_t pad, int32_t k, int32_t d) {
+  return (span) { o.lo * s - pad, (o.hi - 1) * s - pad + d * (k - 1) + 1 };
+}
+
+/* The window of the input that must exist: the clamped ideal span plus the rows reflection reads. */
+static span conv_need (span ideal, int32_t n, bool reflect) {
+  span c = clamp_span (ideal, n);
+  if (reflect) {
+    if (ideal.lo < 0 && -ideal.lo + 1 > c.hi)
+      c.hi = -ideal.lo + 1 < n ? -ideal.lo + 1 : n;
+    if (ideal.hi > n && 2 * n - 1 - ideal.hi < c.lo)
+      c.lo = 2 * n - 1 - ideal.hi > 0 ? 2 * n - 1 - ideal.hi : 0;
+  }
+  return c;
+}
+
+static span convt_need (span o, int32_t n_in, int32_t s, int32_t pad, int32_t k, int32_t d) {
+  /* output o reads inputs i with i*s - pad + kk*d == o */
+  int32_t lo_num = o.lo + pad - d * (k - 1), hi_num = o.hi - 1 + pad;
+  int32_t lo = lo_num >= 0 ? (lo_num + s - 1) / s : -((-lo_num) / s);
+  int32_t hi = (hi_num >= 0 ? hi_num / s : -((-hi_num + s - 1) / s)) + 1;
+  return clamp_span ((span) { lo, hi }, n_in);
+}
+
+/* Float source coordinate exactly as resize_axis.glsl computes it. */
+static float resize_scale (int32_t in, int32_t out, int32_t mode) {
+  if (mode == CEL_RESIZE_BILINEAR_ALIGN_CORNERS)
+    return out > 1 ? (float) (in - 1) / (float) (out - 1) : 0.0f;
+  return (float) in / (float) out;
+}
+
+static span resize_need (span o, int32_t n_in, int32_t n_out, int32_t mode) {
+  float sc = resize_scale (n_in, n_out, mode);
+  double lo_src, hi_src;
+  if (mode == CEL_RESIZE_BILINEAR) {
+    lo_src = sc * (o.lo + 0.5) - 0.5;
+    hi_src = sc * (o.hi - 1 + 0.5) - 0.5;
+  } else {
+    lo_src = (double) sc * o.lo;
+    hi_src = (double) sc * (o.hi - 1);
+  }
+  /* one extra input on each side covers float rounding; clamped to the tensor */
+  return clamp_span ((span) { (int32_t) floor (lo_src) - 1, (int32_t) floor (hi_src) + 3 }, n_in);
+  (void) n_out;
+}
+
+/* ---- the tiled run ---------------------------------------------------------------------------- */
+
+typedef struct run {
+  cel_stylizer *s;
+  const cel_model *m;
+  lstate *ls;
+  int32_t H, W, in_ch;
+  const float *image;        /* planar network input */
+  const float *ref;          /* planar reference (or NULL) */
+  int32_t RH, RW;
+  uint64_t budget; /* device bytes for one tile's intermediates and staging */
+} run;
+
+static span owned_span (int32_t t0, int32_t t1, int32_t full, double res, int32_t gsize) {
+  int32_t lo = (int32_t) llround (t0 * res);
+  int32_t hi = t1 == full ? gsize : (int32_t) llround (t1 * res);
+  if (lo > gsize)
+    lo = gsize;
+  if (hi > gsize)
+    hi = gsize;
+  return (span) { lo, hi };
+}
+
+/* Chan's parallel combination of (n, mean, M2). */
+static void acc_add (stats_acc *a, int32_t c, double n, double mean, double m2) {
+  double na = a->count[c];
+  if (n <= 0)
+    return;
+  double delta = mean - a->mean[c], nt = na + n;
+  a->mean[c] += delta * n / nt;
+  a->m2[c] += m2 + delta * delta * na * n / nt;
+  a->count[c] = nt;
+}
+
+/* Host node for a window of a host tensor (C x gh x gw planar) as a graph input. */
+static cel_status upload_window (cel_graph *g, const float *host, int32_t C, int32_t gh, int32_t gw, win wv, cel_node *out) {
+  cel_status st = cel_graph_input (g, NULL, (cel_shape) { 1, C, wv.h, wv.w }, out);
+  if (st)
+    return st;
+  size_t n = (size_t) C * wv.h * wv.w;
+  float *buf = malloc (n * sizeof *buf);
+  if (!buf)
+    return cel_graph_error (g, CEL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+  for (int32_t c = 0; c < C; c++)
+    for (int32_t y = 0; y < wv.h; y++)
+      memcpy (buf + ((size_t) c * wv.h + y) * wv.w, host + ((size_t) c * gh + wv.y0 + y) * gw + wv.x0,
+              (size_t) wv.w * sizeof *buf);
+  st = cel_graph_set_data (g, *out, buf, n);
+  free (buf);
+  return st;
+}
+
+/* A node holding window `want` of a tensor available as node `n` over window `have`. */
+static cel_status window_of (cel_graph *g, cel_node n, win have, win want, cel_node *out) {
+  if (win_equal (have, want)) {
+    *out = n;
+    return CEL_OK;
+  }
+  if (want.y0 < have.y0 || want.x0 < have.x0 || want.y0 + want.h > have.y0 + have.h || want.x0 + want.w > have.x0 + have.w)
+    return cel_graph_error (g, CEL_ERROR_INVALID_ARGUMENT, "internal: tile window outside what was computed");
+  return cel_crop (g, n, want.y0 - have.y0, want.x0 - have.x0, want.h, want.w, out);
+}
+
+static const float *input_host (run *r, int32_t j, int32_t *C, int32_t *gh, int32_t *gw) {
+  if (j == -1) {
+    *C = r->in_ch;
+    *gh = r->H;
+    *gw = r->W;
+    return r->image;
+  }
+  *C = r->m->layers[j].channels;
+  *gh = r->ls[j].gh;
+  *gw = r->ls[j].gw;
+  return r->ls[j].host;
+}
+
+/* The node of input j of the current tile (computed in this segment, or uploaded from the host). */
+static cel_status tile_input (run *r, cel_graph *g, int32_t j, int32_t seg, win want, cel_node *out) {
+  if (j >= 0 && r->ls[j].vec)
+    return upload_window (g, r->ls[j].host, r->m->layers[j].channels, 1, 1, (win) { 0, 0, 1, 1 }, out);
+  if (j >= 0 && r->ls[j].seg == seg && r->ls[j].on_image)
+    return window_of (g, r->ls[j].node, r->ls[j].node_win, want, out);
+  int32_t C, gh, gw;
+  const float *host = input_host (r, j, &C, &gh, &gw);
+  return upload_window (g, host, C, gh, gw, want, out);
+}
+
+/* The stats tensor (1, G, 1, 2) = (mean, var) of a layer's accumulated statistics. */
+static cel_status stats_node (cel_graph *g, const stats_acc *a, int32_t C, bool layer_kind, bool unbiased, cel_node *out) {
+  int32_t G = layer_kind ? 1 : C;
+  float v[2 * 4096];
+  if (G > 4096)
+    return CEL_ERROR_INVALID_ARGUMENT;
+  for (int32_t k = 0; k < G; k++) {
+    double n = 0, mean = 0, m2 = 0;
+    if (layer_kind) { /* combine the channels */
+      for (int32_t c = 0; c < C; c++) {
+        double nb = a->count[c], delta = a->mean[c] - mean, nt = n + nb;
+        if (nb <= 0)
+          continue;
+        mean += delta * nb / nt;
+        m2 += a->m2[c] + delta * delta * n * nb / nt;
+        n = nt;
+      }
+    } else {
+      n = a->count[k];
+      mean = a->mean[k];
+      m2 = a->m2[k];
+    }
+    v[2 * k] = (float) mean;
+    v[2 * k + 1] = (float) (m2 / (unbiased ? (n > 1 ? n - 1 : 1) : (n > 0 ? n : 1)));
+  }
+  cel_status st = cel_graph_input (g, NULL, (cel_shape) { 1, G, 1, 2 }, out);
+  return st ? st : cel_graph_set_data (g, *out, v, (size_t) G * 2);
+}
+
+static cel_status param_of (cel_graph *g, const cel_tensor_info *t, cel_node *out) {
+  *out = CEL_NO_NODE;
+  return t ? cel_graph_find (g, t->name, out) : CEL_OK;
+}
+
+/* Builds and runs one tile of one segment. */
+static cel_status run_tile (run *r, int32_t seg, int32_t ty0, int32_t ty1, int32_t tx0, int32_t tx1) {
+  const cel_model *m = r->m;
+  lstate *ls = r->ls;
+  cel_graph *g = r->s->g;
+  cel_status st = cel_graph_truncate (g, r->s->base);
+  if (st)
+    return st;
+  /* owned windows and required windows, backwards */
+  for (int32_t i = 0; i < m->n_layers; i++) {
+    ls[i].req = (win) { 0, 0, 0, 0 };
+    ls[i].node = CEL_NO_NODE;
+  }
+  for (int32_t i = m->n_layers - 1; i >= 0; i--) {
+    const layer *L = &m->layers[i];
+    lstate *l = &ls[i];
+    if (l->seg != seg || !l->on_image || l->vec)
+      continue;
+    if (l->boundary || l->stats) {
+      span oy = owned_span (ty0, ty1, r->H, L->res, l->gh), ox = owned_span (tx0, tx1, r->W, L->res, l->gw);
+      if (L->op == L_GLOBAL_AVG_POOL)
+        continue;
+      l->req = win_union (l->req, (win) { oy.lo, ox.lo, oy.hi - oy.lo, ox.hi - ox.lo });
+    }
+    if (win_empty (l->req))
+      continue;
+    span ry = { l->req.y0, l->req.y0 + l->req.h }, rx = { l->req.x0, l->req.x0 + l->req.w };
+    for (int k = 0; k < L->n_in; k++) {
+      int32_t j = L->in[k];
+      if (j == -2 || (j >= 0 && (!ls[j].on_image || ls[j].vec)))
+        continue; /* reference layers and vectors: whole, from the host */
+      int32_t ih = j == -1 ? r->H : ls[j].gh, iw = j == -1 ? r->W : ls[j].gw;
+      span ny = ry, nx = rx;
+      if (L->op == L_CONV2D) {
+        bool refl = L->pad_mode == CEL_PAD_REFLECT;
+        ny = conv_need (conv_ideal (ry, L->stride[0], L->pad[0], (int32_t) L->weight->shape[2], L->dilation[0]), ih, refl);
+        nx = conv_need (conv_ideal (rx, L->stride[1], L->pad[2], (int32_t) L->weight->shape[3], L->dilation[1]), iw, refl);
+      } else if (L->op == L_CONV_TRANSPOSE2D) {
+        ny = convt_need (ry, ih, L->stride[0], L->pad[0], (int32_t) L->weight->shape[2], L->dilation[0]);
+        nx = convt_need (rx, iw, L->stride[1], L->pad[1], (int32_t) L->weight->shape[3], L->dilation[1]);
+      } else if (L->op == L_RESIZE) {
+        ny = resize_need (ry, ih, l->gh, L->resize_mode);
+        nx = resize_need (rx, iw, l->gw, L->resize_mode);
+      }
+      win need = { ny.lo, nx.lo, ny.hi - ny.lo, nx.hi - nx.lo };
+      if (win_empty (need))
+        continue;
+      if (j >= 0 && ls[j].seg == seg)
+        ls[j].req = win_union (ls[j].req, need);
+    }
+  }
+
+  /* forwards: build the tile's graph */
+  for (int32_t i = 0; i < m->n_layers && !st; i++) {
+    const layer *L = &m->layers[i];
+    lstate *l = &ls[i];
+    if (l->seg != seg || !l->on_image || win_empty (l->req) || l->vec)
+      continue;
+    span ry = { l->req.y0, l->req.y0 + l->req.h }, rx = { l->req.x0, l->req.x0 + l->req.w };
+    int32_t j0 = L->in[0];
+    int32_t ih = j0 == -1 ? r->H : j0 == -2 ? r->RH : ls[j0].gh, iw = j0 == -1 ? r->W : j0 == -2 ? r->RW : ls[j0].gw;
+    cel_node w = CEL_NO_NODE, b = CEL_NO_NODE, x = CEL_NO_NODE, y = CEL_NO_NODE;
+    if ((st = param_of (g, L->weight, &w)) || (st = param_of (g, L->bias, &b)))
+      break;
+    switch (L->op) {
+    case L_CONV2D: {
+      int32_t kh = (int32_t) L->weight->shape[2], kw = (int32_t) L->weight->shape[3];
+      span iy = conv_ideal (ry, L->stride[0], L->pad[0], kh, L->dilation[0]);
+      span ix = conv_ideal (rx, L->stride[1], L->pad[2], kw, L->dilation[1]);
+      bool refl = L->pad_mode == CEL_PAD_REFLECT;
+      span ny = conv_need (iy, ih, refl), nx = conv_need (ix, iw, refl);
+      win have = { ny.lo, nx.lo, ny.hi - ny.lo, nx.hi - nx.lo };
+      if ((st = tile_input (r, g, j0, seg, have, &x)))
+        break;
+      int32_t pt = iy.lo < 0 ? -iy.lo : 0, pb = iy.hi > ih ? iy.hi - ih : 0;
+      int32_t pl = ix.lo < 0 ? -ix.lo : 0, pr = ix.hi > iw ? ix.hi - iw : 0;
+      if (pt || pb || pl || pr) {
+        if ((st = cel_pad (g, x, pt, pb, pl, pr, L->pad_mode, &x)))
+          break;
+        have = (win) { have.y0 - pt, have.x0 - pl, have.h + pt + pb, have.w + pl + pr };
+      }
+      win ideal = { iy.lo, ix.lo, iy.hi - iy.lo, ix.hi - ix.lo };
+      if ((st = window_of (g, x, have, ideal, &x)))
+        break;
+      cel_conv2d_params p = { .stride_h = L->stride[0], .stride_w = L->stride[1], .dilation_h = L->dilation[0],
+                              .dilation_w = L->dilation[1], .groups = L->groups };
+      st = cel_conv2d (g, x, w, b, &p, &y);
+      break;
+    }
+    case L_CONV_TRANSPOSE2D: {
+      int32_t kh = (int32_t) L->weight->shape[2], kw = (int32_t) L->weight->shape[3];
+      span ny = convt_need (ry, ih, L->stride[0], L->pad[0], kh, L->dilation[0]);
+      span nx = convt_need (rx, iw, L->stride[1], L->pad[1], kw, L->dilation[1]);
+      win have = { ny.lo, nx.lo, ny.hi - ny.lo, nx.hi - nx.lo };
+      if ((st = tile_input (r, g, j0, seg, have, &x)))
+        break;
+      cel_conv_transpose2d_params p = { .stride_h = L->stride[0], .stride_w = L->stride[1], .dilation_h = L->dilation[0],
+                                        .dilation_w = L->dilation[1], .groups = L->groups };
+      if ((st = cel_conv_transpose2d (g, x, w, b, &p, &y)))
+        break;
+      cel_shape fs;
+      cel_graph_shape (g, y, &fs);
+      win full = { ny.lo * L->stride[0] - L->pad[0], nx.lo * L->stride[1] - L->pad[1], fs.h, fs.w };
+      if (l->req.y0 < full.y0 || l->req.x0 < full.x0 || l->req.y0 + l->req.h > full.y0 + full.h ||
+          l->req.x0 + l->req.w > full.x0 + full.w) {
+        st = cel_set_error (r->s->ctx, CEL_ERROR_UNSUPPORTED, "layer '%s': this transposed convolution's output padding "
+                            "cannot be tiled; use a larger tile", L->name);
+        break;
+      }
+      st = window_of (g, y, full, l->req, &y);
+      break;
+    }
+    case L_RESIZE: {
+      span ny = resize_need (ry, ih, l->gh, L->resize_mode), nx = resize_need (rx, iw, l->gw, L->resize_mode);
+      win have = { ny.lo, nx.lo, ny.hi - ny.lo, nx.hi - nx.lo };
+      if ((st = tile_input (r, g, j0, seg, have, &x)))
+        break;
+      int32_t ip[11] = { l->req.h, l->req.w, (int32_t) L->resize_mode, ih, iw, l->gh, l->gw, have.y0, have.x0, l->req.y0,
+                         l->req.x0 };
+      st = cel_graph_add_op (g, CEL_OP_RESIZE_WINDOW, &x, 1, ip, 11, NULL, 0, &y);
+      break;
+    }
+    case L_INSTANCE_NORM:
+    case L_LAYER_NORM: {
+      cel_node sn;
+      if ((st = tile_input (r, g, j0, seg, l->req, &x)))
+        break;
+      if ((st = stats_node (g, &ls[j0].acc, m->layers[j0].channels, L->op == L_LAYER_NORM, false, &sn)))
+        break;
+      st = cel_norm_apply (g, x, sn, w, b, L->eps, &y);
+      break;
+    }
+    case L_ADAIN: {
+      cel_node cs, ss;
+      int32_t j1 = L->in[1];
+      if ((st = tile_input (r, g, j0, seg, l->req, &x)))
+        break;
+      if ((st = stats_node (g, &ls[j0].acc, m->layers[j0].channels, false, true, &cs)))
+        break;
+      if (j1 < 0) /* the style is the reference image itself: not a supported model shape for tiling */
+        st = cel_set_error (r->s->ctx, CEL_ERROR_UNSUPPORTED, "layer '%s': AdaIN straight on the reference image", L->name);
+      else /* style statistics: accumulated over tiles, or from the reference pre-pass */
+        st = stats_node (g, &ls[j1].acc, m->layers[j1].channels, false, true, &ss);
+      if (!st)
+        st = cel_adain_apply (g, x, cs, ss, L->eps, &y);
+      break;
+    }
+    case L_RELU:
+    case L_LEAKY_RELU:
+    case L_TANH:
+    case L_SIGMOID:
+    case L_SCALE_SHIFT: {
+      if ((st = tile_input (r, g, j0, seg, l->req, &x)))
+        break;
+      if (L->op == L_SCALE_SHIFT)
+        st = cel_scale_shift (g, x, L->scale_f, L->shift_f, &y);
+      else
+        st = cel_activate (g, x,
+                           L->op == L_RELU ? CEL_ACT_RELU : L->op == L_LEAKY_RELU ? CEL_ACT_LEAKY_RELU
+                                                          : L->op == L_TANH       ? CEL_ACT_TANH
+                                                                                  : CEL_ACT_SIGMOID,
+                           L->slope, &y);
+      break;
+    }
+    case L_ADD:
+    case L_MUL:
+    case L_CONCAT: {
+      cel_node x1;
+      int32_t j1 = L->in[1];
+      if ((st = tile_input (r, g, j0, seg, l->req, &x)))
+        break;
+      if ((st = tile_input (r, g, j1, seg, l->req, &x1)))
+        break;
+      st = L->op == L_ADD ? cel_add (g, x, x1, L->alpha, L->beta, &y) : L->op == L_MUL ? cel_mul (g, x, x1, &y)
+                                                                                         : cel_concat (g, x, x1, &y);
+      break;
+    }
+    default:
+      st = cel_set_error (r->s->ctx, CEL_ERROR_UNSUPPORTED, "layer '%s': op cannot be tiled", L->name);
+    }
+    if (st) {
+      char msg[sizeof r->s->ctx->error];
+      snprintf (msg, sizeof msg, "%s", r->s->ctx->error);
+      cel_set_error (r->s->ctx, st, "tile of layer '%s': %s", L->name, msg);
+      break;
+    }
+    l->node = y;
+    l->node_win = l->req;
+  }
+  if (st)
+    return st;
+
+  /* outputs: owned windows of boundary tensors, statistics of owned windows */
+  typedef struct out_rec { int32_t layer; cel_node node; win w; bool stats; } out_rec;
+  out_rec outs[2 * MAX_NODES];
+  int32_t n_outs = 0;
+  for (int32_t i = 0; i < m->n_layers && !st; i++) {
+    lstate *l = &ls[i];
+    const layer *L = &m->layers[i];
+    if (l->seg != seg || !l->on_image || l->vec || l->node == CEL_NO_NODE)
+      continue;
+    span oy = owned_span (ty0, ty1, r->H, L->res, l->gh), ox = owned_span (tx0, tx1, r->W, L->res, l->gw);
+    win own = { oy.lo, ox.lo, oy.hi - oy.lo, ox.hi - ox.lo };
+    if (win_empty (own))
+      continue;
+    cel_node o;
+    if ((st = window_of (g, l->node, l->node_win, own, &o)))
+      break;
+    if (l->boundary) {
+      if (!(st = cel_graph_mark_output (g, o)))
+        outs[n_outs++] = (out_rec) { i, o, own, false };
+    }
+    if (l->stats && !st) {
+      cel_node sn;
+      if (!(st = cel_norm_stats (g, o, CEL_NORM_INSTANCE, false, &sn)) && !(st = cel_graph_mark_output (g, sn)))
+        outs[n_outs++] = (out_rec) { i, sn, own, true };
+    }
+  }
+  if (st)
+    return st;
+  uint64_t arena = 0, staging = 0;
+  if ((st = cel_plan_estimate (g, &arena, &staging)))
+    return st;
+  if (r->budget && arena + staging > r->budget)
+    return cel_set_error (r->s->ctx, CEL_ERROR_OUT_OF_DEVICE_MEMORY, "a %dx%d tile needs %.1f MiB, over the %.1f MiB budget",
+                          ty1 - ty0, tx1 - tx0, (arena + staging) / 1048576.0, r->budget / 1048576.0);
+  if ((st = cel_graph_run (g)))
+    return st;
+  for (int32_t k = 0; k < n_outs && !st; k++) {
+    const out_rec *o = &outs[k];
+    lstate *l = &ls[o->layer];
+    int32_t C = m->layers[o->layer].channels;
+    if (o->stats) {
+      float v[2 * 4096];
+      if ((st = cel_graph_get_data (g, o->node, v, (size_t) C * 2)))
+        break;
+      double n = (double) o->w.h * o->w.w;
+      for (int32_t c = 0; c < C; c++)
+        acc_add (&l->acc, c, n, v[2 * c], (double) v[2 * c + 1] * n);
+    } else {
+      size_t cnt = (size_t) C * o->w.h * o->w.w;
+      float *buf = malloc (cnt * sizeof *buf);
+      if (!buf)
+        return cel_set_error (r->s->ctx, CEL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+      st = cel_graph_get_data (g, o->node, buf, cnt);
+      for (int32_t c = 0; c < C && !st; c++)
+        for (int32_t y = 0; y < o->w.h; y++)
+          memcpy (l->host + ((size_t) c * l->gh + o->w.y0 + y) * l->gw + o->w.x0, buf + ((size_t) c * o->w.h + y) * o->w.w,
+                  (size_t) o->w.w * sizeof *buf);
+      free (buf);
+    }
+  }
+  return st;
+}
+
+/* Global pools computed from the statistics of their input once its segment is done. */
+static void finish_pools (run *r, int32_t seg) {
+  for (int32_t i = 0; i < r->m->n_layers; i++) {
+    const layer *L = &r->m->layers[i];
+    if (L->op != L_GLOBAL_AVG_POOL || !r->ls[i].on_image || r->ls[L->in[0]].seg != seg)
+      continue;
+    for (int32_t c = 0; c < L->channels; c++)
+      r->ls[i].host[c] = (float) r->ls[L->in[0]].acc.mean[c];
+  }
+}
+
+cel_status cel_model_build_layer (const cel_model *m, cel_graph *g, int32_t i, const cel_node *in, cel_node image,
+                                  const cel_node *nodes, cel_node *out); /* model.c */
+
+/* The vectors of a segment (what is computed from global pools), untiled, before its tiles. */
+static cel_status vector_pass (run *r, int32_t seg) {
+  const cel_model *m = r->m;
+  cel_graph *g = r->s->g;
+  bool any = false;
+  for (int32_t i = 0; i < m->n_layers; i++)
+    any |= r->ls[i].vec && r->ls[i].seg == seg && m->layers[i].op != L_GLOBAL_AVG_POOL;
+  if (!any)
+    return CEL_OK;
+  cel_status st = cel_graph_truncate (g, r->s->base);
+  cel_node *nodes = malloc ((size_t) m->n_layers * sizeof *nodes);
+  if (!nodes)
+    return cel_set_error (r->s->ctx, CEL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+  for (int32_t i = 0; i < m->n_layers; i++)
+    nodes[i] = CEL_NO_NODE;
+  for (int32_t i = 0; i < m->n_layers && !st; i++) {
+    const layer *L = &m->layers[i];
+    if (!r->ls[i].vec || r->ls[i].seg != seg || L->op == L_GLOBAL_AVG_POOL)
+      continue;
+    cel_node in[MAX_NODE_INPUTS];
+    for (int k = 0; k < L->n_in && !st; k++) {
+      int32_t j = L->in[k];
+      if (j >= 0 && nodes[j] != CEL_NO_NODE)
+        in[k] = nodes[j];
+      else if (j >= 0 && r->ls[j].vec)
+        st = upload_window (g, r->ls[j].host, m->layers[j].channels, 1, 1, (win) { 0, 0, 1, 1 }, &in[k]);
+      else
+        st = cel_set_error (r->s->ctx, CEL_ERROR_UNSUPPORTED, "layer '%s' mixes pooled and spatial inputs in a way "
+                            "that cannot be tiled", L->name);
+    }
+    if (!st)
+      st = cel_model_build_layer (m, g, i, in, CEL_NO_NODE, nodes, &nodes[i]);
+    if (!st)
+      st = cel_graph_mark_output (g, nodes[i]);
+  }
+  if (!st)
+    st = cel_graph_run (g);
+  for (int32_t i = 0; i < m->n_layers && !st; i++)
+    if (nodes[i] != CEL_NO_NODE)
+      st = cel_graph_get_data (g, nodes[i], r->ls[i].host, (size_t) m->layers[i].channels);
+  free (nodes);
+  return st;
+}
+
+/* The reference pre-pass: every layer that depends only on the reference runs once, untiled; those that
+ * image layers use are kept on the host, with their per-channel statistics (for AdaIN's style side). */
+static cel_status reference_pass (run *r) {
+  const cel_model *m = r->m;
+  lstate *ls = r->ls;
+  bool any = false;
+  for (int32_t i = 0; i < m->n_layers; i++)
+    any |= !ls[i].on_image && ls[i].boundary;
+  if (!any)
+    return CEL_OK;
+  if (!r->ref)
+    return cel_set_error (r->s->ctx, CEL_ERROR_INVALID_ARGUMENT, "model '%s' needs a reference image", m->info.name);
+  cel_graph *g = r->s->g;
+  cel_status st = cel_graph_truncate (g, r->s->base);
+  cel_node *nodes = malloc ((size_t) m->n_layers * sizeof *nodes), ref = CEL_NO_NODE;
+  if (!nodes)
+    return cel_set_error (r->s->ctx, CEL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+  if (!st)
+    st = cel_graph_input (g, NULL, (cel_shape) { 1, m->info.in_channels, r->RH, r->RW }, &ref);
+  if (!st)
+    st = cel_graph_set_data (g, ref, r->ref, (size_t) m->info.in_channels * r->RH * r->RW);
+  for (int32_t i = 0; i < m->n_layers && !st; i++) {
+    const layer *L = &m->layers[i];
+    nodes[i] = CEL_NO_NODE;
+    if (ls[i].on_image)
+      continue;
+    cel_node in[MAX_NODE_INPUTS];
+    for (int k = 0; k < L->n_in; k++)
+      in[k] = L->in[k] == -2 ? ref : nodes[L->in[k]];
+    st = cel_model_build_layer (m, g, i, in, CEL_NO_NODE, nodes, &nodes[i]);
+    if (!st && ls[i].boundary)
+      st = cel_graph_mark_output (g, nodes[i]);
+  }
+  if (!st)
+    st = cel_graph_run (g);
+  for (int32_t i = 0; i < m->n_layers && !st; i++) {
+    if (ls[i].on_image || !ls[i].boundary)
+      continue;
+    int32_t C = m->layers[i].channels;
+    size_t plane = (size_t) ls[i].gh * ls[i].gw;
+    if (!(ls[i].host = malloc ((size_t) C * plane * sizeof (float))) || !(ls[i].acc.count = calloc ((size_t) C, sizeof (double))) ||
+        !(ls[i].acc.mean = calloc ((size_t) C, sizeof (double))) || !(ls[i].acc.m2 = calloc ((size_t) C, sizeof (double)))) {
+      st = cel_set_error (r->s->ctx, CEL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+      break;
+    }
+    if ((st = cel_graph_get_data (g, nodes[i], ls[i].host, (size_t) C * plane)))
+      break;
+    for (int32_t c = 0; c < C; c++) { /* two passes in double: mean, then squared deviations */
+      const float *p = ls[i].host + (size_t) c * plane;
+      double mean = 0, m2 = 0;
+      for (size_t k = 0; k < plane; k++)
+        mean += p[k];
+      mean /= (double) plane;
+      for (size_t k = 0; k < plane; k++)
+        m2 += (p[k] - mean) * (p[k] - mean);
+      ls[i].acc.count[c] = (double) plane;
+      ls[i].acc.mean[c] = mean;
+      ls[i].acc.m2[c] = m2;
+    }
+  }
+  free (nodes);
+  cel_graph_truncate (g, r->s->base);
+  return st;
+}
+
+cel_status cel_tiled_run (cel_stylizer *s, const float *net_in, int32_t H, int32_t W, const float *net_ref, int32_t RH,
+                          int32_t RW, int32_t tile, uint64_t budget, const cel_stylize_options *o, float *net_out,
+                          cel_stylize_report *rep) {
+  const cel_model *m = s->model;
+  cel_status st = CEL_OK;
+  lstate *ls = calloc ((size_t) m->n_layers, sizeof *ls);
+  if (!ls)
+    return cel_set_error (s->ctx, CEL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+  run r = { .s = s, .m = m, .ls = ls, .H = H, .W = W, .in_ch = m->info.in_channels, .image = net_in, .ref = net_ref,
+            .RH = RH, .RW = RW, .budget = budget };
+  if ((st = global_sizes (s, ls, H, W, RH, RW)))
+    goto done;
+  int32_t max_seg = assign_segments (m, ls);
+  for (int32_t i = 0; i < m->n_layers; i++) {
+    const layer *L = &m->layers[i];
+    int32_t C = L->channels;
+    if ((ls[i].boundary && ls[i].on_image) || ls[i].vec) {
+      size_t n = (size_t) C * ls[i].gh * ls[i].gw;
+      if (i == m->output)
+        ls[i].host = net_out;
+      else if (!(ls[i].host = malloc (n * sizeof (float)))) {
+        st = cel_set_error (s->ctx, CEL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory for a %dx%dx%d intermediate", C,
+                            ls[i].gh, ls[i].gw);
+        goto done;
+      }
+    }
+    if (ls[i].stats && ls[i].on_image) {
+      ls[i].acc.count = calloc ((size_t) C, sizeof (double));
+      ls[i].acc.mean = calloc ((size_t) C, sizeof (double));
+      ls[i].acc.m2 = calloc ((size_t) C, sizeof (double));
+      if (!ls[i].acc.count || !ls[i].acc.mean || !ls[i].acc.m2) {
+        st = cel_set_error (s->ctx, CEL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+        goto done;
+      }
+    }
+  }
+  if ((st = reference_pass (&r)))
+    goto done;
+  int32_t ny = (H + tile - 1) / tile, nx = (W + tile - 1) / tile;
+  rep->tile = tile;
+  rep->tiles = ny * nx;
+  rep->segments = max_seg + 1;
+  double total = (double) (max_seg + 1) * ny * nx, done = 0;
+  for (int32_t seg = 0; seg <= max_seg && !st; seg++) {
+    st = vector_pass (&r, seg);
+    for (int32_t ty = 0; ty < ny && !st; ty++)
+      for (int32_t tx = 0; tx < nx && !st; tx++) {
+        int32_t y0 = ty * tile, x0 = tx * tile, y1 = y0 + tile < H ? y0 + tile : H, x1 = x0 + tile < W ? x0 + tile : W;
+        st = run_tile (&r, seg, y0, y1, x0, x1);
+        done += 1;
+        if (!st && o && o->progress && o->progress (o->progress_user, done / total))
+          st = cel_set_error (s->ctx, CEL_ERROR_CANCELLED, "cancelled");
+      }
+    if (!st)
+      finish_pools (&r, seg);
+  }
+
+done:
+  for (int32_t i = 0; i < m->n_layers; i++) {
+    if (ls[i].host != net_out)
+      free (ls[i].host);
+    free (ls[i].acc.count);
+    free (ls[i].acc.mean);
+    free (ls[i].acc.m2);
+  }
+  free (ls);
+  cel_graph_truncate (s->g, s->base);
+  return st;
+}
+
+
+cel_status cel_model_macs (const cel_model *m, int32_t width, int32_t height, double *macs) {
+  *macs = 0;
+  lstate *ls = calloc ((size_t) m->n_layers, sizeof *ls);
+  if (!ls)
+    return CEL_ERROR_OUT_OF_HOST_MEMORY;
+  /* global_sizes only needs the model and a context for its error message; use a throwaway stylizer shell */
+  cel_stylizer s = { .model = m };
+  cel_context dummy;
+  memset (&dummy, 0, sizeof dummy);
+  s.ctx = &dummy;
+  cel_status st = global_sizes (&s, ls, height, width, height, width);
+  for (int32_t i = 0; i < m->n_layers && !st; i++) {
+    const layer *L = &m->layers[i];
+    if (L->op == L_CONV2D) {
+      *macs += (double) ls[i].gh * ls[i].gw * L->channels * L->weight->shape[1] * L->weight->shape[2] * L->weight->shape[3];
+    } else if (L->op == L_CONV_TRANSPOSE2D) {
+      int32_t j = L->in[0];
+      double ih = j == -1 ? height : ls[j].gh, iw = j == -1 ? width : ls[j].gw;
+      *macs += ih * iw * L->weight->shape[0] * L->weight->shape[1] * L->weight->shape[2] * L->weight->shape[3];
+    }
+  }
+  free (ls);
+  return st;
+}
