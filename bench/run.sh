@@ -24,7 +24,8 @@ dev_args=()
 # one model file with random weights, shared by both sides
 python3 - "$cfg" "$tmp/g.safetensors" <<'PY'
 import ctypes, sys, glob
-lib = ctypes.CDLL(sorted(glob.glob("build/core/libcelgan.so*"))[0])
+import os
+lib = ctypes.CDLL(os.environ.get("CELGAN_LIB") or sorted(glob.glob("build/core/libcelgan.so*"))[0])
 err = ctypes.create_string_buffer(512)
 arch = open(sys.argv[1]).read().encode()
 st = lib.cel_model_create_file(sys.argv[2].encode(), arch, ctypes.c_uint64(1), None, ctypes.c_size_t(0), err, ctypes.c_size_t(512))
