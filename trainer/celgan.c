@@ -50,6 +50,7 @@ static void usage (FILE *out) {
          "  devices     list the Vulkan devices and the features CelGAN uses\n"
          "  info        show a model file's metadata, parameters and architecture\n"
          "  selftest    run a small network forward and backward on a device and check it\n"
+         "  train       train a style model (a GAN) from a folder of photos and one of style images\n"
          "\n"
          "Run 'celgan COMMAND --help' for a command's options.\n",
          out);
@@ -79,6 +80,8 @@ int main (int argc, char **argv) {
     return cmd_info (argc - 1, argv + 1);
   if (strcmp (cmd, "selftest") == 0)
     return cmd_selftest (argc - 1, argv + 1);
+  if (strcmp (cmd, "train") == 0)
+    return cmd_train (argc - 1, argv + 1);
   cli_error ("unknown command '%s' (see 'celgan --help')", cmd);
   return EXIT_USAGE;
 }

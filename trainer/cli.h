@@ -15,6 +15,7 @@ enum {
   EXIT_BAD_MODEL = 4,       /* model file missing or corrupt */
   EXIT_IO = 5,              /* input unreadable or output unwritable */
   EXIT_DEVICE = 6,          /* device error: out of memory at the smallest tile, device lost */
+  EXIT_DIVERGED = 7,        /* train: a loss became NaN or infinite */
 };
 
 int cmd_devices (int argc, char **argv);
@@ -22,6 +23,7 @@ int cmd_info (int argc, char **argv);
 int cmd_selftest (int argc, char **argv);
 int cmd_apply (int argc, char **argv);
 int cmd_bench (int argc, char **argv);
+int cmd_train (int argc, char **argv);
 
 /* Prints "celgan: <message>" to stderr. */
 void cli_error (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# celgan train end to end on a tiny configuration: a run produces a loadable model (info, apply), metrics,
+# samples, a loss plot and a checkpoint; resuming is exact (4 steps == 2 + resume + 2, bit for bit); bad
+# inputs give a clear error and the documented exit code. TAP output.
+#   tests/test_train.sh path/to/celgan
+set -u
+celgan=$1
+bin=$(dirname "$celgan")/../tests
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+n=0
+failed=0
+ok () { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; failed=$((failed + 1)); fi; }
+check () { local name=$1; shift; if "$@" >"$tmp/out.log" 2>&1; then ok 0 "$name"; else ok 1 "$name"; sed 's/^/# /' "$tmp/out.log" | head -20; fi; }
+expect_fail () { # name, expected exit code, message fragment, command...
+  local name=$1 code=$2 frag=$3; shift 3
+  "$@" >"$tmp/out.log" 2>&1; local rc=$?
+  if [ $rc -eq "$code" ] && grep -q -- "$frag" "$tmp/out.log"; then ok 0 "$name"; else ok 1 "$name"; echo "# exit $rc (want $code)"; sed 's/^/# /' "$tmp/out.log" | head -10; fi
+}
+
+# images: make-test-images writes 67x45, 40x52 and 48x40 colour images (usable with a 32 crop), smaller ones,
+# and a corrupt PNG
+mkdir -p "$tmp/all" && "$bin/make-test-images" "$tmp/all" || { echo "Bail out! cannot make test images"; exit 1; }
+mkdir -p "$tmp/photos" "$tmp/styles" "$tmp/empty" "$tmp/bad" "$tmp/small"
+cp "$tmp/all/rgb.png" "$tmp/all/photo.jpg" "$tmp/photos/"
+cp "$tmp/all/rgba.png" "$tmp/all/rgb.png" "$tmp/styles/"
+cp "$tmp/all/corrupt.png" "$tmp/styles/zz-corrupt.png"   # skipped with a warning, counted
+cp "$tmp/all/gray.png" "$tmp/styles/"                    # 33x29: smaller than the crop, skipped
+cp "$tmp/all/corrupt.png" "$tmp/bad/"
+cp "$tmp/all/gray.png" "$tmp/all/graya.png" "$tmp/small/"
+cat > "$tmp/tiny.json" <<'EOF'
+{"family": "style-generator", "widths": [8, 16], "stem_kernel": 3, "down_convs": 0, "blocks": 1, "block": "residual",
+ "up_widths": [8], "head_kernel": 3, "norm": "instance", "padding_mode": "reflect", "align_corners": 0}
+EOF
+export SOURCE_DATE_EPOCH=1700000000 # reproducible model metadata, so model files can be compared with cmp
+common=(--photos "$tmp/photos" --styles "$tmp/styles" --config "$tmp/tiny.json" --crop 32 --batch 2 --warmup 2
+        --d-width 8 --d-layers 2 --seed 3)
+
+check "/train/help" "$celgan" train --help
+check "/train/tiny_run" "$celgan" train "${common[@]}" --out "$tmp/m.safetensors" --steps 6 --sample-every 3 --log-every 1
+run=$tmp/m.safetensors.train
+check "/train/model_loads" bash -c "'$celgan' info '$tmp/m.safetensors' | grep -q 'Family: style-generator\\|style-generator'"
+check "/train/model_has_provenance" bash -c "'$celgan' info '$tmp/m.safetensors' | grep -q 'celgan train'"
+check "/train/model_applies" "$celgan" apply --quiet -i "$tmp/all/rgb.png" -o "$tmp/applied.png" -m "$tmp/m.safetensors"
+check "/train/metrics_has_a_line_per_step" bash -c "[ \$(wc -l < '$run/metrics.jsonl') -eq 6 ] &&
+  grep -q '\"step\":6,\"phase\":\"gan\",\"g_adv\":' '$run/metrics.jsonl' && grep -q '\"images_per_s\"' '$run/metrics.jsonl'"
+check "/train/samples_written" test -s "$run/samples/step-000003.png" -a -s "$run/samples/step-000006.png"
+check "/train/loss_plot_written" test -s "$run/loss.png"
+check "/train/checkpoint_written" bash -c "'$celgan' info '$run/checkpoint.safetensors' | grep -q 'celgan.train.step: 6'"
+# a first epoch over the style folder meets the corrupt and the small image: warnings, and the run goes on
+"$celgan" train "${common[@]}" --out "$tmp/s.safetensors" --steps 2 --warmup 0 --sample-every 0 >"$tmp/skip.log" 2>&1
+check "/train/corrupt_image_skipped_with_a_warning" grep -q "warning: skipping.*zz-corrupt.png" "$tmp/skip.log"
+check "/train/small_image_skipped_with_a_warning" grep -q "smaller than the 32-pixel crop" "$tmp/skip.log"
+check "/train/skipped_images_counted" grep -q "skipped 1 unreadable images and 1 smaller than the crop" "$tmp/skip.log"
+# the same seed gives the same model
+check "/train/reproducible" bash -c "'$celgan' train ${common[*]} --out '$tmp/m2.safetensors' --steps 6 --sample-every 3 --quiet &&
+  cmp '$tmp/m.safetensors' '$tmp/m2.safetensors'"
+
+# resume: 4 steps == 2 steps + resume + 2 more, bit for bit (model and the whole checkpoint); across the warm-up
+# boundary (2) and inside the GAN phase (3 + 1)
+"$celgan" train "${common[@]}" --out "$tmp/a.safetensors" --steps 4 --quiet --sample-every 0
+"$celgan" train "${common[@]}" --out "$tmp/b.safetensors" --steps 2 --quiet --sample-every 0
+check "/train/resume/runs" "$celgan" train "${common[@]}" --out "$tmp/b.safetensors" --steps 4 --resume --quiet --sample-every 0
+check "/train/resume/exact_model" cmp "$tmp/a.safetensors" "$tmp/b.safetensors"
+check "/train/resume/exact_checkpoint" cmp "$tmp/a.safetensors.train/checkpoint.safetensors" "$tmp/b.safetensors.train/checkpoint.safetensors"
+check "/train/resume/metrics_continue" bash -c "[ \$(wc -l < '$tmp/b.safetensors.train/metrics.jsonl') -eq 4 ]"
+"$celgan" train "${common[@]}" --out "$tmp/c.safetensors" --steps 3 --quiet --sample-every 0
+"$celgan" train "${common[@]}" --out "$tmp/c.safetensors" --steps 4 --resume --quiet --sample-every 0
+check "/train/resume/exact_inside_gan_phase" cmp "$tmp/a.safetensors" "$tmp/c.safetensors"
+
+# bad inputs
+expect_fail "/train/errors/empty_folder" 5 "no PNG or JPEG images" "$celgan" train "${common[@]}" --photos "$tmp/empty" --out "$tmp/e.safetensors" --steps 1
+expect_fail "/train/errors/missing_folder" 5 "cannot read the folder" "$celgan" train "${common[@]}" --styles "$tmp/nope" --out "$tmp/e.safetensors" --steps 1
+expect_fail "/train/errors/only_unreadable_images" 5 "no usable image.*1 unreadable" "$celgan" train "${common[@]}" --styles "$tmp/bad" --out "$tmp/e2.safetensors" --steps 1
+expect_fail "/train/errors/crop_larger_than_every_image" 5 "smaller than the 64-pixel crop" "$celgan" train "${common[@]}" --crop 64 --out "$tmp/e3.safetensors" --steps 1
+expect_fail "/train/errors/unwritable_output" 5 "cannot create the folder" "$celgan" train "${common[@]}" --out "/proc/celgan-test.safetensors" --steps 1
+expect_fail "/train/errors/missing_output_folder" 5 "cannot write the model" "$celgan" train "${common[@]}" --out "$tmp/no/such/m.safetensors" --steps 1
+expect_fail "/train/errors/existing_checkpoint_needs_resume" 2 "add --resume" "$celgan" train "${common[@]}" --out "$tmp/m.safetensors" --steps 1
+expect_fail "/train/errors/resume_without_checkpoint" 5 "no checkpoint" "$celgan" train "${common[@]}" --out "$tmp/r.safetensors" --steps 1 --resume
+expect_fail "/train/errors/unknown_config" 2 "no configuration" "$celgan" train "${common[@]}" --config nosuchconfig --out "$tmp/u.safetensors" --steps 1
+expect_fail "/train/errors/bad_weights" 2 "weights" "$celgan" train "${common[@]}" --weights "nope=1" --out "$tmp/w.safetensors" --steps 1
+expect_fail "/train/errors/missing_arguments" 2 "needs" "$celgan" train --photos "$tmp/photos"
+expect_fail "/train/errors/bad_vgg_file" 5 "cannot\|truncated\|not VGG19" "$celgan" train "${common[@]}" --vgg "$tmp/tiny.json" --out "$tmp/v.safetensors" --steps 3
+# a loss that becomes infinite stops the run with exit 7 and keeps the checkpoint of step 2
+expect_fail "/train/errors/diverged_stops" 7 "diverged" "$celgan" train "${common[@]}" --weights "adv_d=1e38,d_real=1e38" --checkpoint-every 2 --out "$tmp/nan.safetensors" --steps 4
+check "/train/errors/diverged_kept_the_checkpoint" bash -c "'$celgan' info '$tmp/nan.safetensors.train/checkpoint.safetensors' | grep -q 'celgan.train.step: 2'"
+ok "$(ls -a "$tmp" "$run" | grep -c '\.tmp' | grep -q '^0$' && echo 0 || echo 1)" "/train/no_temporary_files_left"
+echo "1..$n"
+[ $failed -eq 0 ]
