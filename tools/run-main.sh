@@ -1,6 +1,8 @@
 #!/bin/bash
-# CelGAN's main job on a fresh Debian 12 machine: install what is needed, build, list the Vulkan devices, and
-# stylize the bundled sample photo with the bundled model into out/ (out/chelsea-toon.png).
+# CelGAN's main job on a fresh Debian 12 machine: install what is needed, build, list the Vulkan devices,
+# stylize the bundled sample photo with the bundled model into out/chelsea-toon.png with `celgan apply`, and
+# apply the same model through GIMP 3 in batch mode into out/chelsea-toon-gimp.png (inside the Debian 13 root
+# that tools/setup.sh makes, or natively where GIMP 3 is installed).
 set -euo pipefail
 
 REPO=$(dirname "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")")
@@ -9,8 +11,7 @@ cd "$REPO"
 # python3 first in PATH lacks the Debian python3-torch and python3-numpy that the tests use.
 export PATH="/usr/sbin:/usr/bin:/sbin:/bin:$PATH"
 
-# The main job needs no GIMP, so no Debian 13 root.
-tools/setup.sh --no-root
+tools/setup.sh
 
 tools/meson-setup.sh build -Dop_families=all
 ninja -C build
@@ -25,3 +26,9 @@ mkdir -p out
 "$CELGAN" info data/models/toon.safetensors
 "$CELGAN" apply -i data/samples/chelsea.png -o out/chelsea-toon.png -m data/models/toon.safetensors
 echo "run-main: wrote $REPO/out/chelsea-toon.png"
+
+if command -v gimp-console-3.0 >/dev/null && pkg-config --exists gimp-3.0 2>/dev/null; then
+  tools/run-main-gimp.sh
+else
+  tools/trixie-root.sh run tools/run-main-gimp.sh
+fi
