@@ -13,6 +13,7 @@ layout(push_constant) uniform P {
   ivec4 xshape; ivec4 yshape;
   ivec2 kernel; ivec2 stride; ivec2 dilation; ivec2 pad; // (h, w); pad is (top, left)
   int groups; int reflect; int has_bias; uint count;
+  int flip; // read the kernel rotated by 180 degrees (conv2d_fwd_depthwise.comp as a gradient wrt x)
 } p;
 
 // The unpadded positions holding input position i (size `size`, leading pad `pad`): i and, with reflect,

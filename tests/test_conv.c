@@ -1,6 +1,8 @@
 /* conv2d: forward, backward (x, w, b) against the double reference and finite differences, over named cases
  * (1x1 kernels and images, stride 2 and 3, dilation, groups, depthwise, zero/reflect, asymmetric padding,
- * bias or none) and random ones; shape errors; re-planning after an input shape change. */
+ * bias or none), cases at the edges of the register-blocked kernels (blocks of 8 channels and 8 pixels, partial
+ * blocks, 7x7 with rolled kernel rows, strided gathers, the per-element fallback) and random ones; shape errors;
+ * re-planning after an input shape change. */
 #include "conv_ref.h"
 #include "opcheck.h"
 
@@ -156,6 +158,75 @@ static void named_cases (void) {
   c = make_case (1, 16, 33, 31, 8, 4, 4, true,
                  P (.stride_h = 2, .stride_w = 2, .pad_top = 1, .pad_bottom = 1, .pad_left = 1, .pad_right = 1));
   check_case ("large_stride2_zero", &c, true);
+}
+
+/* Edges of the blocked kernels (conv2d_*_blocked.comp, conv2d_*_depthwise.comp): each invocation computes 8 output
+ * channels (or input channels for the gradient wrt x) x 8 adjacent pixels (fewer for narrow outputs; a multiple of
+ * the stride for the gradient wrt x), a weight-gradient workgroup 8 x 8*ICL channels. */
+static void blocked_cases (void) {
+  conv_case c;
+  /* widths 19 and 13 end in partial pixel blocks; 20 and 12 channels in partial channel blocks */
+  c = make_case (2, 12, 5, 19, 20, 3, 3, true, P (.pad_top = 1, .pad_bottom = 1, .pad_left = 1, .pad_right = 1));
+  check_case ("blocked/partial_blocks_zero", &c, true);
+  c = make_case (1, 20, 7, 13, 12, 3, 3, false,
+                 P (.pad_top = 1, .pad_bottom = 1, .pad_left = 1, .pad_right = 1, .padding_mode = CEL_PAD_REFLECT));
+  check_case ("blocked/partial_blocks_reflect", &c, true);
+  /* 1x1: the weight gradient gives each lane 5 input channels (a tile of 8 x 40) */
+  c = make_case (2, 40, 6, 7, 24, 1, 1, true, P (0));
+  check_case ("blocked/kernel_1x1_40_to_24", &c, true);
+  /* two groups of 16 input and 24 output channels */
+  c = make_case (1, 32, 9, 10, 48, 3, 3, true,
+                 P (.groups = 2, .pad_top = 1, .pad_bottom = 1, .pad_left = 1, .pad_right = 1, .padding_mode = CEL_PAD_REFLECT));
+  check_case ("blocked/groups2_16_to_24_per_group", &c, false);
+  /* stride 2: the gradient wrt x takes dy columns by parity of pad_left + pixel - tap (pad_left 0, 1 and 3) */
+  c = make_case (2, 9, 11, 17, 10, 3, 3, true, P (.stride_h = 2, .stride_w = 2, .pad_bottom = 1, .pad_right = 1,
+                                                  .padding_mode = CEL_PAD_REFLECT));
+  check_case ("blocked/stride2_pad_left0_reflect", &c, true);
+  c = make_case (1, 10, 12, 21, 9, 3, 3, false, P (.stride_h = 2, .stride_w = 2, .pad_top = 1, .pad_bottom = 1,
+                                                   .pad_left = 1, .pad_right = 1));
+  check_case ("blocked/stride2_pad_left1_zero", &c, true);
+  c = make_case (1, 8, 9, 15, 16, 5, 4, true, P (.stride_h = 2, .stride_w = 2, .pad_top = 2, .pad_left = 3, .pad_right = 1,
+                                                 .padding_mode = CEL_PAD_REFLECT));
+  check_case ("blocked/stride2_pad_left3_kernel5x4", &c, false);
+  /* stride 3: 9 pixels per invocation in the gradient wrt x */
+  c = make_case (2, 11, 13, 25, 9, 3, 5, true, P (.stride_h = 3, .stride_w = 3, .pad_top = 2, .pad_left = 2, .pad_right = 1));
+  check_case ("blocked/stride3", &c, true);
+  c = make_case (1, 9, 12, 18, 10, 3, 3, true,
+                 P (.dilation_h = 2, .dilation_w = 3, .pad_top = 2, .pad_bottom = 2, .pad_left = 3, .pad_right = 3,
+                    .padding_mode = CEL_PAD_REFLECT));
+  check_case ("blocked/dilation_2x3_reflect", &c, true);
+  /* 7x7: kernel rows in a loop (not unrolled); the weight gradient tiles 2 kernel rows */
+  c = make_case (1, 9, 11, 13, 10, 7, 7, true,
+                 P (.pad_top = 3, .pad_bottom = 3, .pad_left = 3, .pad_right = 3, .padding_mode = CEL_PAD_REFLECT));
+  check_case ("blocked/7x7_reflect_rolled_rows", &c, true);
+  /* 1x1 images and narrow outputs: 1, 2 and 4 pixels per invocation */
+  c = make_case (2, 16, 1, 1, 12, 3, 3, true, P (.pad_top = 1, .pad_bottom = 1, .pad_left = 1, .pad_right = 1));
+  check_case ("blocked/image_1x1_16_to_12", &c, true);
+  c = make_case (3, 10, 3, 3, 9, 3, 3, false,
+                 P (.pad_top = 1, .pad_bottom = 1, .pad_left = 1, .pad_right = 1, .padding_mode = CEL_PAD_REFLECT));
+  check_case ("blocked/width3_reflect", &c, true);
+  c = make_case (1, 9, 6, 5, 11, 1, 3, true, P (.pad_left = 1, .pad_right = 1));
+  check_case ("blocked/width5_kernel1x3", &c, true);
+  /* depthwise: 4 x 8 pixels per invocation; the gradient wrt x is the rotated-kernel depthwise convolution at
+   * stride 1 (multiplier 1), the blocked gather otherwise */
+  c = make_case (2, 16, 9, 19, 16, 3, 3, true,
+                 P (.groups = 16, .pad_top = 1, .pad_bottom = 1, .pad_left = 1, .pad_right = 1, .padding_mode = CEL_PAD_REFLECT));
+  check_case ("blocked/depthwise_16_reflect", &c, true);
+  c = make_case (1, 10, 11, 13, 10, 5, 5, false,
+                 P (.groups = 10, .dilation_h = 2, .dilation_w = 2, .pad_top = 4, .pad_bottom = 3, .pad_left = 2, .pad_right = 4));
+  check_case ("blocked/depthwise_5x5_dilation2_zero", &c, true);
+  c = make_case (2, 12, 13, 15, 12, 3, 3, true,
+                 P (.groups = 12, .stride_h = 2, .stride_w = 2, .pad_top = 1, .pad_bottom = 1, .pad_left = 1, .pad_right = 1,
+                    .padding_mode = CEL_PAD_REFLECT));
+  check_case ("blocked/depthwise_stride2_reflect", &c, false);
+  c = make_case (1, 5, 7, 9, 15, 3, 3, true, P (.groups = 5, .pad_top = 1, .pad_bottom = 1, .pad_left = 1, .pad_right = 1));
+  check_case ("blocked/depthwise_multiplier3", &c, true);
+  c = make_case (1, 3, 10, 11, 3, 7, 7, true,
+                 P (.groups = 3, .pad_top = 3, .pad_bottom = 3, .pad_left = 3, .pad_right = 3, .padding_mode = CEL_PAD_REFLECT));
+  check_case ("blocked/depthwise_7x7_reflect", &c, true);
+  /* a dilated row of 37 columns: more than the blocked kernels hold, one invocation per element */
+  c = make_case (1, 3, 6, 40, 9, 2, 5, true, P (.dilation_w = 9, .pad_top = 1));
+  check_case ("fallback/dilation9_kernel2x5", &c, true);
 }
 
 static conv_case random_case (void) {
@@ -319,6 +390,7 @@ static void test_replan_new_input_shape (void) {
 int main (void) {
   oc_context ();
   named_cases ();
+  blocked_cases ();
   for (int i = 0; i < 32; i++) {
     char name[32];
     snprintf (name, sizeof name, "random%d", i);

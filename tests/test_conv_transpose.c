@@ -1,6 +1,7 @@
 /* conv_transpose2d: forward, backward (x, w, b) against the double reference and finite differences, over
  * named cases (stride 2 and 3, output padding from the stride and from the dilation, dilation, groups,
- * depthwise, 1x1 kernels and images, bias or none) and random ones; shape errors. */
+ * depthwise, 1x1 kernels and images, bias or none), cases at the edges of the register-blocked kernels (blocks
+ * of 8 channels and 8 pixels) and random ones; shape errors. */
 #include "conv_transpose_ref.h"
 #include "opcheck.h"
 
@@ -134,6 +135,32 @@ static void named_cases (void) {
   check_case ("large_32x32x16", &c, true);
 }
 
+/* Edges of the blocked kernels: the forward runs conv2d_bwd_data_blocked.comp (8 output channels x 8 pixels, a
+ * multiple of the stride, per invocation), the weight gradient conv2d_bwd_weight_blocked.comp (8 input x 8*ICL
+ * output channels per workgroup). */
+static void blocked_cases (void) {
+  convt_case c;
+  c = make_case (2, 12, 5, 9, 20, 3, 3, true, P (.pad_h = 1, .pad_w = 1));
+  check_case ("blocked/partial_blocks_12_to_20", &c, true);
+  c = make_case (1, 10, 6, 7, 9, 4, 4, true,
+                 P (.stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1, .output_pad_h = 1, .output_pad_w = 1));
+  check_case ("blocked/stride2_kernel4_output_pad", &c, true);
+  c = make_case (2, 9, 5, 6, 11, 3, 3, false, P (.stride_h = 2, .stride_w = 2, .pad_h = 0, .pad_w = 0));
+  check_case ("blocked/stride2_pad0", &c, false);
+  c = make_case (1, 9, 4, 5, 10, 5, 5, true, P (.stride_h = 3, .stride_w = 3, .pad_h = 2, .pad_w = 1, .output_pad_w = 2));
+  check_case ("blocked/stride3_kernel5", &c, true);
+  c = make_case (1, 32, 6, 5, 48, 3, 3, true, P (.groups = 2, .stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1));
+  check_case ("blocked/groups2_16_to_24_per_group", &c, true);
+  c = make_case (2, 24, 5, 6, 40, 1, 1, true, P (0));
+  check_case ("blocked/kernel_1x1_24_to_40", &c, true);
+  c = make_case (2, 16, 1, 1, 12, 3, 3, true, P (.stride_h = 2, .stride_w = 2));
+  check_case ("blocked/image_1x1_16_to_12", &c, true);
+  c = make_case (1, 9, 6, 7, 10, 7, 7, true, P (.pad_h = 3, .pad_w = 3, .dilation_h = 1, .dilation_w = 1));
+  check_case ("blocked/7x7_rolled_rows", &c, false);
+  c = make_case (1, 10, 5, 6, 9, 3, 3, true, P (.dilation_h = 2, .dilation_w = 3, .pad_h = 1, .pad_w = 2, .output_pad_w = 2));
+  check_case ("blocked/dilation_2x3_output_pad", &c, true);
+}
+
 static convt_case random_case (void) {
   cel_conv_transpose2d_params p = { 0 };
   int32_t ic, oc, kind = oc_rand_int (0, 2);
@@ -197,6 +224,7 @@ static void expect_error (const char *name, cel_shape xs, cel_shape ws, cel_shap
 int main (void) {
   oc_context ();
   named_cases ();
+  blocked_cases ();
   for (int i = 0; i < 32; i++) {
     char name[32];
     snprintf (name, sizeof name, "random%d", i);

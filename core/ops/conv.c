@@ -1,6 +1,12 @@
-/* conv2d: forward, gradient wrt x (gather; reflect padding folds back onto the interior), gradient wrt w (one
- * workgroup per weight element reducing over N*OH*OW), and the bias gradient as a sum_to of dy.
- * x (N,IC,H,W), w (OC,IC/groups,KH,KW), b (1,OC,1,1), y (N,OC,OH,OW). */
+/* conv2d: forward, gradient wrt x (gather; reflect padding folds back onto the interior), gradient wrt w, and the
+ * bias gradient as a sum_to of dy. x (N,IC,H,W), w (OC,IC/groups,KH,KW), b (1,OC,1,1), y (N,OC,OH,OW).
+ * Kernels: where subgroups are 8 wide or more, register-blocked ones (conv2d_fwd_blocked.comp: 8 output channels x
+ * 8 pixels per invocation; conv2d_fwd_depthwise.comp: 4 x 8 pixels of one channel; conv2d_bwd_data_blocked.comp:
+ * 8 input channels x 8 pixels, zero padding only, so reflect padding gathers on the padded grid and folds with
+ * pad_bwd.comp in a second node; conv2d_bwd_weight_blocked.comp (subgroups of exactly 8): 8 x 8*icl channels x kt
+ * kernel rows per workgroup; conv2d_bwd_weight_depthwise.comp). The shapes they do not take, and devices with
+ * narrower subgroups, run the plain ones: one invocation per output element (conv2d_fwd.comp,
+ * conv2d_bwd_data.comp), one workgroup per weight element (conv2d_bwd_weight.comp). */
 #include "../internal.h"
 
 #include <string.h>
@@ -10,27 +16,34 @@
  * (a crop, zero padding only); the public entry point allows only pads >= 0. */
 enum {
   IP_STRIDE_H, IP_STRIDE_W, IP_PAD_TOP, IP_PAD_BOTTOM, IP_PAD_LEFT, IP_PAD_RIGHT, IP_DILATION_H, IP_DILATION_W,
-  IP_GROUPS, IP_REFLECT, IP_COUNT
+  IP_GROUPS, IP_REFLECT, IP_COUNT,
+  IP_STAGE = IP_COUNT /* conv2d_bwd_data only: one of the stages below */
 };
+
+/* Stages of a conv2d_bwd_data node. With reflect padding the blocked kernel computes the gradient of the padded
+ * input (zero padding, on the padded grid) and a second node folds it back onto x with pad_bwd.comp; both nodes
+ * take their shapes from x, so they follow a change of input shape. */
+enum { STAGE_DX, STAGE_DX_PADDED, STAGE_FOLD };
 
 typedef struct { int32_t v[4]; } ivec4_t;
 static ivec4_t iv (cel_shape s) {
   return (ivec4_t) { { s.n, s.c, s.h, s.w } };
 }
 
-/* Mirror of the push block of conv2d_fwd.comp, conv2d_bwd_data.comp and conv2d_bwd_weight.comp. */
+/* Mirror of the push block of every conv2d_*.comp (and of conv_transpose.c's copy). */
 typedef struct {
   ivec4_t xshape, yshape; /* (N,IC,H,W), (N,OC,OH,OW) */
   int32_t kernel[2], stride[2], dilation[2], pad[2]; /* (h, w); pad is (top, left) */
   int32_t groups, reflect, has_bias;
   uint32_t count; /* elements written */
+  int32_t flip;   /* kernel rotated by 180 degrees: conv2d_fwd_depthwise.comp computing a gradient wrt x */
 } conv2d_push;
-_Static_assert (sizeof (conv2d_push) == 80, "mirror of conv2d_*.comp");
+_Static_assert (sizeof (conv2d_push) == 84, "mirror of conv2d_*.comp");
 
 static conv2d_push make_push (const int32_t *ip, cel_shape xs, cel_shape ws, cel_shape ys, bool has_bias, int64_t count) {
   return (conv2d_push) { iv (xs), iv (ys), { ws.h, ws.w }, { ip[IP_STRIDE_H], ip[IP_STRIDE_W] },
                          { ip[IP_DILATION_H], ip[IP_DILATION_W] }, { ip[IP_PAD_TOP], ip[IP_PAD_LEFT] }, ip[IP_GROUPS],
-                         ip[IP_REFLECT], has_bias, (uint32_t) count };
+                         ip[IP_REFLECT], has_bias, (uint32_t) count, 0 };
 }
 
 /* Checks x (N,IC,H,W) against w (OC,IC/groups,KH,KW) and the geometry in ip; sets *ys to (N,OC,OH,OW). */
@@ -81,13 +94,96 @@ cel_status conv2d_infer (cel_graph *g, cel_node_rec *n) {
   return CEL_OK;
 }
 
+/* The blocked kernels hand weights between lanes with subgroupBroadcast from lanes 0..7. */
+static bool has_subgroups_of_8 (cel_graph *g) {
+  return cel_context_device (g->ctx)->subgroup_size >= 8;
+}
+
+/* Grid of a blocked kernel: `blocks` invocations in workgroups of 64 along x (z when over 65535) times gy. */
+static cel_status dispatch_blocks (cel_exec *ex, cel_shader_id shader, const uint32_t *spec, uint32_t n_spec,
+                                   const cel_node *bind, uint32_t n_bind, const conv2d_push *p, int64_t blocks, uint32_t gy) {
+  int64_t wgs = (blocks + 63) / 64;
+  uint32_t gx = (uint32_t) (wgs < 65535 ? wgs : 65535), gz = (uint32_t) ((wgs + gx - 1) / gx);
+  return cel_exec_dispatch (ex, shader, spec, n_spec, bind, n_bind, p, sizeof *p, gx, gy, gz);
+}
+
+/* Pixels per invocation along w for an output width: 8, fewer for narrow outputs. */
+static int32_t pixels_per_invocation (int32_t width) {
+  return width >= 8 ? 8 : width >= 4 ? 4 : width >= 2 ? 2 : 1;
+}
+
+/* Input columns a block of px output pixels reads (conv2d_fwd_*.comp's L); the kernels take up to 32. */
+static int32_t span (int32_t px, int32_t stride, int32_t dilation, int32_t kernel) {
+  return stride * (px - 1) + dilation * (kernel - 1) + 1;
+}
+
+/* dx columns per invocation of conv2d_bwd_data_blocked.comp: as forward, rounded up to a multiple of the stride. */
+static int32_t bwd_data_pixels (int32_t width, int32_t stride) {
+  int32_t px = pixels_per_invocation (width);
+  return (px + stride - 1) / stride * stride;
+}
+
+/* dy columns a block of px dx columns reads (conv2d_bwd_data_blocked.comp's L, at most this). */
+static int32_t bwd_data_span (int32_t px, int32_t stride, int32_t dilation, int32_t kernel) {
+  return (px - 1 + dilation * (kernel - 1)) / stride + 2;
+}
+
+/* Whether conv2d_bwd_data_blocked.comp takes this weight shape and geometry (at any input size). */
+static bool blocked_bwd_data_fits (cel_graph *g, cel_shape ws, const int32_t *ip) {
+  return has_subgroups_of_8 (g) && ws.w <= 16 && ip[IP_STRIDE_W] <= 8
+         && bwd_data_span (bwd_data_pixels (8, ip[IP_STRIDE_W]), ip[IP_STRIDE_W], ip[IP_DILATION_W], ws.w) <= 32;
+}
+
+/* conv2d_fwd_depthwise.comp (py x px output pixels of one channel per invocation) for p's geometry, whose
+ * output is ys; false in *done when the kernel does not take it. */
+static cel_status dispatch_depthwise (cel_exec *ex, cel_graph *g, const conv2d_push *p, cel_shape ws, cel_shape ys,
+                                      const cel_node *bind, bool *done) {
+  int32_t sh = p->stride[0], sw = p->stride[1], dh = p->dilation[0], dw = p->dilation[1];
+  int32_t py = ys.h >= 4 ? 4 : ys.h >= 2 ? 2 : 1, px = pixels_per_invocation (ys.w);
+  while (px > 1 && span (px, sw, dw, ws.w) > 32)
+    px /= 2;
+  while (py > 1 && span (py, sh, dh, ws.h) > 32)
+    py /= 2;
+  *done = has_subgroups_of_8 (g) && span (px, sw, dw, ws.w) <= 32 && span (py, sh, dh, ws.h) <= 32 && ws.h * ws.w <= 64;
+  if (!*done)
+    return CEL_OK;
+  uint32_t spec[8] = { (uint32_t) ws.h, (uint32_t) ws.w, (uint32_t) sh, (uint32_t) sw, (uint32_t) dh, (uint32_t) dw,
+                       (uint32_t) py, (uint32_t) px };
+  int64_t blocks = (int64_t) ys.n * ((ys.h + py - 1) / py) * ((ys.w + px - 1) / px);
+  return dispatch_blocks (ex, CEL_SHADER_CONV2D_FWD_DEPTHWISE, spec, 8, bind, 4, p, blocks, (uint32_t) ys.c);
+}
+
 cel_status conv2d_record (cel_exec *ex, cel_graph *g, cel_node self) {
   const cel_node_rec *n = cel_node_get (g, self);
   bool has_bias = n->in[2] != CEL_NO_NODE;
   int64_t count = cel_shape_count (n->shape);
-  conv2d_push p = make_push (n->ip, cel_node_shape (g, n->in[0]), cel_node_shape (g, n->in[1]), n->shape, has_bias, count);
-  /* Without a bias the shader reads nothing from binding 2; w fills it. */
+  cel_shape xs = cel_node_shape (g, n->in[0]), ws = cel_node_shape (g, n->in[1]), ys = n->shape;
+  const int32_t *ip = n->ip;
+  conv2d_push p = make_push (ip, xs, ws, ys, has_bias, count);
+  /* Without a bias the shaders read nothing from binding 2; w fills it. */
   cel_node bind[4] = { n->in[0], n->in[1], has_bias ? n->in[2] : n->in[1], self };
+  if (has_subgroups_of_8 (g)) {
+    if (ws.c == 1) { /* depthwise */
+      bool done;
+      cel_status st = dispatch_depthwise (ex, g, &p, ws, ys, bind, &done);
+      if (st || done)
+        return st;
+    }
+    int32_t px = pixels_per_invocation (ys.w);
+    while (px > 1 && span (px, ip[IP_STRIDE_W], ip[IP_DILATION_W], ws.w) > 32)
+      px /= 2;
+    if (ws.w <= 16 && span (px, ip[IP_STRIDE_W], ip[IP_DILATION_W], ws.w) <= 32) {
+      /* 8 output channels x px pixels per invocation; kernel rows unrolled while the loop body stays small */
+      uint32_t unroll = ws.h * ws.w * px <= 128;
+      uint32_t spec[6] = { (uint32_t) ws.h, (uint32_t) ws.w, (uint32_t) ip[IP_STRIDE_W], (uint32_t) ip[IP_DILATION_W],
+                           (uint32_t) px, unroll };
+      int32_t groups = ip[IP_GROUPS], ocg = ys.c / groups;
+      int64_t blocks = (int64_t) ys.n * ys.h * ((ys.w + px - 1) / px);
+      return dispatch_blocks (ex, CEL_SHADER_CONV2D_FWD_BLOCKED, spec, 6, bind, 4, &p, blocks,
+                              (uint32_t) (groups * ((ocg + 7) / 8)));
+    }
+  }
+  /* one invocation per output element */
   return cel_exec_dispatch_1d (ex, CEL_SHADER_CONV2D_FWD, bind, 4, &p, sizeof p, count, 256);
 }
 
@@ -95,8 +191,19 @@ cel_status conv2d_backward (cel_graph *g, cel_node self, cel_node dy, const bool
   const cel_node_rec n = *cel_node_get (g, self);
   cel_status st = CEL_OK;
   if (need[0]) {
+    int32_t ip[IP_COUNT + 1];
+    memcpy (ip, n.ip, sizeof ip);
+    ip[IP_STAGE] = STAGE_DX;
     cel_node in[3] = { dy, n.in[1], n.in[0] };
-    if ((st = cel_graph_add_op (g, CEL_OP_CONV2D_BWD_DATA, in, 3, n.ip, IP_COUNT, NULL, 0, &dx[0])))
+    if (n.ip[IP_REFLECT] && blocked_bwd_data_fits (g, cel_node_shape (g, n.in[1]), n.ip)) {
+      cel_node padded;
+      ip[IP_STAGE] = STAGE_DX_PADDED;
+      if ((st = cel_graph_add_op (g, CEL_OP_CONV2D_BWD_DATA, in, 3, ip, IP_COUNT + 1, NULL, 0, &padded)))
+        return st;
+      in[0] = padded;
+      ip[IP_STAGE] = STAGE_FOLD;
+    }
+    if ((st = cel_graph_add_op (g, CEL_OP_CONV2D_BWD_DATA, in, 3, ip, IP_COUNT + 1, NULL, 0, &dx[0])))
       return st;
   }
   if (need[1]) {
@@ -140,24 +247,77 @@ cel_status cel_conv2d (cel_graph *g, cel_node x, cel_node w, cel_node b, const c
 
 /* ---- gradient wrt x: in (dy, w, x); x only gives the shape (H and W are not recoverable from dy) ---------- */
 
+/* The padded input's shape (reflect padding: the grid the gradient is gathered on before the fold). */
+static cel_shape padded_shape (cel_shape xs, const int32_t *ip) {
+  return (cel_shape) { xs.n, xs.c, xs.h + ip[IP_PAD_TOP] + ip[IP_PAD_BOTTOM], xs.w + ip[IP_PAD_LEFT] + ip[IP_PAD_RIGHT] };
+}
+
 cel_status conv2d_bwd_data_infer (cel_graph *g, cel_node_rec *n) {
   cel_shape dys = cel_node_shape (g, n->in[0]), ws = cel_node_shape (g, n->in[1]), xs = cel_node_shape (g, n->in[2]);
+  char s1[64], s2[64];
+  if (n->ip[IP_STAGE] == STAGE_FOLD) {
+    cel_shape ps = padded_shape (xs, n->ip);
+    if (memcmp (&ps, &dys, sizeof ps) != 0)
+      return cel_graph_error (g, CEL_ERROR_INVALID_ARGUMENT, "conv2d backward: padded gradient %s does not match %s",
+                              cel_shape_str (dys, s1), cel_shape_str (ps, s2));
+    n->shape = xs;
+    return CEL_OK;
+  }
   cel_shape ys;
   cel_status st = check_geometry (g, xs, ws, n->ip, &ys);
   if (st)
     return st;
-  char s1[64], s2[64];
   if (memcmp (&ys, &dys, sizeof ys) != 0)
     return cel_graph_error (g, CEL_ERROR_INVALID_ARGUMENT, "conv2d backward: dy %s does not match the output %s",
                             cel_shape_str (dys, s1), cel_shape_str (ys, s2));
-  n->shape = xs;
+  n->shape = n->ip[IP_STAGE] == STAGE_DX_PADDED ? padded_shape (xs, n->ip) : xs;
   return CEL_OK;
 }
 
+/* Mirror of the push block of pad_bwd.comp (see spatial.c). */
+typedef struct { ivec4_t xshape, yshape; int32_t top, left, mode; uint32_t count; } pad_bwd_push;
+_Static_assert (sizeof (pad_bwd_push) == 48, "mirror of pad_bwd.comp");
+
 cel_status conv2d_bwd_data_record (cel_exec *ex, cel_graph *g, cel_node self) {
   const cel_node_rec *n = cel_node_get (g, self);
+  const int32_t *ip = n->ip;
   int64_t count = cel_shape_count (n->shape);
-  conv2d_push p = make_push (n->ip, n->shape, cel_node_shape (g, n->in[1]), cel_node_shape (g, n->in[0]), false, count);
+  if (ip[IP_STAGE] == STAGE_FOLD) {
+    pad_bwd_push p = { iv (n->shape), iv (cel_node_shape (g, n->in[0])), ip[IP_PAD_TOP], ip[IP_PAD_LEFT], CEL_PAD_REFLECT,
+                       (uint32_t) count };
+    cel_node bind[2] = { n->in[0], self };
+    return cel_exec_dispatch_1d (ex, CEL_SHADER_PAD_BWD, bind, 2, &p, sizeof p, count, 256);
+  }
+  cel_shape ws = cel_node_shape (g, n->in[1]), dys = cel_node_shape (g, n->in[0]), xs = n->shape;
+  conv2d_push p = make_push (ip, xs, ws, dys, false, count);
+  if (ip[IP_STAGE] == STAGE_DX_PADDED) /* zero padding 0 on the padded grid */
+    p.pad[0] = p.pad[1] = p.reflect = 0;
+  if (!p.reflect && ws.c == 1 && ws.n == xs.c && p.stride[0] == 1 && p.stride[1] == 1) {
+    /* depthwise, stride 1: dx is the depthwise convolution of dy with the rotated kernel */
+    conv2d_push f = make_push (ip, dys, ws, xs, false, count);
+    f.pad[0] = p.dilation[0] * (ws.h - 1) - p.pad[0];
+    f.pad[1] = p.dilation[1] * (ws.w - 1) - p.pad[1];
+    f.reflect = 0;
+    f.flip = 1;
+    cel_node bind[4] = { n->in[0], n->in[1], n->in[1], self };
+    bool done;
+    cel_status st = dispatch_depthwise (ex, g, &f, ws, xs, bind, &done);
+    if (st || done)
+      return st;
+  }
+  int32_t px = bwd_data_pixels (xs.w, ip[IP_STRIDE_W]), sw = ip[IP_STRIDE_W];
+  if (!p.reflect && blocked_bwd_data_fits (g, ws, ip) && bwd_data_span (px, sw, ip[IP_DILATION_W], ws.w) <= 32) {
+    /* 8 input channels x px pixels per invocation */
+    int32_t plm = ((p.pad[1] % sw) + sw) % sw;
+    uint32_t spec[8] = { (uint32_t) ws.h, (uint32_t) ws.w, (uint32_t) sw, (uint32_t) ip[IP_DILATION_W], (uint32_t) px,
+                         (uint32_t) plm, ws.h * ws.w * px <= 128, (uint32_t) ip[IP_STRIDE_H] };
+    int32_t groups = ip[IP_GROUPS], icg = xs.c / groups;
+    int64_t blocks = (int64_t) xs.n * xs.h * ((xs.w + px - 1) / px);
+    cel_node bind[4] = { n->in[0], n->in[1], n->in[1], self }; /* no bias: w fills binding 2 */
+    return dispatch_blocks (ex, CEL_SHADER_CONV2D_BWD_DATA_BLOCKED, spec, 8, bind, 4, &p, blocks,
+                            (uint32_t) (groups * ((icg + 7) / 8)));
+  }
+  /* one invocation per element of dx */
   cel_node bind[3] = { n->in[0], n->in[1], self };
   return cel_exec_dispatch_1d (ex, CEL_SHADER_CONV2D_BWD_DATA, bind, 3, &p, sizeof p, count, 256);
 }
@@ -183,6 +343,37 @@ cel_status conv2d_bwd_weight_record (cel_exec *ex, cel_graph *g, cel_node self) 
   int64_t count = cel_shape_count (n->shape);
   conv2d_push p = make_push (n->ip, cel_node_shape (g, n->in[1]), n->shape, cel_node_shape (g, n->in[0]), false, count);
   cel_node bind[3] = { n->in[0], n->in[1], self };
+  cel_shape ws = n->shape, ys = cel_node_shape (g, n->in[0]);
+  const int32_t *ip = n->ip;
+  if (ws.c == 1 && ws.h * ws.w <= 64) {
+    /* depthwise: one workgroup per output channel, 64 invocations splitting the pixels */
+    int32_t px = pixels_per_invocation (ys.w);
+    while (px > 1 && span (px, ip[IP_STRIDE_W], ip[IP_DILATION_W], ws.w) > 32)
+      px /= 2;
+    if (span (px, ip[IP_STRIDE_W], ip[IP_DILATION_W], ws.w) <= 32 && ws.n <= 65535) {
+      uint32_t spec[5] = { (uint32_t) ws.h, (uint32_t) ws.w, (uint32_t) ip[IP_STRIDE_W], (uint32_t) ip[IP_DILATION_W],
+                           (uint32_t) px };
+      return cel_exec_dispatch (ex, CEL_SHADER_CONV2D_BWD_WEIGHT_DEPTHWISE, spec, 5, bind, 3, &p, sizeof p,
+                                (uint32_t) ws.n, 1, 1);
+    }
+  }
+  if (cel_context_device (g->ctx)->subgroup_size == 8 && ws.c > 1 && ws.w <= 16) {
+    /* a tile of 8 output x 8*icl input channels x kt kernel rows per workgroup, px pixels per step */
+    int32_t px = ys.w >= 4 ? 4 : pixels_per_invocation (ys.w);
+    while (px > 1 && span (px, ip[IP_STRIDE_W], ip[IP_DILATION_W], ws.w) > 32)
+      px /= 2;
+    /* each lane sums icl input channels x kt kernel rows x KW taps, at most 16 */
+    int32_t kt = 16 / ws.w < ws.h ? 16 / ws.w : ws.h, groups = ip[IP_GROUPS];
+    int32_t icl = 16 / (kt * ws.w), icl_max = (ws.c + 7) / 8;
+    icl = icl < icl_max ? icl : icl_max;
+    int64_t tiles = (int64_t) groups * ((ws.n / groups + 7) / 8) * ((ws.c + 8 * icl - 1) / (8 * icl)) * ((ws.h + kt - 1) / kt);
+    if (span (px, ip[IP_STRIDE_W], ip[IP_DILATION_W], ws.w) <= 32 && tiles <= 65535) {
+      uint32_t spec[7] = { (uint32_t) ws.h, (uint32_t) ws.w, (uint32_t) ip[IP_STRIDE_W], (uint32_t) ip[IP_DILATION_W],
+                           (uint32_t) px, (uint32_t) kt, (uint32_t) icl };
+      return cel_exec_dispatch (ex, CEL_SHADER_CONV2D_BWD_WEIGHT_BLOCKED, spec, 7, bind, 3, &p, sizeof p, (uint32_t) tiles, 1, 1);
+    }
+  }
+  /* one workgroup per weight element */
   uint32_t gx = count < 65535 ? (uint32_t) count : 65535, gy = (uint32_t) ((count + gx - 1) / gx);
   return cel_exec_dispatch (ex, CEL_SHADER_CONV2D_BWD_WEIGHT, NULL, 0, bind, 3, &p, sizeof p, gx, gy, 1);
 }

@@ -1,6 +1,8 @@
 /* conv_transpose2d (PyTorch semantics): forward in gather form, gradient wrt w (one workgroup per weight
  * element reducing over N*H*W), gradient wrt x as a conv2d of dy with the same weight and geometry, bias
- * gradient as a sum_to of dy.
+ * gradient as a sum_to of dy. The forward is the gather of conv2d's gradient wrt x and the weight gradient that
+ * of conv2d's with x and dy swapped: where subgroups are 8 wide or more they run conv2d's register-blocked
+ * kernels (conv2d_bwd_data_blocked.comp, conv2d_bwd_weight_blocked.comp).
  * x (N,IC,H,W), w (IC,OC/groups,KH,KW), b (1,OC,1,1), y (N,OC,OH,OW),
  * OH = (H-1)*stride - 2*pad + dilation*(KH-1) + output_pad + 1. */
 #include "../internal.h"
@@ -32,6 +34,36 @@ static conv_transpose2d_push make_push (const int32_t *ip, cel_shape xs, cel_sha
   return (conv_transpose2d_push) { iv (xs), iv (ys), { ws.h, ws.w }, { ip[IP_STRIDE_H], ip[IP_STRIDE_W] },
                                    { ip[IP_DILATION_H], ip[IP_DILATION_W] }, { ip[IP_PAD_H], ip[IP_PAD_W] },
                                    ip[IP_GROUPS], has_bias, (uint32_t) count };
+}
+
+/* Mirror of the push block of conv2d_*_blocked.comp (conv.c's conv2d_push). */
+typedef struct {
+  ivec4_t xshape, yshape; /* conv2d's (N,IC,H,W) and (N,OC,OH,OW) */
+  int32_t kernel[2], stride[2], dilation[2], pad[2];
+  int32_t groups, reflect, has_bias;
+  uint32_t count;
+  int32_t flip;
+} conv2d_push;
+_Static_assert (sizeof (conv2d_push) == 84, "mirror of conv2d_*_blocked.comp");
+
+/* conv2d's view of this geometry: input `in`, output `out` (zero padding pad at top and left). */
+static conv2d_push conv2d_view (const int32_t *ip, cel_shape in, cel_shape ws, cel_shape out, bool has_bias) {
+  return (conv2d_push) { iv (in), iv (out), { ws.h, ws.w }, { ip[IP_STRIDE_H], ip[IP_STRIDE_W] },
+                         { ip[IP_DILATION_H], ip[IP_DILATION_W] }, { ip[IP_PAD_H], ip[IP_PAD_W] }, ip[IP_GROUPS], 0,
+                         has_bias, 0, 0 };
+}
+
+/* Output pixels per invocation of the blocked kernels for an output width (a multiple of the stride for the
+ * gather) and the columns a block reads; both kernels take up to 32 (see conv.c). */
+static int32_t pixels_per_invocation (int32_t width, int32_t stride) {
+  int32_t px = width >= 8 ? 8 : width >= 4 ? 4 : width >= 2 ? 2 : 1;
+  return (px + stride - 1) / stride * stride;
+}
+
+static bool blocked_kernels (cel_graph *g, cel_shape ws, const int32_t *ip) {
+  int32_t sw = ip[IP_STRIDE_W], dw = ip[IP_DILATION_W];
+  return cel_context_device (g->ctx)->subgroup_size >= 8 && ws.w <= 16 && sw <= 8
+         && (pixels_per_invocation (8, sw) - 1 + dw * (ws.w - 1)) / sw + 2 <= 32 && 3 * sw + dw * (ws.w - 1) + 1 <= 32;
 }
 
 static int64_t out_size (int32_t in, int32_t kernel, int32_t stride, int32_t pad, int32_t dilation, int32_t output_pad) {
@@ -92,6 +124,20 @@ cel_status conv_transpose2d_record (cel_exec *ex, cel_graph *g, cel_node self) {
                                        has_bias, count);
   /* Without a bias the shader reads nothing from binding 2; w fills it. */
   cel_node bind[4] = { n->in[0], n->in[1], has_bias ? n->in[2] : n->in[1], self };
+  cel_shape xs = cel_node_shape (g, n->in[0]), ws = cel_node_shape (g, n->in[1]), ys = n->shape;
+  const int32_t *ip = n->ip;
+  if (blocked_kernels (g, ws, ip)) {
+    /* conv2d's gradient wrt x with y as dx: 8 output channels x px pixels per invocation */
+    conv2d_push c = conv2d_view (ip, ys, ws, xs, has_bias);
+    int32_t sw = ip[IP_STRIDE_W], px = pixels_per_invocation (ys.w, sw), plm = ((ip[IP_PAD_W] % sw) + sw) % sw;
+    uint32_t spec[8] = { (uint32_t) ws.h, (uint32_t) ws.w, (uint32_t) sw, (uint32_t) ip[IP_DILATION_W], (uint32_t) px,
+                         (uint32_t) plm, ws.h * ws.w * px <= 128, (uint32_t) ip[IP_STRIDE_H] };
+    int64_t blocks = (int64_t) ys.n * ys.h * ((ys.w + px - 1) / px), wgs = (blocks + 63) / 64;
+    uint32_t gx = (uint32_t) (wgs < 65535 ? wgs : 65535), gz = (uint32_t) ((wgs + gx - 1) / gx);
+    uint32_t gy = (uint32_t) (ip[IP_GROUPS] * ((ws.c + 7) / 8));
+    return cel_exec_dispatch (ex, CEL_SHADER_CONV2D_BWD_DATA_BLOCKED, spec, 8, bind, 4, &c, sizeof c, gx, gy, gz);
+  }
+  /* one invocation per output element */
   return cel_exec_dispatch_1d (ex, CEL_SHADER_CONV_TRANSPOSE2D_FWD, bind, 4, &p, sizeof p, count, 256);
 }
 
@@ -175,6 +221,23 @@ cel_status conv_transpose2d_bwd_weight_record (cel_exec *ex, cel_graph *g, cel_n
   int64_t count = cel_shape_count (n->shape);
   conv_transpose2d_push p = make_push (n->ip, cel_node_shape (g, n->in[0]), n->shape, cel_node_shape (g, n->in[1]),
                                        false, count);
+  cel_shape xs = cel_node_shape (g, n->in[0]), dys = cel_node_shape (g, n->in[1]), ws = n->shape;
+  const int32_t *ip = n->ip;
+  if (blocked_kernels (g, ws, ip) && cel_context_device (g->ctx)->subgroup_size == 8 && ws.c > 1) {
+    /* conv2d's weight gradient with x as its dy and dy as its input: a tile of 8 x 8*icl channels x kt kernel rows */
+    conv2d_push c = conv2d_view (ip, dys, ws, xs, false);
+    int32_t kt = 16 / ws.w < ws.h ? 16 / ws.w : ws.h, icl = 16 / (kt * ws.w), icl_max = (ws.c + 7) / 8;
+    icl = icl < icl_max ? icl : icl_max;
+    int32_t px = xs.w >= 4 ? 4 : xs.w >= 2 ? 2 : 1, groups = ip[IP_GROUPS];
+    int64_t tiles = (int64_t) groups * ((ws.n / groups + 7) / 8) * ((ws.c + 8 * icl - 1) / (8 * icl)) * ((ws.h + kt - 1) / kt);
+    if (tiles <= 65535) {
+      uint32_t spec[7] = { (uint32_t) ws.h, (uint32_t) ws.w, (uint32_t) ip[IP_STRIDE_W], (uint32_t) ip[IP_DILATION_W],
+                           (uint32_t) px, (uint32_t) kt, (uint32_t) icl };
+      cel_node bind[3] = { n->in[0], n->in[1], self };
+      return cel_exec_dispatch (ex, CEL_SHADER_CONV2D_BWD_WEIGHT_BLOCKED, spec, 7, bind, 3, &c, sizeof c, (uint32_t) tiles, 1, 1);
+    }
+  }
+  /* one workgroup per weight element */
   cel_node bind[3] = { n->in[0], n->in[1], self };
   uint32_t gx = count < 65535 ? (uint32_t) count : 65535, gy = (uint32_t) ((count + gx - 1) / gx);
   return cel_exec_dispatch (ex, CEL_SHADER_CONV_TRANSPOSE2D_BWD_WEIGHT, NULL, 0, bind, 3, &p, sizeof p, gx, gy, 1);

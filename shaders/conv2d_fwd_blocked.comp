@@ -1,0 +1,117 @@
+#version 450
+#extension GL_GOOGLE_include_directive : require
+#extension GL_KHR_shader_subgroup_basic : require
+#extension GL_KHR_shader_subgroup_ballot : require
+#extension GL_EXT_control_flow_attributes : require
+#include "common.glsl"
+// y = conv2d (x, w) + b, register-blocked: each invocation computes 8 output channels x PX adjacent output
+// pixels of one row. Per input channel and kernel row it loads the L = SW*(PX-1) + DW*(KW-1) + 1 input
+// columns its PX pixels read (shared by the KW taps); per tap each lane loads the weight of one of the 8
+// channels and subgroupBroadcast hands it to the others (one load per subgroup, not per lane; on lavapipe every
+// load is a loop over the lanes, so loads, not FMAs, set the speed). Row and column sources (zero or reflect
+// padding) are computed outside the channel loop. Needs subgroups of at least 8; lanes past the end run on
+// clamped indices and store nothing, so every subgroup is full at the broadcasts.
+// Workgroup: 64 pixel blocks (flattened over n, oh, ow blocks) x one block of 8 channels of one group.
+// Grid: x (and z when over 65535) = pixel blocks / 64, y = groups * ceil (OC/groups / 8).
+// Used for every groups/stride/dilation/padding with KW <= 16 and L <= 32 except depthwise
+// (conv2d_fwd_depthwise.comp); shapes of the AnimeGANv2-style nets: 1x1, 3x3, 7x7, stride 1 and 2.
+// x (N,IC,H,W), w (OC,IC/groups,KH,KW), b (OC) (w again without bias), y (N,OC,OH,OW).
+layout(local_size_x = 64) in;
+layout(constant_id = 0) const int KH = 3;
+layout(constant_id = 1) const int KW = 3;
+layout(constant_id = 2) const int SW = 1;        // stride along w
+layout(constant_id = 3) const int DW = 1;        // dilation along w
+layout(constant_id = 4) const int PX = 8;        // output pixels per invocation
+layout(constant_id = 5) const int UNROLL_KH = 1; // unroll the kernel rows (small kernels; big ones overflow the i-cache)
+layout(std430, binding = 0) readonly buffer X { float x[]; };
+layout(std430, binding = 1) readonly buffer Wt { float w[]; };
+layout(std430, binding = 2) readonly buffer B { float b[]; };
+layout(std430, binding = 3) writeonly buffer Y { float y[]; };
+layout(push_constant) uniform P {
+  ivec4 xshape; ivec4 yshape;
+  ivec2 kernel; ivec2 stride; ivec2 dilation; ivec2 pad; // (h, w); pad is (top, left)
+  int groups; int reflect; int has_bias; uint count;
+  int flip; // read the kernel rotated by 180 degrees (conv2d_fwd_depthwise.comp as a gradient wrt x)
+} p;
+
+const int OCB = 8;
+const int L = SW * (PX - 1) + DW * (KW - 1) + 1;
+
+// Input row (or column) at unpadded position i; -1 for a zero of the padding.
+int source(int i, int size) {
+  if (p.reflect != 0) {
+    i = abs(i);
+    return i >= size ? 2 * (size - 1) - i : i;
+  }
+  return i >= 0 && i < size ? i : -1;
+}
+
+float acc[OCB][PX];
+int cols[L];
+bool col_ok[L];
+
+// Adds the taps of kernel row kh for the input channel whose plane starts at xo; wo: this lane's weights.
+void kernel_row(int kh, int oh, uint xo, uint wo) {
+  int ih = source(oh * p.stride.x - p.pad.x + kh * p.dilation.x, p.xshape.z);
+  bool row_ok = ih >= 0;
+  uint xr = xo + uint(max(ih, 0) * p.xshape.w);
+  float seg[L];
+  [[unroll]] for (int t = 0; t < L; t++) {
+    float v = x[xr + uint(cols[t])];
+    seg[t] = row_ok && col_ok[t] ? v : 0.0;
+  }
+  [[unroll]] for (int kw = 0; kw < KW; kw++) {
+    float wl = w[wo + uint(kh * KW + kw)];
+#define TAP(j) { float wj = subgroupBroadcast(wl, j); [[unroll]] for (int q = 0; q < PX; q++) acc[j][q] += wj * seg[q * SW + kw * DW]; }
+    TAP(0) TAP(1) TAP(2) TAP(3) TAP(4) TAP(5) TAP(6) TAP(7)
+#undef TAP
+  }
+}
+
+void main() {
+  int icg_count = p.xshape.y / p.groups, ocg_count = p.yshape.y / p.groups;
+  int blocks_per_group = (ocg_count + OCB - 1) / OCB;
+  int group = int(gl_WorkGroupID.y) / blocks_per_group;
+  int oc0 = group * ocg_count + int(gl_WorkGroupID.y) % blocks_per_group * OCB;
+  int oc_end = (group + 1) * ocg_count;
+
+  int nbw = (p.yshape.w + PX - 1) / PX;
+  int lin = int((gl_WorkGroupID.x + gl_WorkGroupID.z * gl_NumWorkGroups.x) * gl_WorkGroupSize.x + gl_LocalInvocationID.x);
+  int bw = lin % nbw, rest = lin / nbw;
+  int oh = rest % p.yshape.z, n = rest / p.yshape.z;
+  bool live = n < p.yshape.x;
+  n = min(n, p.yshape.x - 1);
+  int ow0 = bw * PX;
+
+  [[unroll]] for (int t = 0; t < L; t++) {
+    int iw = source(ow0 * SW - p.pad.y + t, p.xshape.w);
+    col_ok[t] = iw >= 0;
+    cols[t] = max(iw, 0);
+  }
+  [[unroll]] for (int j = 0; j < OCB; j++)
+    [[unroll]] for (int q = 0; q < PX; q++) acc[j][q] = 0.0;
+
+  // This lane loads the weights of channel oc0 + lane % 8, clamped into the group (unused past its end).
+  int taps = KH * KW;
+  uint wo = uint(min(oc0 + int(gl_SubgroupInvocationID % 8u), oc_end - 1) * icg_count * taps);
+  uint plane = uint(p.xshape.z * p.xshape.w);
+  uint xo = uint((n * p.xshape.y + group * icg_count) * p.xshape.z) * uint(p.xshape.w);
+  for (int c = 0; c < icg_count; c++, xo += plane, wo += uint(taps)) {
+    if (UNROLL_KH != 0) {
+      [[unroll]] for (int kh = 0; kh < KH; kh++) kernel_row(kh, oh, xo, wo);
+    } else {
+      [[dont_unroll]] for (int kh = 0; kh < KH; kh++) kernel_row(kh, oh, xo, wo);
+    }
+  }
+
+  if (!live) return;
+  [[unroll]] for (int j = 0; j < OCB; j++) {
+    int oc = oc0 + j;
+    if (oc < oc_end) {
+      float bias = p.has_bias != 0 ? b[oc] : 0.0;
+      uint yo = cel_offset(p.yshape, n, oc, oh, ow0);
+      [[unroll]] for (int q = 0; q < PX; q++)
+        if (ow0 + q < p.yshape.w) y[yo + uint(q)] = acc[j][q] + bias;
+    }
+  }
+}
