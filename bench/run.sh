@@ -5,6 +5,7 @@
 #
 #   bench/run.sh [SIZES] [RUNS]          defaults: 256,512 and 3 (lavapipe is slow; on a GPU use 256,512,1024,2048)
 #   CELGAN_BENCH_DEVICE=NAME             Vulkan device (default automatic); CELGAN_BENCH_TORCH=cuda on a CUDA machine
+#   CELGAN_BENCH_PYTHON=PATH             the python3 that has torch (default python3 from /usr/bin)
 #   CELGAN_BENCH_TILED=SIZE              the tiled run's size (default 8192; 0 skips it)
 #   CELGAN_BENCH_TILED_MODEL=PATH        the model of the tiled run (default data/models/toon.safetensors on a CPU
 #                                        device, where the AnimeGANv2 shape at 8192x8192 would take hours)
@@ -35,7 +36,7 @@ PY
 echo "== CelGAN ==" >&2
 "$celgan" bench -m "$tmp/g.safetensors" -s "$sizes" -n "$runs" "${dev_args[@]}" | tee "$tmp/celgan.txt" >&2
 echo "== PyTorch ==" >&2
-CELGAN_BENCH_TENSORS=$tmp/g.safetensors python3 bench/torch_generator.py "$cfg" "$sizes" "$runs" "${CELGAN_BENCH_TORCH:-cpu}" \
+CELGAN_BENCH_TENSORS=$tmp/g.safetensors "${CELGAN_BENCH_PYTHON:-python3}" bench/torch_generator.py "$cfg" "$sizes" "$runs" "${CELGAN_BENCH_TORCH:-cpu}" \
   | tee "$tmp/torch.txt" >&2 || echo "bench: PyTorch run failed (is python3-torch installed?)" >&2
 
 tiled=${CELGAN_BENCH_TILED:-8192}

@@ -70,7 +70,11 @@ void kernel_row(int kh, uint yr, bool row_ok, uint yo, uint wo) {
   }
   [[unroll]] for (int kw = 0; kw < KW; kw++) {
     float wl = w[wo + uint(kh * KW + kw)];
-#define TAP(j) { float wj = subgroupBroadcast(wl, j); [[unroll]] for (int q = 0; q < PX; q++) if (fmod(PLM + q - kw * DW, SW) == 0) acc[j][q] += wj * seg[fdiv(PLM + q - kw * DW, SW) - E0]; }
+#define TAP(j) {                                                                                          \
+      float wj = subgroupBroadcast(wl, j);                                                                  \
+      [[unroll]] for (int q = 0; q < PX; q++)                                                               \
+        if (fmod(PLM + q - kw * DW, SW) == 0) acc[j][q] += wj * seg[fdiv(PLM + q - kw * DW, SW) - E0];      \
+    }
     TAP(0) TAP(1) TAP(2) TAP(3) TAP(4) TAP(5) TAP(6) TAP(7)
 #undef TAP
   }

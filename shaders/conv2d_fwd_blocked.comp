@@ -62,7 +62,10 @@ void kernel_row(int kh, int oh, uint xo, uint wo) {
   }
   [[unroll]] for (int kw = 0; kw < KW; kw++) {
     float wl = w[wo + uint(kh * KW + kw)];
-#define TAP(j) { float wj = subgroupBroadcast(wl, j); [[unroll]] for (int q = 0; q < PX; q++) acc[j][q] += wj * seg[q * SW + kw * DW]; }
+#define TAP(j) {                                                                                          \
+      float wj = subgroupBroadcast(wl, j);                                                                  \
+      [[unroll]] for (int q = 0; q < PX; q++) acc[j][q] += wj * seg[q * SW + kw * DW];                      \
+    }
     TAP(0) TAP(1) TAP(2) TAP(3) TAP(4) TAP(5) TAP(6) TAP(7)
 #undef TAP
   }
