@@ -217,6 +217,10 @@ cel_status cel_exec_dispatch_1d (cel_exec *ex, cel_shader_id shader, const cel_n
 #undef CEL_OP
 #undef CEL_OP_NOGRAD
 
+/* Source step per output pixel of a resize axis, in float exactly as PyTorch computes it (resize.c); shared
+ * by resize, resize_window and the tiler's receptive fields so all three sample alike. */
+float cel_resize_axis_scale (int32_t in, int32_t out, int32_t mode);
+
 /* Broadcasting helper used by add/mul: can b broadcast to a? */
 bool cel_shape_broadcasts (cel_shape b, cel_shape a);
 

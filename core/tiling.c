@@ -204,15 +204,8 @@ static span convt_need (span o, int32_t n_in, int32_t s, int32_t pad, int32_t k,
   return clamp_span ((span) { lo, hi }, n_in);
 }
 
-/* Float source coordinate exactly as resize_axis.glsl computes it. */
-static float resize_scale (int32_t in, int32_t out, int32_t mode) {
-  if (mode == CEL_RESIZE_BILINEAR_ALIGN_CORNERS)
-    return out > 1 ? (float) (in - 1) / (float) (out - 1) : 0.0f;
-  return (float) in / (float) out;
-}
-
 static span resize_need (span o, int32_t n_in, int32_t n_out, int32_t mode) {
-  float sc = resize_scale (n_in, n_out, mode);
+  float sc = cel_resize_axis_scale (n_in, n_out, mode);
   double lo_src, hi_src;
   if (mode == CEL_RESIZE_BILINEAR) {
     lo_src = sc * (o.lo + 0.5) - 0.5;

@@ -17,7 +17,7 @@ static const char *mode_name (int32_t mode) {
 }
 
 /* Source step per output pixel, in float exactly as PyTorch's area_pixel_compute_scale. */
-static float axis_scale (int32_t in, int32_t out, int32_t mode) {
+float cel_resize_axis_scale (int32_t in, int32_t out, int32_t mode) {
   if (mode == CEL_RESIZE_BILINEAR_ALIGN_CORNERS)
     return out > 1 ? (float) (in - 1) / (float) (out - 1) : 0.0f;
   return (float) in / (float) out;
@@ -27,7 +27,7 @@ static float axis_scale (int32_t in, int32_t out, int32_t mode) {
 static cel_status resize_dispatch (cel_exec *ex, cel_graph *g, cel_node self, cel_shader_id shader, cel_shape xs,
                                    cel_shape ys, int32_t mode) {
   const cel_node_rec *n = cel_node_get (g, self);
-  resize_push p = { iv (xs), iv (ys), axis_scale (xs.h, ys.h, mode), axis_scale (xs.w, ys.w, mode),
+  resize_push p = { iv (xs), iv (ys), cel_resize_axis_scale (xs.h, ys.h, mode), cel_resize_axis_scale (xs.w, ys.w, mode),
                     (uint32_t) cel_shape_count (n->shape) };
   uint32_t spec[1] = { (uint32_t) mode };
   cel_node bind[2] = { n->in[0], self };

@@ -114,13 +114,6 @@ typedef struct {
 } resize_window_push;
 _Static_assert (sizeof (resize_window_push) == 68, "mirror of resize_window.comp");
 
-/* Source step per output pixel in float, as PyTorch computes it (and as resize.c does). */
-static float axis_scale (int32_t in, int32_t out, int32_t mode) {
-  if (mode == CEL_RESIZE_BILINEAR_ALIGN_CORNERS)
-    return out > 1 ? (float) (in - 1) / (float) (out - 1) : 0.0f;
-  return (float) in / (float) out;
-}
-
 cel_status resize_window_infer (cel_graph *g, cel_node_rec *n) {
   cel_shape xs = cel_node_shape (g, n->in[0]);
   const int32_t *p = n->ip;
@@ -134,8 +127,8 @@ cel_status resize_window_infer (cel_graph *g, cel_node_rec *n) {
 cel_status resize_window_record (cel_exec *ex, cel_graph *g, cel_node self) {
   const cel_node_rec *n = cel_node_get (g, self);
   const int32_t *q = n->ip;
-  resize_window_push p = { iv (cel_node_shape (g, n->in[0])), iv (n->shape), axis_scale (q[3], q[5], q[2]),
-                           axis_scale (q[4], q[6], q[2]), (uint32_t) cel_shape_count (n->shape), q[3], q[4], q[7], q[8],
+  resize_window_push p = { iv (cel_node_shape (g, n->in[0])), iv (n->shape), cel_resize_axis_scale (q[3], q[5], q[2]),
+                           cel_resize_axis_scale (q[4], q[6], q[2]), (uint32_t) cel_shape_count (n->shape), q[3], q[4], q[7], q[8],
                            q[9], q[10] };
   uint32_t spec[1] = { (uint32_t) q[2] };
   cel_node bind[2] = { n->in[0], self };
