@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -98,6 +99,15 @@ uint64_t cel_context_peak_device_bytes (const cel_context *ctx);
 uint32_t cel_context_validation_messages (const cel_context *ctx);
 /* The validation messages seen so far, one per line (capped at 64 KiB); "" if none. Owned by ctx. */
 const char *cel_context_validation_log (const cel_context *ctx);
+
+/* Per-shader GPU time. Once enabled (or with the environment variable CELGAN_PROFILE=1 at creation), graphs
+ * planned afterwards write a device timestamp after each dispatch, and every run adds each dispatch's time to
+ * its shader's total. Costs a little time per dispatch; off by default. CEL_ERROR_UNSUPPORTED where the
+ * device's queue has no timestamps. */
+cel_status cel_context_set_profiling (cel_context *ctx, bool enable);
+/* Writes the totals so far, slowest shader first (shader, dispatches, total ms, share), then clears them.
+ * out NULL: only clears. */
+void cel_context_profile_report (cel_context *ctx, FILE *out);
 
 /* ------------------------------------------------------------------------------------------------ */
 /* Graph                                                                                            */

@@ -446,6 +446,8 @@ cel_status cel_context_create (const cel_context_options *options, cel_context *
   VkPhysicalDeviceProperties props;
   vkGetPhysicalDeviceProperties (ctx->physical, &props);
   ctx->min_storage_align = props.limits.minStorageBufferOffsetAlignment;
+  ctx->timestamp_bits = qf[ctx->queue_family].timestampValidBits;
+  ctx->timestamp_period = props.limits.timestampPeriod;
   if (ctx->min_storage_align < 16)
     ctx->min_storage_align = 16;
   VkPhysicalDeviceMaintenance3Properties m3 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_3_PROPERTIES };
@@ -476,6 +478,9 @@ cel_status cel_context_create (const cel_context_options *options, cel_context *
     goto fail;
   }
   if ((st = cel_validation_check (ctx)) != CEL_OK)
+    goto fail;
+  const char *prof = getenv ("CELGAN_PROFILE");
+  if (prof && *prof && strcmp (prof, "0") != 0 && (st = cel_context_set_profiling (ctx, true)) != CEL_OK)
     goto fail;
   return CEL_OK;
 
@@ -667,4 +672,47 @@ cel_status cel_oneshot_submit (cel_context *ctx, VkCommandBuffer cmd) {
   cel_status st = r == VK_SUCCESS ? cel_submit_and_wait (ctx, cmd) : cel_vk_error (ctx, r, "vkEndCommandBuffer");
   vkFreeCommandBuffers (ctx->device, ctx->command_pool, 1, &cmd);
   return st;
+}
+
+cel_status cel_context_set_profiling (cel_context *ctx, bool enable) {
+  if (enable && ctx->timestamp_bits == 0)
+    return cel_set_error (ctx, CEL_ERROR_UNSUPPORTED, "profiling: device '%s' has no timestamps on its compute queue",
+                          ctx->info.name);
+  ctx->profiling = enable;
+  return CEL_OK;
+}
+
+typedef struct prof_row {
+  const char *name;
+  double ns;
+  uint64_t calls;
+} prof_row;
+
+static int cmp_prof_row (const void *a, const void *b) {
+  double x = ((const prof_row *) a)->ns, y = ((const prof_row *) b)->ns;
+  return (x < y) - (x > y);
+}
+
+void cel_context_profile_report (cel_context *ctx, FILE *out) {
+  if (!out) {
+    memset (ctx->prof_ns, 0, sizeof ctx->prof_ns);
+    memset (ctx->prof_calls, 0, sizeof ctx->prof_calls);
+    return;
+  }
+  prof_row rows[CEL_SHADER_COUNT];
+  int n = 0;
+  double total = 0;
+  for (int i = 0; i < CEL_SHADER_COUNT; i++)
+    if (ctx->prof_calls[i]) {
+      rows[n++] = (prof_row) { cel_shader_table[i].name, ctx->prof_ns[i], ctx->prof_calls[i] };
+      total += ctx->prof_ns[i];
+    }
+  qsort (rows, (size_t) n, sizeof rows[0], cmp_prof_row);
+  fprintf (out, "%-36s %10s %12s %7s\n", "shader", "dispatches", "total ms", "share");
+  for (int i = 0; i < n; i++)
+    fprintf (out, "%-36s %10llu %12.2f %6.1f%%\n", rows[i].name, (unsigned long long) rows[i].calls, rows[i].ns / 1e6,
+             total > 0 ? 100.0 * rows[i].ns / total : 0.0);
+  fprintf (out, "%-36s %10s %12.2f\n", "all", "", total / 1e6);
+  memset (ctx->prof_ns, 0, sizeof ctx->prof_ns);
+  memset (ctx->prof_calls, 0, sizeof ctx->prof_calls);
 }

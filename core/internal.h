@@ -54,6 +54,13 @@ struct cel_context {
   VkPipelineLayout pipeline_layouts[CEL_MAX_BINDINGS + 1];
   cel_pipeline_entry *pipelines;
   uint32_t n_pipelines, cap_pipelines;
+
+  /* profiling (cel_context_set_profiling) */
+  bool profiling;
+  uint32_t timestamp_bits;
+  float timestamp_period; /* ns per tick */
+  double prof_ns[CEL_SHADER_COUNT];
+  uint64_t prof_calls[CEL_SHADER_COUNT];
 };
 
 /* Records a formatted message as the context's last error and returns `status`. */
@@ -148,6 +155,10 @@ struct cel_graph {
   VkCommandBuffer cmd;
   VkDescriptorPool *pools;
   uint32_t n_pools;
+  /* profiling: a timestamp before the first dispatch and after each; the shader of each dispatch */
+  VkQueryPool queries;
+  uint32_t query_cap, query_used;
+  cel_shader_id *query_shader;
   uint32_t sets_in_pool;
   cel_plan_stats stats;
 };

@@ -198,6 +198,49 @@ static void test_pipeline_cache_file (void) {
   tap_ok (ok, "/context/pipeline_cache_saved_and_reloaded");
 }
 
+/* Profiling: each dispatch of a run is counted under its shader, the report lists them and clears. */
+static void test_profile (void) {
+  cel_context *ctx = oc_context ();
+  cel_graph *g = NULL;
+  cel_node x, a, y;
+  float in[64] = { 0 };
+  cel_status pst = cel_context_set_profiling (ctx, true);
+  if (pst == CEL_ERROR_UNSUPPORTED) {
+    tap_ok (true, "/context/profile_counts_dispatches_per_shader # SKIP the device has no timestamps");
+    return;
+  }
+  bool ok = CHECK (pst) && CHECK (cel_graph_create (ctx, &g)) &&
+            CHECK (cel_graph_input (g, "x", (cel_shape) { 1, 1, 8, 8 }, &x)) && CHECK (cel_scale_shift (g, x, 2, 1, &a)) &&
+            CHECK (cel_add (g, a, x, 1, 1, &y)) && CHECK (cel_graph_mark_output (g, y)) &&
+            CHECK (cel_graph_set_data (g, x, in, 64)) && CHECK (cel_graph_run (g)) && CHECK (cel_graph_run (g));
+  char *text = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream (&text, &len);
+  cel_context_profile_report (ctx, f);
+  fclose (f);
+  /* Two runs: two dispatches of each shader, each with a time. */
+  unsigned long long calls[2] = { 0, 0 };
+  double ms[2] = { -1, -1 };
+  const char *names[2] = { "\nscale_shift ", "\nadd " };
+  for (int i = 0; i < 2 && ok; i++) {
+    const char *line = strstr (text, names[i]);
+    ok = line && sscanf (line + strlen (names[i]), "%llu %lf", &calls[i], &ms[i]) == 2 && calls[i] == 2 && ms[i] >= 0;
+  }
+  ok = ok && strstr (text, "\nall ");
+  if (!ok)
+    tap_diag ("  report:\n%s", text ? text : "");
+  free (text);
+  text = NULL;
+  f = open_memstream (&text, &len);
+  cel_context_profile_report (ctx, f); /* cleared: only the header and the total */
+  fclose (f);
+  ok = ok && !strstr (text, "\nadd ");
+  free (text);
+  cel_context_set_profiling (ctx, false);
+  tap_ok (ok, "/context/profile_counts_dispatches_per_shader");
+  cel_graph_destroy (g);
+}
+
 int main (void) {
   oc_context ();
   test_devices_listed ();
@@ -209,5 +252,6 @@ int main (void) {
   test_parameters_persist ();
   test_pipeline_cache_file ();
   test_stop_gradient ();
+  test_profile ();
   return tap_finish ();
 }

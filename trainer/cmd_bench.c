@@ -40,11 +40,12 @@ static char *read_file (const char *path) {
 
 int cmd_bench (int argc, char **argv) {
   const char *model_path = NULL, *config = NULL, *device = NULL, *sizes = "256,512";
-  int runs = 5, tiled = 0, tile = 1024;
+  int runs = 5, tiled = 0, tile = 1024, profile = 0;
   static const struct option opts[] = { { "model", required_argument, NULL, 'm' }, { "config", required_argument, NULL, 'c' },
                                         { "sizes", required_argument, NULL, 's' }, { "runs", required_argument, NULL, 'n' },
                                         { "gpu", required_argument, NULL, 'g' },   { "tiled", required_argument, NULL, 'T' },
                                         { "tile", required_argument, NULL, 't' },  { "help", no_argument, NULL, 'h' },
+                                        { "profile", no_argument, NULL, 'P' },
                                         { 0 } };
   int c;
   optind = 1;
@@ -57,14 +58,16 @@ int cmd_bench (int argc, char **argv) {
     case 'g': device = optarg; break;
     case 'T': tiled = atoi (optarg); break;
     case 't': tile = atoi (optarg); break;
+    case 'P': profile = 1; break;
     default:
       puts ("Usage: celgan bench (-m MODEL | -c CONFIG.json) [-s 256,512,...] [-n RUNS] [-g DEVICE]\n"
-            "                    [--tiled SIZE [-t TILE]]\n\n"
+            "                    [--tiled SIZE [-t TILE]] [--profile]\n\n"
             "Times the model's forward pass at each square size: planning once, then the median of RUNS runs\n"
             "(inputs uploaded, output read back). With -c, a model with fresh random weights is made from an\n"
             "architecture file. --tiled SIZE also stylizes a SIZE x SIZE image through the tiled path and\n"
             "reports its time and peak device memory. Prints one line per measurement:\n"
-            "  bench size=S plan_ms=P run_ms=R gmac=G\n  tiled size=S ms=T tile=N tiles=K segments=M peak_mib=X");
+            "  bench size=S plan_ms=P run_ms=R gmac=G\n  tiled size=S ms=T tile=N tiles=K segments=M peak_mib=X\n"
+            "--profile adds each size's GPU time per shader over the timed runs (device timestamps).");
       return c == 'h' ? EXIT_OK : EXIT_USAGE;
     }
   }
@@ -105,6 +108,12 @@ int cmd_bench (int argc, char **argv) {
     cel_model_free (m);
     return EXIT_NO_DEVICE;
   }
+  if (profile && cel_context_set_profiling (ctx, true)) {
+    cli_error ("%s", cel_context_last_error (ctx));
+    cel_context_destroy (ctx);
+    cel_model_free (m);
+    return EXIT_NO_DEVICE;
+  }
   const cel_model_info *mi = cel_model_get_info (m);
   printf ("device: %s\nmodel: %s (%lld parameters)\n", cel_context_device (ctx)->name, mi->name[0] ? mi->name : model_path,
           (long long) mi->parameters);
@@ -128,6 +137,7 @@ int cmd_bench (int argc, char **argv) {
     if (!st) {
       t1 = now ();
       st = cel_graph_run (g); /* warm-up (pipeline compilation on first use, parameter upload) */
+      cel_context_profile_report (ctx, NULL);
     }
     double *ms = calloc ((size_t) runs, sizeof *ms);
     for (int r = 0; r < runs && !st; r++) {
@@ -145,6 +155,10 @@ int cmd_bench (int argc, char **argv) {
       double macs = 0;
       cel_model_macs (m, s, s, &macs);
       printf ("bench size=%d plan_ms=%.1f run_ms=%.2f gmac=%.3f\n", s, (t1 - t0) * 1e3, ms[runs / 2], macs / 1e9);
+      if (profile) {
+        printf ("profile size=%d, %d runs:\n", s, runs);
+        cel_context_profile_report (ctx, stdout);
+      }
       fflush (stdout);
     }
     free (ms);
