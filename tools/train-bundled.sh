@@ -1,0 +1,60 @@
+#!/bin/bash
+# Trains CelGAN's bundled style ("Ren'Py cel") from scratch with `celgan train`, and makes its before/after sheet.
+#   tools/train-bundled.sh [WORKDIR]          (default out/bundled-style)
+# Everything comes from Debian packages (installed here when missing, as root): photos from python3-skimage,
+# mate-backgrounds and renpy-demo; anime art from renpy-thequestion and renpy-demo (tools/train-data.py lists
+# every file and its license). The run resumes where it stopped (checkpoints in WORKDIR/model.train).
+# Environment: CELGAN_TRAIN_STEPS, CELGAN_TRAIN_CROP, CELGAN_TRAIN_BATCH, CELGAN_TRAIN_ARGS (extra arguments,
+# e.g. "-g 0"), CELGAN_BUILD (default build). With a GPU, raise the steps and crop.
+# When it ends, WORKDIR/model.safetensors is the model and WORKDIR/sheet.png the sheet; copy the model to
+# data/models/ to ship it.
+set -euo pipefail
+
+REPO=$(dirname "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")")
+cd "$REPO"
+export PATH="/usr/sbin:/usr/bin:/sbin:/bin:$PATH"
+WORK=${1:-out/bundled-style}
+BUILD=${CELGAN_BUILD:-build}
+STEPS=${CELGAN_TRAIN_STEPS:-4000}
+CROP=${CELGAN_TRAIN_CROP:-128}
+BATCH=${CELGAN_TRAIN_BATCH:-2}
+
+need=()
+for p in python3-skimage python3-pil renpy-thequestion renpy-demo mate-backgrounds; do
+  dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null | grep -q '^ii' || need+=("$p")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "train-bundled: missing packages (run as root, or: sudo apt-get install ${need[*]})" >&2
+    exit 1
+  fi
+  apt-get install -y -q --no-install-recommends "${need[@]}" </dev/null
+fi
+
+[ -x "$BUILD/trainer/celgan" ] || { tools/meson-setup.sh "$BUILD" && ninja -C "$BUILD"; }
+CELGAN="$BUILD/trainer/celgan"
+
+mkdir -p "$WORK"
+[ -d "$WORK/data/styles" ] || { python3 tools/train-data.py prepare "$WORK/data.tmp" && mv "$WORK/data.tmp" "$WORK/data"; }
+
+resume=()
+[ -f "$WORK/model.train/checkpoint.safetensors" ] && resume=(--resume)
+# shellcheck disable=SC2086
+"$CELGAN" train --photos "$WORK/data/photos" --styles "$WORK/data/styles" --out "$WORK/model.safetensors" \
+  --checkpoint-dir "$WORK/model.train" --steps "$STEPS" --crop "$CROP" --batch "$BATCH" --seed 1 \
+  --warmup 300 --lr-g 1e-4 --lr-d 2e-4 --checkpoint-every 100 --sample-every 250 \
+  --name "Ren'Py cel" \
+  --description "Photo to anime cel style, trained by celgan train on Ren'Py anime backgrounds and sprites" \
+  --license "GPL-3.0-or-later (CelGAN). Trained on images licensed Expat (renpy-thequestion, renpy-demo), CC0 (scikit-image sample data) and GPL-2+ (mate-backgrounds); see data/README.md" \
+  "${resume[@]}" ${CELGAN_TRAIN_ARGS:-}
+
+# The sheet: held-out photos (data/samples) and two training photos, before and after.
+pairs=()
+for f in data/samples/chelsea.png data/samples/coffee.png "$WORK/data/photos/astronaut.png" \
+         "$WORK/data/photos/GreenMeadow.png"; do
+  o="$WORK/sheet-$(basename "${f%.*}").png"
+  "$CELGAN" apply -m "$WORK/model.safetensors" -i "$f" -o "$o" --quiet
+  pairs+=("$f" "$o")
+done
+python3 tools/train-data.py sheet "$WORK/sheet.png" "${pairs[@]}"
+echo "train-bundled: model $WORK/model.safetensors, sheet $WORK/sheet.png"
