@@ -89,7 +89,17 @@ celgan_model_file_new (const gchar *dir,
     {
       const cel_model_info *info = cel_model_get_info (m);
 
-      model->label = g_strdup (*info->name ? info->name : model->nick);
+      const gchar *name = *info->name ? info->name : model->nick;
+
+      /* Grouped in the list by what they do: style models first (no prefix), then reference-guided, then
+       * the models that scale the image (imported upscalers and denoisers). */
+      if (info->scale != 1)
+        model->label = g_strdup_printf (_("Upscale / denoise %dx: %s"), info->scale, name);
+      else if (info->needs_reference)
+        model->label = g_strdup_printf (_("Reference-guided: %s"), name);
+      else
+        model->label = g_strdup (name);
+      model->group = info->scale != 1 ? 2 : info->needs_reference ? 1 : 0;
       model->help  = g_strdup (info->description);
       model->needs_reference = info->needs_reference;
       model->readable        = TRUE;
@@ -97,7 +107,8 @@ celgan_model_file_new (const gchar *dir,
     }
   else
     {
-      /* Listed all the same: choosing it says what is wrong with it. */
+      /* Listed all the same (last): choosing it says what is wrong with it. */
+      model->group = 3;
       model->label = g_strdup_printf (_("%s (cannot be read)"), model->nick);
       model->help  = g_strdup (err);
     }
@@ -118,6 +129,16 @@ compare_names (gconstpointer a,
   g_free (nick_b);
 
   return result;
+}
+
+static gint
+compare_groups (gconstpointer a,
+                gconstpointer b)
+{
+  const CelganModelFile *x = *(CelganModelFile * const *) a;
+  const CelganModelFile *y = *(CelganModelFile * const *) b;
+
+  return x->group - y->group;
 }
 
 GPtrArray *
@@ -169,6 +190,8 @@ celgan_models_find (void)
 
   g_strfreev (dirs);
   g_hash_table_destroy (seen);
+  /* Stable: folder and name order within each group. */
+  g_ptr_array_sort (models, compare_groups);
 
   return models;
 }

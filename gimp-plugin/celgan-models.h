@@ -22,6 +22,7 @@ typedef struct
   gchar    *help;            /* its description, or why it cannot be read */
   gboolean  needs_reference;
   gboolean  readable;
+  gint      group;           /* list order: 0 style, 1 reference-guided, 2 scales the image, 3 unreadable */
 } CelganModelFile;
 
 /* The folders searched, in order: each of $CELGAN_MODEL_PATH (colon-separated), the user's
@@ -30,8 +31,8 @@ typedef struct
  */
 gchar           ** celgan_models_dirs (void);
 
-/* Every *.safetensors file in those folders (a name found twice: the first one), sorted by folder order
- * then choice id. A GPtrArray of CelganModelFile that frees them with itself.
+/* Every *.safetensors file in those folders (a name found twice: the first one), grouped (style models,
+ * reference-guided, scaling, unreadable), within a group by folder order then choice id. A GPtrArray of CelganModelFile that frees them with itself.
  */
 GPtrArray        * celgan_models_find (void);
 

@@ -225,6 +225,104 @@ celgan_create_procedure (GimpPlugIn  *plug_in,
 }
 
 
+/* The preview of a model that scales the image: the result at 100 %, centred on the centre of the
+ * visible part of the drawable (a zoom of it by the model's factor), so its detail can be judged. */
+static void
+celgan_preview_scaled (CelganState *state,
+                       GimpPreview *preview)
+{
+  const Babl *preview_format;
+  gint        px, py, pw, ph, sw, sh, x0, y0, row, bpp;
+  gint        s = state->scale, ch = state->channels;
+  gfloat     *view;
+  guchar     *pixels;
+
+  gimp_preview_get_position (preview, &px, &py);
+  gimp_preview_get_size (preview, &pw, &ph);
+  sw = state->width * s;
+  sh = state->height * s;
+  x0 = CLAMP ((px + pw / 2) * s - pw / 2, 0, MAX (sw - pw, 0));
+  y0 = CLAMP ((py + ph / 2) * s - ph / 2, 0, MAX (sh - ph, 0));
+
+  if (gimp_drawable_is_rgb (state->drawable))
+    preview_format = babl_format (gimp_drawable_has_alpha (state->drawable) ?
+                                  "R'G'B'A u8" : "R'G'B' u8");
+  else
+    preview_format = babl_format (gimp_drawable_has_alpha (state->drawable) ?
+                                  "Y'A u8" : "Y' u8");
+  bpp    = babl_format_get_bytes_per_pixel (preview_format);
+  view   = g_new0 (gfloat, (gsize) pw * ph * ch);
+  pixels = g_new (guchar, (gsize) pw * ph * bpp);
+
+  for (row = 0; row < ph && y0 + row < sh; row++)
+    memcpy (view + (gsize) row * pw * ch,
+            state->stylized + ((gsize) (y0 + row) * sw + x0) * ch,
+            sizeof (gfloat) * MIN (pw, sw - x0) * ch);
+
+  babl_process (babl_fish (state->format, preview_format), view, pixels, (glong) pw * ph);
+  gimp_preview_draw_buffer (preview, pixels, pw * bpp);
+
+  g_free (pixels);
+  g_free (view);
+}
+
+/* Applies a model that scales the image: the image is scaled by the model's factor (the other layers,
+ * channels and paths as GIMP scales them) and the network's output replaces the drawable's pixels, all
+ * in one undo step. The network ran before anything changed, so an error or a cancel leaves the image
+ * as it was. */
+static gboolean
+celgan_apply_scaled (CelganState  *state,
+                     GError      **error)
+{
+  GimpImage   *image = gimp_item_get_image (GIMP_ITEM (state->drawable));
+  GimpChannel *saved = NULL;
+  GeglBuffer  *shadow;
+  gint         s = state->scale;
+  gint         iw = gimp_image_get_width (image), ih = gimp_image_get_height (image);
+
+  if ((gint64) iw * s > GIMP_MAX_IMAGE_SIZE || (gint64) ih * s > GIMP_MAX_IMAGE_SIZE)
+    {
+      g_set_error (error, GIMP_PLUG_IN_ERROR, 0,
+                   _("Scaling the image by %d would make it larger than GIMP allows."), s);
+      return FALSE;
+    }
+
+  gimp_image_undo_group_start (image);
+  gimp_image_scale (image, iw * s, ih * s);
+
+  /* The drawable is now the area times s, at its offsets times s. Merging the shadow is the drawable's
+   * undo step; it applies the selection mask, so a selection is set aside meanwhile (the whole layer
+   * is scaled) and restored after. */
+  if (gimp_drawable_get_width (state->drawable) != state->width * s ||
+      gimp_drawable_get_height (state->drawable) != state->height * s)
+    {
+      gimp_image_undo_group_end (image);
+      g_set_error (error, GIMP_PLUG_IN_ERROR, 0,
+                   _("The layer was not scaled to %d x %d pixels."),
+                   state->width * s, state->height * s);
+      return FALSE;
+    }
+  if (! gimp_selection_is_empty (image))
+    {
+      saved = gimp_selection_save (image);
+      gimp_selection_none (image);
+    }
+  shadow = gimp_drawable_get_shadow_buffer (state->drawable);
+  gegl_buffer_set (shadow, GEGL_RECTANGLE (0, 0, state->width * s, state->height * s),
+                   0, state->format, state->stylized, GEGL_AUTO_ROWSTRIDE);
+  g_object_unref (shadow);
+  gimp_drawable_merge_shadow (state->drawable, TRUE);
+  gimp_drawable_update (state->drawable, 0, 0, state->width * s, state->height * s);
+  if (saved)
+    {
+      gimp_image_select_item (image, GIMP_CHANNEL_OP_REPLACE, GIMP_ITEM (saved));
+      gimp_image_remove_channel (image, saved);
+    }
+  gimp_image_undo_group_end (image);
+
+  return TRUE;
+}
+
 /* The filter: the stylized bounds, then strength and keep-colors, onto the shadow buffer, or onto the
  * preview's visible area (preview != NULL). */
 static gboolean
@@ -245,7 +343,11 @@ celgan (CelganState  *state,
 
   success = celgan_stylize (state, &params, error);
 
-  if (success && preview)
+  if (success && preview && state->scale != 1)
+    celgan_preview_scaled (state, preview);
+  else if (success && state->scale != 1)
+    success = celgan_apply_scaled (state, error);
+  else if (success && preview)
     {
       const Babl *preview_format;
       gint        px, py, pw, ph;
@@ -468,6 +570,7 @@ celgan_model_changed (GimpProcedureConfig *config,
   GError      *error = NULL;
   gchar       *model = NULL;
   gboolean     needs_reference = FALSE;
+  gboolean     scaled          = FALSE;
 
   g_object_get (config, "model", &model, NULL);
   gtk_widget_set_visible (gimp_procedure_dialog_get_widget (dialog, "model-file",
@@ -482,9 +585,15 @@ celgan_model_changed (GimpProcedureConfig *config,
       gchar                *text;
 
       needs_reference = info->needs_reference;
+      scaled          = info->scale != 1;
       if (needs_reference)
         text = g_strdup_printf (_("%s\nReference-guided: transfers the look of "
                                   "the reference image."), info->description);
+      else if (scaled)
+        text = g_strdup_printf (_("%s\nScales the whole image by %d. The preview "
+                                  "shows the result at 100%%: the middle of the "
+                                  "view, zoomed %d times."),
+                                info->description, info->scale, info->scale);
       else
         text = g_strdup (info->description);
 
@@ -504,6 +613,13 @@ celgan_model_changed (GimpProcedureConfig *config,
   gtk_widget_set_visible (gimp_procedure_dialog_get_widget (dialog, "reference-layer",
                                                             G_TYPE_NONE),
                           needs_reference);
+  /* A scaled result has no original of its size to blend with. */
+  gtk_widget_set_sensitive (gimp_procedure_dialog_get_widget (dialog, "strength",
+                                                              G_TYPE_NONE),
+                            ! scaled);
+  gtk_widget_set_sensitive (gimp_procedure_dialog_get_widget (dialog, "keep-colors",
+                                                              G_TYPE_NONE),
+                            ! scaled);
 }
 
 /* A combo of the Vulkan devices for the "device" string ("" automatic, else the device's index). */

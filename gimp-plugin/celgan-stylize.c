@@ -247,6 +247,9 @@ celgan_read_reference (CelganState   *state,
 }
 
 
+static gboolean celgan_state_set_area (CelganState *state,
+                                       gboolean     whole);
+
 /*  Stylizing  */
 
 static gint
@@ -301,6 +304,14 @@ celgan_stylize (CelganState   *state,
       state->reference_note_given = TRUE;
     }
 
+  if (info->scale != 1 && (params->strength < 1.0 || params->keep_colors) &&
+      ! state->scale_note_given && ! state->interactive)
+    {
+      g_message (_("The model '%s' scales the image by %d: strength and keep-colors "
+                   "do not apply to it."), info->name, info->scale);
+      state->scale_note_given = TRUE;
+    }
+
   key = g_strdup_printf ("%s\n%s\n%d\n%s", params->model_path, params->device,
                          params->tile_size,
                          info->needs_reference ? state->reference_key : "");
@@ -314,7 +325,17 @@ celgan_stylize (CelganState   *state,
   g_clear_pointer (&state->stylized, g_free);
   g_clear_pointer (&state->stylized_key, g_free);
 
-  out = g_try_new (gfloat, (gsize) state->width * state->height * state->channels);
+  /* A model that scales the image works on the whole drawable (a scaled part of a layer would not fit
+   * the rest); other models on the selection bounds. */
+  if (! celgan_state_set_area (state, info->scale != 1))
+    {
+      celgan_set_error (error, CEL_ERROR_OUT_OF_HOST_MEMORY, "");
+      g_free (key);
+      return FALSE;
+    }
+
+  out = g_try_new (gfloat, (gsize) state->width * info->scale *
+                           state->height * info->scale * state->channels);
   if (! out)
     {
       celgan_set_error (error, CEL_ERROR_OUT_OF_HOST_MEMORY, "");
@@ -359,11 +380,47 @@ celgan_stylize (CelganState   *state,
 
   state->stylized     = out;
   state->stylized_key = key;
+  state->scale        = info->scale;
 
   return TRUE;
 }
 
 /*  State  */
+
+/* The area filtered: the whole drawable or the selection bounds; its pixels re-read when it changes. */
+static gboolean
+celgan_state_set_area (CelganState *state,
+                       gboolean     whole)
+{
+  gint x = 0, y = 0;
+  gint w = gimp_drawable_get_width (state->drawable);
+  gint h = gimp_drawable_get_height (state->drawable);
+
+  if (! whole)
+    {
+      x = state->sel_x;
+      y = state->sel_y;
+      w = state->sel_width;
+      h = state->sel_height;
+    }
+  if (state->original && x == state->x && y == state->y &&
+      w == state->width && h == state->height)
+    return TRUE;
+
+  g_clear_pointer (&state->original, g_free);
+  state->x      = x;
+  state->y      = y;
+  state->width  = w;
+  state->height = h;
+  state->original = g_try_new (gfloat, (gsize) w * h * state->channels);
+  if (! state->original)
+    return FALSE;
+  gegl_buffer_get (state->buffer, GEGL_RECTANGLE (x, y, w, h),
+                   1.0, state->format, state->original,
+                   GEGL_AUTO_ROWSTRIDE, GEGL_ABYSS_NONE);
+
+  return TRUE;
+}
 
 gboolean
 celgan_state_init (CelganState         *state,
@@ -376,8 +433,8 @@ celgan_state_init (CelganState         *state,
   state->config   = config;
   state->models   = celgan_models_find ();
 
-  if (! gimp_drawable_mask_intersect (drawable, &state->x, &state->y,
-                                      &state->width, &state->height))
+  if (! gimp_drawable_mask_intersect (drawable, &state->sel_x, &state->sel_y,
+                                      &state->sel_width, &state->sel_height))
     return FALSE;
 
   if (gimp_drawable_is_rgb (drawable))
@@ -391,14 +448,8 @@ celgan_state_init (CelganState         *state,
       state->channels = 2;
     }
 
-  state->buffer   = gimp_drawable_get_buffer (drawable);
-  state->original = g_try_new (gfloat, (gsize) state->width * state->height *
-                                       state->channels);
-  if (state->original)
-    gegl_buffer_get (state->buffer,
-                     GEGL_RECTANGLE (state->x, state->y, state->width, state->height),
-                     1.0, state->format, state->original,
-                     GEGL_AUTO_ROWSTRIDE, GEGL_ABYSS_NONE);
+  state->buffer = gimp_drawable_get_buffer (drawable);
+  celgan_state_set_area (state, FALSE);
 
   return TRUE;
 }

@@ -38,8 +38,10 @@ typedef struct
   GeglBuffer          *buffer;        /* the drawable's pixels */
   const Babl          *format;        /* "R'G'B'A float" or "Y'A float" */
   gint                 channels;      /* 4 or 2 */
-  gint                 x, y, width, height;  /* the selection bounds */
-  gfloat              *original;      /* the bounds' pixels */
+  gint                 x, y, width, height;  /* the area filtered: the selection bounds, or the
+                                              * whole drawable for scale models */
+  gint                 sel_x, sel_y, sel_width, sel_height;  /* the selection bounds */
+  gfloat              *original;      /* the area's pixels */
 
   cel_context         *context;
   gchar               *context_device;
@@ -52,8 +54,10 @@ typedef struct
   gint                 reference_width, reference_height;
 
   gchar               *stylized_key;  /* what `stylized` was computed from */
-  gfloat              *stylized;      /* the network's output on the bounds */
+  gfloat              *stylized;      /* the network's output on the area */
+  gint                 scale;         /* of `stylized`: (width * scale) x (height * scale) pixels */
   gboolean             reference_note_given;
+  gboolean             scale_note_given;
   gboolean             interactive;   /* in the dialog: no message for an ignored reference */
 
   GtkWidget           *info_label;
@@ -79,8 +83,9 @@ gboolean   celgan_prepare      (CelganState          *state,
                                 CelganParams         *params,
                                 GError              **error);
 
-/* state->stylized: the network's output on the selection bounds, computed when the model, device, tile
- * size or reference changed since the last call. Progress goes to GIMP's progress bar. */
+/* state->stylized: the network's output on the selection bounds (for models that scale the image, on the
+ * whole drawable), computed when the model, device, tile size or reference changed since the last call.
+ * Progress goes to GIMP's progress bar. */
 gboolean   celgan_stylize      (CelganState          *state,
                                 CelganParams         *params,
                                 GError              **error);

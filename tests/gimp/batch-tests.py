@@ -171,7 +171,41 @@ def reference():
                         model='fast', reference='style.png'))
 
 
+def upscale():
+    # a single layer: the image doubles, the layer holds the network's output
+    image = apply_and_save('/gimp/upscale/rgb', 'rgb.png', 'gimp-upscale.png', model='upscale-test')
+    report(image.get_width() == 400 and image.get_height() == 300, '/gimp/upscale/image_scaled',
+           '%dx%d' % (image.get_width(), image.get_height()))
+    done(image)
+    # with a selection and a second, offset layer: the whole active layer is upscaled, the other layer is
+    # scaled by GIMP, the selection is kept (scaled)
+    image = load('rgb.png')
+    base = image.get_layers()[0]
+    other = base.copy()
+    image.insert_layer(other, None, 1)
+    other.scale(50, 40, False)
+    other.set_offsets(10, 20)
+    image.select_rectangle(Gimp.ChannelOps.REPLACE, 40, 30, 100, 80)
+    status, message = celgan(image, [base], model='upscale-test', strength=0.5)
+    report(status == Gimp.PDBStatusType.SUCCESS, '/gimp/upscale/with_selection_and_layers',
+           '%s %s' % (status, message))
+    report(base.get_width() == 400 and base.get_height() == 300, '/gimp/upscale/layer_scaled',
+           '%dx%d' % (base.get_width(), base.get_height()))
+    ok, ox, oy = other.get_offsets()
+    report(other.get_width() == 100 and other.get_height() == 80 and (ox, oy) == (20, 40),
+           '/gimp/upscale/other_layer_scaled', '%dx%d at %d,%d' % (other.get_width(), other.get_height(), ox, oy))
+    bounds = Gimp.Selection.bounds(image)
+    # GIMP scales the selection mask with interpolation: its edge may soften by a pixel
+    report(bounds[1] and all(abs(a - b) <= 1 for a, b in zip(bounds[2:], (80, 60, 280, 220))),
+           '/gimp/upscale/selection_kept_scaled', str(bounds))
+    image.remove_layer(other)
+    image.get_selection().none(image)
+    save(image, 'gimp-upscale-selection.png')
+    done(image)
+
+
 for name, fn in [('registered', registered), ('rgb', rgb), ('strength', strength), ('selection', selection),
                  ('alpha', alpha), ('gray', gray), ('tiled', tiled), ('model_file', model_file),
-                 ('corrupt', corrupt), ('two_drawables', two_drawables), ('reference', reference)]:
+                 ('corrupt', corrupt), ('two_drawables', two_drawables), ('reference', reference),
+                 ('upscale', upscale)]:
     check('/gimp/' + name, fn)

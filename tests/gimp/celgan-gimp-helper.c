@@ -71,8 +71,11 @@ static int apply (int argc, char **argv) {
     fprintf (stderr, "%s\n", ctx ? cel_context_last_error (ctx) : "out of memory");
     goto done;
   }
+  int32_t scale = cel_model_get_info (m)->scale;
   image out = img;
-  out.data = malloc ((size_t) img.width * img.height * img.channels * sizeof (float));
+  out.width *= scale;
+  out.height *= scale;
+  out.data = malloc ((size_t) out.width * out.height * img.channels * sizeof (float));
   cel_stylize_report report = { 0 };
   if (cel_stylize (s, img.data, img.width, img.height, img.channels, ref.data, ref.width, ref.height, ref.channels,
                    &o, out.data, &report)) {
@@ -80,8 +83,9 @@ static int apply (int argc, char **argv) {
     free (out.data);
     goto done;
   }
-  cel_postprocess (img.data, out.data, img.width, img.height, img.channels, argc > 6 ? (float) atof (argv[6]) : 1.0f,
-                   argc > 7 && atoi (argv[7]) != 0);
+  if (scale == 1) /* as celgan apply: strength and keep-colors do not apply to scaling models */
+    cel_postprocess (img.data, out.data, img.width, img.height, img.channels, argc > 6 ? (float) atof (argv[6]) : 1.0f,
+                     argc > 7 && atoi (argv[7]) != 0);
   fprintf (stderr, "stylized %dx%d (tile %d, %d tiles)\n", img.width, img.height, report.tile, report.tiles);
   out.bit_depth = 8;
   if (image_save (argv[4], &out, IMAGE_PNG, 8, 95, err, sizeof err))

@@ -75,6 +75,8 @@ setup () {
     "Random weights of data/configs/fast.json, for tests" &&
     "$helper" model "$work/models/reference-test.safetensors" "$src/tests/gimp/reference-model.json" 3 \
       "Reference (test)" "A tiny reference-guided graph with random weights" &&
+    "$helper" model "$work/models/upscale-test.safetensors" "$src/tests/gimp/upscale-model.json" 5 \
+      "Upscale (test)" "A tiny 2x upscaling graph with random weights" &&
     head -c 4000 "$work/models/fast.safetensors" >"$work/corrupt.safetensors" &&
     # Test images: a 200x150 photo crop (RGB), the same with an alpha gradient, in gray, and a style image.
     convert "$src/data/samples/chelsea.png" -crop 200x150+150+60 +repage -strip PNG24:"$work/rgb.png" &&
@@ -121,7 +123,8 @@ if reference_apply rgb.png ref-rgb.png fast &&
    reference_apply rgba.png ref-rgba.png fast &&
    reference_apply gray.png ref-gray.png fast &&
    reference_apply rgb-crop.png ref-crop.png fast &&
-   reference_apply rgb.png ref-reference.png reference-test 0 1 0 style.png >"$tmp/ref.log" 2>&1; then
+   reference_apply rgb.png ref-reference.png reference-test 0 1 0 style.png &&
+   reference_apply rgb.png ref-upscale.png upscale-test >"$tmp/ref.log" 2>&1; then
   ok 0 "/gimp/reference_outputs"
 else
   ok 1 "/gimp/reference_outputs" "$(tr '\n' ' ' <"$tmp/ref.log")"
@@ -144,6 +147,8 @@ close gimp-errors.png rgb.png 0 "/gimp/compare/errors_leave_the_image_unchanged"
 close gimp-reference.png ref-reference.png 1 "/gimp/compare/reference_guided_equals_celgan_apply"
 close gimp-reference-layer.png gimp-reference.png 0 "/gimp/compare/reference_layer_equals_reference_file"
 close gimp-reference-ignored.png gimp-rgb.png 0 "/gimp/compare/style_models_ignore_the_reference"
+close gimp-upscale.png ref-upscale.png 1 "/gimp/compare/upscale_equals_celgan_apply"
+close gimp-upscale-selection.png gimp-upscale.png 0 "/gimp/compare/upscale_ignores_selection_and_strength"
 
 # Translations: every catalog compiles and translates every message.
 for po in "$src"/po/*.po; do
