@@ -601,6 +601,9 @@ static void free_vm (vm *v) {
 
 static cel_status materialize (vm *v, int32_t sd, cel_torch_file *f) {
   const value *d = &v->vals[sd];
+  /* Tensors may view one storage several times (tied weights); a hostile file could make thousands of views
+   * of one large storage, so what is made here is bounded by the file's size. */
+  uint64_t total = 0, limit = 8 * (uint64_t) v->size + 65536;
   f->tensors = calloc ((size_t) d->n / 2 + 1, sizeof *f->tensors);
   if (!f->tensors)
     return vfail (v, "out of memory"), CEL_ERROR_OUT_OF_HOST_MEMORY;
@@ -633,6 +636,10 @@ static cel_status materialize (vm *v, int32_t sd, cel_torch_file *f) {
       out->count *= t->shape[r];
     if (empty)
       out->count = 0;
+    total += (uint64_t) out->count * sizeof (float);
+    if (total > limit)
+      return vfail (v, "the tensors view their storages so often that they would take %llu bytes for a %zu-byte file",
+                    (unsigned long long) total, v->size), CEL_ERROR_FORMAT;
     float *data = malloc ((size_t) (out->count ? out->count : 1) * sizeof *data);
     if (!data)
       return vfail (v, "out of memory"), CEL_ERROR_OUT_OF_HOST_MEMORY;

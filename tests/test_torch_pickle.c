@@ -10,7 +10,7 @@
 #include <string.h>
 
 typedef struct buf {
-  unsigned char d[8192];
+  unsigned char d[1 << 17];
   size_t n;
 } buf;
 
@@ -374,6 +374,64 @@ static void test_refused_layout (void) {
   tap_ok (st == CEL_ERROR_IO && f == NULL && strstr (err, "missing.pth"), "/torch_pickle/missing_file");
 }
 
+/* Many tensors viewing one storage: legal pickling, but what the reader makes is bounded by the file size. */
+static void test_many_views (void) {
+  static buf b;
+  enum { N = 16384, VIEWS = 12 };
+  tdesc t[VIEWS];
+  char names[VIEWS][16];
+  for (int i = 0; i < VIEWS; i++) {
+    snprintf (names[i], sizeof names[i], "view%d", i);
+    t[i] = (tdesc) { names[i], "0", "FloatStorage", N, 0, 1, { N }, { 1 } };
+  }
+  b.n = 0;
+  header (&b);
+  op (&b, 0x80);
+  op (&b, 2);
+  state_dict (&b, t, VIEWS);
+  op (&b, '.');
+  op (&b, 0x80);
+  op (&b, 2);
+  op (&b, ']');
+  str (&b, "0");
+  op (&b, 'a');
+  op (&b, '.');
+  u64 (&b, N);
+  for (int i = 0; i < N; i++) {
+    float f = 0.25f;
+    put (&b, &f, 4);
+  }
+  cel_torch_file *f = NULL;
+  char err[512] = "";
+  cel_status st = open_buf (&b, &f, err, sizeof err);
+  if (!tap_ok (st == CEL_ERROR_FORMAT && strstr (err, "view their storages so often"), "/torch_pickle/refuses/too_many_views"))
+    tap_diag ("  status %d: %s", st, err);
+  cel_torch_close (f);
+  /* two views (tied weights) are fine */
+  b.n = 0;
+  header (&b);
+  op (&b, 0x80);
+  op (&b, 2);
+  state_dict (&b, t, 2);
+  op (&b, '.');
+  op (&b, 0x80);
+  op (&b, 2);
+  op (&b, ']');
+  str (&b, "0");
+  op (&b, 'a');
+  op (&b, '.');
+  u64 (&b, N);
+  for (int i = 0; i < N; i++) {
+    float v = (float) i;
+    put (&b, &v, 4);
+  }
+  st = open_buf (&b, &f, err, sizeof err);
+  bool ok = st == CEL_OK && cel_torch_count (f) == 2 && cel_torch_tensor_at (f, 1)->data[N - 1] == (float) (N - 1);
+  if (!tap_ok (ok, "/torch_pickle/tied_weights_share_a_storage"))
+    tap_diag ("  status %d: %s", st, err);
+  cel_torch_close (f);
+}
+
 /* Every prefix of a valid file is refused cleanly. */
 static void test_truncations (void) {
   buf b;
@@ -396,6 +454,7 @@ int main (void) {
   test_nested_state_dict ();
   test_refused ();
   test_refused_layout ();
+  test_many_views ();
   test_truncations ();
   return tap_finish ();
 }
