@@ -659,8 +659,13 @@ cel_status cel_model_build_layer (const cel_model *m, cel_graph *g, int32_t i, c
   case L_GLOBAL_AVG_POOL: st = cel_global_avg_pool (g, in[0], &y); break;
   case L_CROP: {
     cel_shape to;
+    cel_shape s;
     cel_graph_shape (g, L->size_of == -1 ? image : nodes[L->size_of], &to);
-    st = cel_crop (g, in[0], 0, 0, to.h, to.w, &y);
+    cel_graph_shape (g, in[0], &s);
+    if (s.h == to.h && s.w == to.w)
+      y = in[0]; /* nothing to cut (MicroAST at multiples of 4) */
+    else
+      st = cel_crop (g, in[0], 0, 0, to.h, to.w, &y);
     break;
   }
   default: st = CEL_ERROR_INVALID_ARGUMENT; break;
