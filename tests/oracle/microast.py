@@ -4,7 +4,8 @@
     python3 tests/oracle/microast.py path/to/celgan     (CELGAN_SOURCE_DIR: the source tree)
 
 MicroAST's weights are not part of CelGAN; they are read from ../shared/models/microast beside the source
-tree (CELGAN_MICROAST_DIR overrides) and the whole program is skipped when they are absent.
+tree (CELGAN_MICROAST_DIR overrides) and that part is skipped, with the reason, when they are absent. The same
+checks always run on MicroAST-shaped checkpoints with random weights, written here by torch.save.
 
 1. `celgan import microast` converts the four PyTorch checkpoints (alpha 1, and alpha 0.9 for the blend in
    feature space: MicroAST's decoder was trained at alpha 1 and its output saturates at middle alphas, so a
@@ -20,6 +21,7 @@ tree (CELGAN_MICROAST_DIR overrides) and the whole program is skipped when they 
 4. Tiled (-t 16 and -t 32) output equals untiled output within 1e-4.
 TAP output; the measured figures are printed as diagnostics.
 """
+import collections
 import os
 import struct
 import subprocess
@@ -190,6 +192,89 @@ def sample(path, box, size):
     return np.asarray(img, dtype=np.float64) / 255.0
 
 
+# the tensors of MicroAST's four checkpoints: (key, shape), in state_dict order
+def microast_shapes():
+    enc = [("enc1.0", (16, 3, 9, 9)), ("enc1.2", (32, 1, 3, 3)), ("enc1.4", (32, 32, 1, 1)), ("enc1.6", (64, 1, 3, 3)),
+           ("enc1.8", (64, 64, 1, 1)), ("enc1.10.conv1", (64, 64, 3, 3)), ("enc1.10.conv2", (64, 64, 3, 3)),
+           ("enc2.0.conv1", (64, 64, 3, 3)), ("enc2.0.conv2", (64, 64, 3, 3))]
+    mod = [(k, (64, 1, 3, 3)) for k in ("weight1.0", "bias1.0", "weight2.0", "bias2.0")]
+    dec = [("dec1.conv1", (64, 64, 3, 3)), ("dec1.conv2", (64, 64, 3, 3)), ("dec2.conv1", (64, 64, 3, 3)),
+           ("dec2.conv2", (64, 64, 3, 3)), ("dec3.1", (32, 2, 3, 3)), ("dec3.3", (32, 32, 1, 1)), ("dec3.6", (16, 2, 3, 3)),
+           ("dec3.8", (16, 16, 1, 1)), ("dec3.10", (3, 16, 9, 9))]
+    return {"content_encoder": enc, "style_encoder": enc, "modulator": mod, "decoder": dec}
+
+
+def synthetic_checkpoints(d):
+    """MicroAST-shaped checkpoints with random weights, written by torch.save in the legacy format: the importer
+    and the conformance run without the real weights (nothing here is derived from them)."""
+    g = torch.Generator().manual_seed(int(os.environ.get("CELGAN_TEST_SEED", "1")) % (1 << 31))
+    for part, layers in microast_shapes().items():
+        sd = collections.OrderedDict()
+        for key, shape in layers:
+            fan_in = shape[1] * shape[2] * shape[3]
+            sd[key + ".conv_layer.weight"] = (torch.rand(shape, generator=g) * 2 - 1) * (3.0 / fan_in) ** 0.5
+            sd[key + ".conv_layer.bias"] = (torch.rand(shape[0], generator=g) * 2 - 1) * 0.1
+        if part == "modulator":  # channel scales near 1, as trained ones are
+            for k in ("weight1.0", "weight2.0"):
+                sd[k + ".conv_layer.bias"] += 1
+        if part == "decoder":  # outputs around mid-gray, so that few are clamped
+            sd["dec3.10.conv_layer.bias"] += 0.5
+        torch.save(sd, os.path.join(d, f"{part}_iter_1.pth.tar"), _use_new_zipfile_serialization=False)
+
+
+def load_weights(wdir):
+    W = {}
+    for p in ("content_encoder", "style_encoder", "modulator", "decoder"):
+        f = [n for n in os.listdir(wdir) if n.startswith(p) and n.endswith(".pth.tar")]
+        W[p] = {k: v.double() for k, v in torch.load(os.path.join(wdir, f[0]), map_location="cpu", weights_only=True).items()}
+    return W
+
+
+def conformance(celgan, src, wdir, d, label, cases, alphas):
+    W = load_weights(wdir)
+    models = {}
+    for alpha in alphas:
+        m = os.path.join(d, f"{label}-{alpha}.safetensors")
+        r = subprocess.run([celgan, "import", "microast", wdir, "-o", m, "--alpha", str(alpha)], capture_output=True, text=True)
+        if not tap(r.returncode == 0 and os.path.exists(m), f"/microast/{label}/import/alpha_{alpha}"):
+            diag(r.stderr)
+            return
+        models[alpha] = m
+    for i, (cs, cb, csize, ss, sb, ssize, alpha, tiles) in enumerate(cases):
+        cpath, spath = os.path.join(d, f"{label}-content{i}.png"), os.path.join(d, f"{label}-style{i}.png")
+        content = png_write16(cpath, sample(os.path.join(src, "data", "samples", cs), cb, csize))
+        style = png_write16(spath, sample(os.path.join(src, "data", "samples", ss), sb, ssize))
+        want = torch_stylize(W, content, style, alpha)
+        name = f"{label}/{csize[0]}x{csize[1]}_style_{ssize[0]}x{ssize[1]}" + ("" if alpha == 1 else f"_alpha_{alpha}")
+        outs = {}
+        for tile in (0,) + tiles:
+            out = os.path.join(d, f"{label}-out{i}-{tile}.png")
+            cmd = [celgan, "apply", "--quiet", "-m", models[alpha], "-r", spath, "-i", cpath, "-o", out, "-t", str(tile)]
+            r = subprocess.run(cmd, capture_output=True, text=True)
+            if r.returncode != 0:
+                tap(False, f"/microast/apply/{name}" + (f"/tiled_{tile}" if tile else ""))
+                diag(" ".join(cmd) + "\n" + r.stderr)
+                continue
+            outs[tile] = png_read16(out)
+        if 0 not in outs:
+            continue
+        got = outs[0]
+        err = np.abs(got - want)
+        ok = got.shape == want.shape and err.mean() <= 1e-3 and err.max() <= 2e-2
+        # where PyTorch's output is clamped, agreement is cheap: the mean over the unclamped values too
+        inside = (want > 0) & (want < 1)
+        ok = ok and inside.mean() > 0.1 and err[inside].mean() <= 1e-3
+        tap(ok, f"/microast/matches_pytorch/{name}")
+        diag(f"  {name}: mean abs {err.mean():.2e}, max abs {err.max():.2e}; over the {100 * inside.mean():.0f}% "
+             f"unclamped values mean abs {err[inside].mean():.2e}")
+        for tile in tiles:
+            if tile not in outs:
+                continue
+            dt = np.abs(outs[tile] - got)
+            tap(dt.max() <= 1e-4, f"/microast/tiled_equals_untiled/{name}/tile_{tile}")
+            diag(f"  {name} tile {tile}: max abs vs untiled {dt.max():.2e}, vs PyTorch mean {np.abs(outs[tile] - want).mean():.2e}")
+
+
 def main():
     if len(sys.argv) < 2:
         print("usage: microast.py path/to/celgan", file=sys.stderr)
@@ -197,69 +282,27 @@ def main():
     celgan = sys.argv[1]
     src = os.environ.get("CELGAN_SOURCE_DIR", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
     wdir = os.environ.get("CELGAN_MICROAST_DIR", os.path.join(src, "..", "shared", "models", "microast"))
-    if not os.path.isdir(wdir):
-        print(f"1..0 # SKIP MicroAST's weights are not in {os.path.normpath(wdir)} (they are not part of CelGAN)")
-        return 0
-    parts = ("content_encoder", "style_encoder", "modulator", "decoder")
-    W = {}
-    for p in parts:
-        f = [n for n in os.listdir(wdir) if n.startswith(p) and n.endswith(".pth.tar")]
-        W[p] = {k: v.double() for k, v in torch.load(os.path.join(wdir, f[0]), map_location="cpu", weights_only=True).items()}
-    chelsea = os.path.join(src, "data", "samples", "chelsea.png")
-    coffee = os.path.join(src, "data", "samples", "coffee.png")
-
     with tempfile.TemporaryDirectory(prefix="celgan-microast-") as d:
-        models = {}
-        for alpha in (1.0, 0.9):
-            m = os.path.join(d, f"microast-{alpha}.safetensors")
-            r = subprocess.run([celgan, "import", "microast", wdir, "-o", m, "--alpha", str(alpha)], capture_output=True, text=True)
-            if not tap(r.returncode == 0 and os.path.exists(m), f"/microast/import/alpha_{alpha}"):
-                diag(r.stderr)
-                print(f"1..{_count}")
-                return 1
-            models[alpha] = m
-
-        # (content source, crop box, content size (w, h), style source, crop box, style size, alpha, tiles)
-        cases = [
-            (chelsea, (0, 0, 451, 300), (64, 64), coffee, (0, 0, 400, 400), (64, 64), 1.0, (16,)),
-            (chelsea, (50, 20, 400, 280), (96, 72), coffee, (100, 0, 400, 400), (96, 72), 1.0, ()),
-            (chelsea, (30, 10, 430, 290), (67, 45), coffee, (0, 50, 300, 400), (80, 120), 1.0, (16,)),
-            (coffee, (0, 0, 600, 400), (130, 101), chelsea, (100, 0, 300, 300), (61, 97), 1.0, (32,)),
-            (coffee, (20, 30, 580, 390), (202, 153), chelsea, (0, 0, 451, 300), (150, 100), 0.9, (32,)),
-        ]
-        for i, (cs, cb, csize, ss, sb, ssize, alpha, tiles) in enumerate(cases):
-            cpath, spath = os.path.join(d, f"content{i}.png"), os.path.join(d, f"style{i}.png")
-            content = png_write16(cpath, sample(cs, cb, csize))
-            style = png_write16(spath, sample(ss, sb, ssize))
-            want = torch_stylize(W, content, style, alpha)
-            name = f"{csize[0]}x{csize[1]}_style_{ssize[0]}x{ssize[1]}" + ("" if alpha == 1 else f"_alpha_{alpha}")
-            outs = {}
-            for tile in (0,) + tiles:
-                out = os.path.join(d, f"out{i}-{tile}.png")
-                cmd = [celgan, "apply", "--quiet", "-m", models[alpha], "-r", spath, "-i", cpath, "-o", out, "-t", str(tile)]
-                r = subprocess.run(cmd, capture_output=True, text=True)
-                if r.returncode != 0:
-                    tap(False, f"/microast/apply/{name}" + (f"/tiled_{tile}" if tile else ""))
-                    diag(" ".join(cmd) + "\n" + r.stderr)
-                    continue
-                outs[tile] = png_read16(out)
-            if 0 not in outs:
-                continue
-            got = outs[0]
-            err = np.abs(got - want)
-            ok = got.shape == want.shape and err.mean() <= 1e-3 and err.max() <= 2e-2
-            # where PyTorch's output is clamped, agreement is cheap: the mean over the unclamped values too
-            inside = (want > 0) & (want < 1)
-            ok = ok and inside.mean() > 0.1 and err[inside].mean() <= 1e-3
-            tap(ok, f"/microast/matches_pytorch/{name}")
-            diag(f"  {name}: mean abs {err.mean():.2e}, max abs {err.max():.2e}; over the {100 * inside.mean():.0f}% "
-                 f"unclamped values mean abs {err[inside].mean():.2e}")
-            for tile in tiles:
-                if tile not in outs:
-                    continue
-                dt = np.abs(outs[tile] - got)
-                tap(dt.max() <= 1e-4, f"/microast/tiled_equals_untiled/{name}/tile_{tile}")
-                diag(f"  {name} tile {tile}: max abs vs untiled {dt.max():.2e}, vs PyTorch mean {np.abs(outs[tile] - want).mean():.2e}")
+        # (content sample, crop box, content size (w, h), style sample, crop box, style size, alpha, tiles)
+        synth = os.path.join(d, "synthetic")
+        os.mkdir(synth)
+        synthetic_checkpoints(synth)
+        conformance(celgan, src, synth, d, "random_weights", [
+            ("chelsea.png", (30, 10, 430, 290), (67, 45), "coffee.png", (0, 50, 300, 400), (80, 120), 0.7, (16,)),
+        ], (0.7,))
+        if not os.path.isdir(wdir):
+            global _count
+            _count += 1
+            print(f"ok {_count} - /microast/pretrained # SKIP MicroAST's weights are not in {os.path.normpath(wdir)} "
+                  "(they are not part of CelGAN)")
+        else:
+            conformance(celgan, src, wdir, d, "pretrained", [
+                ("chelsea.png", (0, 0, 451, 300), (64, 64), "coffee.png", (0, 0, 400, 400), (64, 64), 1.0, (16,)),
+                ("chelsea.png", (50, 20, 400, 280), (96, 72), "coffee.png", (100, 0, 400, 400), (96, 72), 1.0, ()),
+                ("chelsea.png", (30, 10, 430, 290), (67, 45), "coffee.png", (0, 50, 300, 400), (80, 120), 1.0, (16,)),
+                ("coffee.png", (0, 0, 600, 400), (130, 101), "chelsea.png", (100, 0, 300, 300), (61, 97), 1.0, (32,)),
+                ("coffee.png", (20, 30, 580, 390), (202, 153), "chelsea.png", (0, 0, 451, 300), (150, 100), 0.9, (32,)),
+            ], (1.0, 0.9))
     print(f"1..{_count}")
     return 1 if _failed else 0
 
