@@ -82,6 +82,8 @@ done
 check "/cli/reference/output_has_the_input_size" bash -c "[ \"\$(od -An -tu1 -j16 -N8 '$tmp/ref-photo.jpg.png' | tr -s ' ')\" = ' 0 0 0 67 0 0 0 45' ]"
 check "/cli/reference/rgba_input_keeps_alpha" bash -c "'$celgan' apply --quiet -i '$tmp/in/rgba.png' -o '$tmp/ref-a.png' -m '$refmodel' -r '$tmp/in/gray.png' &&
   [ \"\$(od -An -tu1 -j24 -N2 '$tmp/ref-a.png' | tr -s ' ')\" = ' 8 6' ]"
+check "/cli/reference/gray_input_stays_gray" bash -c "'$celgan' apply --quiet -i '$tmp/in/gray.png' -o '$tmp/ref-g.png' -m '$refmodel' -r '$tmp/in/photo.jpg' &&
+  [ \"\$(od -An -tu1 -j24 -N2 '$tmp/ref-g.png' | tr -s ' ')\" = ' 8 0' ]"
 check "/cli/reference/tiled" "$celgan" apply --quiet -i "$tmp/in/rgb.png" -o "$tmp/ref-tiled.png" -m "$refmodel" -r "$tmp/in/photo.jpg" -t 16
 check "/cli/reference/folder" "$celgan" apply --quiet -i "$tmp/outdir" -o "$tmp/refdir" -m "$refmodel" -r "$tmp/in/rgba.png"
 expect_fail "/cli/reference/errors/no_reference_given" 2 "give a style image with -r" "$celgan" apply -i "$tmp/in/rgb.png" -o "$tmp/r1.png" -m "$refmodel"
