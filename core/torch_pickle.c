@@ -268,18 +268,12 @@ static bool op_persistent_id (vm *v) {
     return vfail (v, "persistent id: storage views (legacy view metadata) are not supported");
   if ((uint64_t) size->i > v->size / (uint64_t) elem_size ((known_global) type->i))
     return vfail (v, "storage of %lld elements is larger than the file", (long long) size->i);
-  size_t s = 0;
-  while (s < v->n_storages && !(v->storages[s].key_len == key->len && !memcmp (v->storages[s].key, key->s, key->len)))
-    s++;
-  if (s < v->n_storages) {
-    if (v->storages[s].type != (known_global) type->i || v->storages[s].size != size->i)
-      return vfail (v, "storage '%.*s' is declared twice with different types or sizes", (int) key->len, (const char *) key->s);
-  } else {
-    if (!grow (v, (void **) &v->storages, &v->cap_storages, v->n_storages + 1, sizeof *v->storages))
-      return false;
-    v->storages[s] = (storage_rec) { key->s, key->len, (known_global) type->i, size->i, NULL };
-    v->n_storages++;
-  }
+  /* one record per persistent id; records of the same key are matched up once the keys list is read */
+  size_t s = v->n_storages;
+  if (!grow (v, (void **) &v->storages, &v->cap_storages, s + 1, sizeof *v->storages))
+    return false;
+  v->storages[s] = (storage_rec) { key->s, key->len, (known_global) type->i, size->i, NULL };
+  v->n_storages++;
   return push_new (v, V_STORAGE, (int64_t) s);
 }
 
@@ -588,6 +582,81 @@ static bool find_state_dict (vm *v, int32_t root, int32_t *out) {
   return true;
 }
 
+static int key_compare (const unsigned char *a, uint32_t na, const unsigned char *b, uint32_t nb) {
+  int c = memcmp (a, b, na < nb ? na : nb);
+  return c ? c : (na > nb) - (na < nb);
+}
+
+static int storage_ptr_compare (const void *a, const void *b) {
+  const storage_rec *x = *(const storage_rec *const *) a, *y = *(const storage_rec *const *) b;
+  return key_compare (x->key, x->key_len, y->key, y->key_len);
+}
+
+/* The first of the records (sorted by key) with this key, or -1. */
+static ptrdiff_t find_key (storage_rec *const *sorted, size_t n, const unsigned char *key, uint32_t len) {
+  size_t lo = 0, hi = n;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (key_compare (sorted[mid]->key, sorted[mid]->key_len, key, len) < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo < n && key_compare (sorted[lo]->key, sorted[lo]->key_len, key, len) == 0 ? (ptrdiff_t) lo : -1;
+}
+
+/* Reads the storages after the keys list into the records: each key once, in the list's order, with the element
+ * count the object declared. Sorting keeps this O(n log n) however many storages a file names. */
+static bool read_storages (vm *v, const value *kl) {
+  storage_rec **sorted = malloc ((v->n_storages + 1) * sizeof *sorted);
+  if (!sorted)
+    return vfail (v, "out of memory");
+  for (size_t i = 0; i < v->n_storages; i++)
+    sorted[i] = &v->storages[i];
+  qsort (sorted, v->n_storages, sizeof *sorted, storage_ptr_compare);
+  bool ok = true;
+  for (size_t i = 1; ok && i < v->n_storages; i++)
+    if (!storage_ptr_compare (&sorted[i - 1], &sorted[i]) &&
+        (sorted[i - 1]->type != sorted[i]->type || sorted[i - 1]->size != sorted[i]->size))
+      ok = vfail (v, "storage '%.*s' is declared twice with different types or sizes", (int) sorted[i]->key_len,
+                  (const char *) sorted[i]->key);
+  for (int32_t k = 0; ok && k < kl->n; k++) {
+    const value *key = &v->vals[kl->items[k]];
+    ptrdiff_t at = key->kind == V_STR ? find_key (sorted, v->n_storages, key->s, key->len) : -1;
+    if (at < 0) {
+      ok = vfail (v, "storage key %d is not one the object uses", (int) k);
+      break;
+    }
+    storage_rec *s = sorted[at];
+    uint64_t n;
+    size_t nbytes;
+    if (s->data)
+      ok = vfail (v, "storage '%.*s' is listed twice", (int) key->len, (const char *) key->s);
+    else if (v->size - v->pos < 8)
+      ok = vfail (v, "the file ends before storage '%.*s'", (int) key->len, (const char *) key->s);
+    else if ((n = read_le (v->p + v->pos, 8)) != (uint64_t) s->size)
+      ok = vfail (v, "storage '%.*s' holds %llu elements, the object says %lld", (int) key->len, (const char *) key->s,
+                  (unsigned long long) n, (long long) s->size);
+    else if ((nbytes = (size_t) n * (size_t) elem_size (s->type)) > v->size - v->pos - 8)
+      ok = vfail (v, "the file ends inside storage '%.*s'", (int) key->len, (const char *) key->s);
+    else {
+      v->pos += 8;
+      for (size_t j = (size_t) at; j < v->n_storages && !storage_ptr_compare (&sorted[at], &sorted[j]); j++)
+        sorted[j]->data = v->p + v->pos;
+      v->pos += nbytes;
+    }
+  }
+  for (size_t i = 0; ok && i < v->n_storages; i++)
+    if (!v->storages[i].data)
+      ok = vfail (v, "storage '%.*s' is used but not in the file", (int) v->storages[i].key_len, (const char *) v->storages[i].key);
+  free (sorted);
+  return ok;
+}
+
+static int name_ptr_compare (const void *a, const void *b) {
+  return strcmp (*(const char *const *) a, *(const char *const *) b);
+}
+
 static void free_vm (vm *v) {
   for (size_t i = 0; i < v->n_vals; i++)
     free (v->vals[i].items);
@@ -623,8 +692,6 @@ static cel_status materialize (vm *v, int32_t sd, cel_torch_file *f) {
     name[key->len] = 0;
     out->name = name;
     f->n_tensors++;
-    if (find_tensor (f->tensors, f->n_tensors - 1, name))
-      return vfail (v, "state_dict key '%s' appears twice", name), CEL_ERROR_FORMAT;
     out->rank = t->rank;
     bool empty = false;
     for (int32_t r = 0; r < t->rank; r++) {
@@ -668,7 +735,19 @@ static cel_status materialize (vm *v, int32_t sd, cel_torch_file *f) {
       }
     }
   }
-  return CEL_OK;
+  /* duplicate keys: sorted names side by side */
+  const char **names = malloc ((f->n_tensors + 1) * sizeof *names);
+  if (!names)
+    return vfail (v, "out of memory"), CEL_ERROR_OUT_OF_HOST_MEMORY;
+  for (size_t i = 0; i < f->n_tensors; i++)
+    names[i] = f->tensors[i].name;
+  qsort (names, f->n_tensors, sizeof *names, name_ptr_compare);
+  cel_status st = CEL_OK;
+  for (size_t i = 1; i < f->n_tensors && !st; i++)
+    if (!strcmp (names[i - 1], names[i]))
+      st = (vfail (v, "state_dict key '%s' appears twice", names[i]), CEL_ERROR_FORMAT);
+  free (names);
+  return st;
 }
 
 cel_status cel_torch_open_memory (const void *data, size_t size, const char *what, cel_torch_file **out, char *err,
@@ -722,43 +801,8 @@ cel_status cel_torch_open_memory (const void *data, size_t size, const char *wha
     vfail (&v, "the storage key list is not a list");
     goto done;
   }
-  for (int32_t k = 0; k < kl->n; k++) {
-    const value *key = &v.vals[kl->items[k]];
-    size_t s = 0;
-    while (key->kind == V_STR && s < v.n_storages && !(v.storages[s].key_len == key->len && !memcmp (v.storages[s].key, key->s, key->len)))
-      s++;
-    if (key->kind != V_STR || s == v.n_storages) {
-      vfail (&v, "storage key %d is not one the object uses", (int) k);
-      goto done;
-    }
-    if (v.storages[s].data) {
-      vfail (&v, "storage '%.*s' is listed twice", (int) key->len, (const char *) key->s);
-      goto done;
-    }
-    if (size - v.pos < 8) {
-      vfail (&v, "the file ends before storage '%.*s'", (int) key->len, (const char *) key->s);
-      goto done;
-    }
-    uint64_t n = read_le (bytes + v.pos, 8);
-    if (n != (uint64_t) v.storages[s].size) {
-      vfail (&v, "storage '%.*s' holds %llu elements, the object says %lld", (int) key->len, (const char *) key->s,
-             (unsigned long long) n, (long long) v.storages[s].size);
-      goto done;
-    }
-    v.pos += 8;
-    size_t nbytes = (size_t) n * (size_t) elem_size (v.storages[s].type);
-    if (nbytes > size - v.pos) {
-      vfail (&v, "the file ends inside storage '%.*s'", (int) key->len, (const char *) key->s);
-      goto done;
-    }
-    v.storages[s].data = bytes + v.pos;
-    v.pos += nbytes;
-  }
-  for (size_t s = 0; s < v.n_storages; s++)
-    if (!v.storages[s].data) {
-      vfail (&v, "storage '%.*s' is used but not in the file", (int) v.storages[s].key_len, (const char *) v.storages[s].key);
-      goto done;
-    }
+  if (!read_storages (&v, kl))
+    goto done;
   if (v.pos != size) {
     vfail (&v, "%zu bytes after the last storage", size - v.pos);
     goto done;

@@ -325,6 +325,13 @@ static void test_refused (void) {
   refused ("duplicate_key", &o, true, "appears twice");
 
   o.n = 0;
+  two[1] = good_tensors[0];
+  two[1].name = "other";
+  two[1].storage_size = 7; /* the same storage key with another size */
+  state_dict (&o, two, 2);
+  refused ("storage_declared_twice_differently", &o, true, "declared twice with different");
+
+  o.n = 0;
   op (&o, '}');
   str (&o, "x");
   integer (&o, 1);
@@ -366,6 +373,31 @@ static void test_refused_layout (void) {
   storages (&b, 7);
   cel_status st = open_buf (&b, &f, err, sizeof err);
   if (!tap_ok (st == CEL_ERROR_FORMAT && strstr (err, "holds 7 elements"), "/torch_pickle/refuses/storage_count_mismatch"))
+    tap_diag ("  status %d: %s", st, err);
+  /* a key listed twice in the storage list */
+  b.n = 0;
+  header (&b);
+  op (&b, 0x80);
+  op (&b, 2);
+  state_dict (&b, good_tensors, 1);
+  op (&b, '.');
+  op (&b, 0x80);
+  op (&b, 2);
+  op (&b, ']');
+  op (&b, '(');
+  str (&b, "0");
+  str (&b, "0");
+  op (&b, 'e');
+  op (&b, '.');
+  for (int k = 0; k < 2; k++) {
+    u64 (&b, 6);
+    for (int i = 0; i < 6; i++) {
+      float x = (float) i;
+      put (&b, &x, 4);
+    }
+  }
+  st = open_buf (&b, &f, err, sizeof err);
+  if (!tap_ok (st == CEL_ERROR_FORMAT && strstr (err, "listed twice"), "/torch_pickle/refuses/storage_listed_twice"))
     tap_diag ("  status %d: %s", st, err);
   static const unsigned char zip[] = { 'P', 'K', 3, 4, 0, 0, 0, 0 };
   st = cel_torch_open_memory (zip, sizeof zip, "new.pth", &f, err, sizeof err);
