@@ -231,7 +231,8 @@ static bool op_global (vm *v) {
   const unsigned char *line[2];
   size_t len[2];
   for (int k = 0; k < 2; k++) {
-    const unsigned char *s = v->p + v->pos, *nl = memchr (s, '\n', v->size - v->pos);
+    size_t left = v->size - v->pos;
+    const unsigned char *s = v->p + v->pos, *nl = memchr (s, '\n', left < 201 ? left : 201);
     if (!nl || nl - s > 200)
       return vfail (v, "pickle GLOBAL without a short newline-terminated name");
     line[k] = s;
