@@ -359,6 +359,36 @@ cel_status cel_safetensors_save (const char *path, const cel_tensor_entry *tenso
                                  const char *const *meta, size_t n_meta, char *err, size_t errlen);
 
 /* ------------------------------------------------------------------------------------------------ */
+/* PyTorch legacy checkpoints (torch.save before 1.6, or _use_new_zipfile_serialization=False), read for
+ * importers (core/torch_pickle.c). A data-only pickle reader: it never runs code, allows only the globals a
+ * state_dict of tensors needs, and refuses anything else with the file offset named. No device needed;
+ * errors go to `err` (errlen bytes) when it is not NULL.                                              */
+
+typedef struct cel_torch_file cel_torch_file;
+
+typedef struct cel_torch_tensor {
+  const char *name;              /* the state_dict key */
+  int32_t rank;
+  int64_t shape[CEL_MAX_RANK];
+  int64_t count;                 /* product of shape (1 for rank 0) */
+  const float *data;             /* count floats, row-major, converted from float, half or double storage */
+} cel_torch_tensor;
+
+/* Reads a checkpoint whose object is a state_dict (an OrderedDict of tensors), or a dict holding exactly one
+ * dict of tensors ({'state_dict': ..., 'epoch': ...}). Returns CEL_ERROR_IO (cannot read),
+ * CEL_ERROR_FORMAT (corrupt or not understood, with the file and offset named) or
+ * CEL_ERROR_OUT_OF_HOST_MEMORY. Zip-based checkpoints (torch.save since 1.6) are refused. */
+cel_status cel_torch_open (const char *path, cel_torch_file **out, char *err, size_t errlen);
+/* The same from memory (not kept after the call). `what` names the source in messages. */
+cel_status cel_torch_open_memory (const void *data, size_t size, const char *what, cel_torch_file **out, char *err,
+                                  size_t errlen);
+void cel_torch_close (cel_torch_file *file);
+/* The tensors in the state_dict's order; find returns NULL when there is no such key. */
+size_t cel_torch_count (const cel_torch_file *file);
+const cel_torch_tensor *cel_torch_tensor_at (const cel_torch_file *file, size_t i);
+const cel_torch_tensor *cel_torch_find (const cel_torch_file *file, const char *name);
+
+/* ------------------------------------------------------------------------------------------------ */
 /* Models: a safetensors file whose metadata holds the architecture (docs/model-format.md).           */
 
 typedef struct cel_model cel_model;

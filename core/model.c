@@ -12,7 +12,7 @@
 
 static const char *const layer_op_names[L_COUNT] = {
   "conv2d", "conv_transpose2d", "instance_norm", "layer_norm", "adain", "relu", "leaky_relu", "tanh",
-  "sigmoid", "resize", "add", "mul", "concat", "scale_shift", "global_avg_pool",
+  "sigmoid", "resize", "add", "mul", "concat", "scale_shift", "global_avg_pool", "crop",
 };
 
 /* Which JSON keys each op accepts besides name, op, in. */
@@ -32,6 +32,7 @@ static const char *const layer_keys[L_COUNT] = {
   "",
   "scale shift",
   "",
+  "size_of",
 };
 
 static bool fail (char *err, size_t errlen, const char *fmt, ...) __attribute__ ((format (printf, 3, 4)));
@@ -220,6 +221,11 @@ static bool parse_layer (cel_model *m, int32_t idx, const cel_json *j, char *err
     }
     L->resize_mode = (cel_resize_mode) mi;
   }
+  if (L->op == L_CROP) {
+    const cel_json *so = cel_json_get (j, "size_of");
+    if (!so || so->type != CEL_JSON_STRING || (L->size_of = find_layer (m, idx, so->string)) == INT32_MIN || L->size_of == -2)
+      return fail (err, errlen, "layer '%s': crop needs 'size_of', an earlier layer or the image", L->name);
+  }
   if ((L->op == L_CONV2D || L->op == L_CONV_TRANSPOSE2D) && !L->weight)
     return fail (err, errlen, "layer '%s': %s needs a 'weight' tensor", L->name, layer_op_names[L->op]);
   return true;
@@ -340,6 +346,11 @@ static bool analyse (cel_model *m, char *err, size_t errlen) {
     case L_GLOBAL_AVG_POOL:
       L->channels = ch[0];
       m->info.global_statistics = true;
+      break;
+    case L_CROP: /* the top-left corner: same pixel grid, fewer rows and columns */
+      if (fabs ((L->size_of == -1 ? 1.0 : m->layers[L->size_of].res) - res[0]) > 1e-9)
+        return fail (err, errlen, "layer '%s': crop to the size of a tensor at another resolution", L->name);
+      L->channels = ch[0];
       break;
     default:
       L->channels = ch[0];
@@ -646,6 +657,17 @@ cel_status cel_model_build_layer (const cel_model *m, cel_graph *g, int32_t i, c
   case L_CONCAT: st = cel_concat (g, in[0], in[1], &y); break;
   case L_SCALE_SHIFT: st = cel_scale_shift (g, in[0], L->scale_f, L->shift_f, &y); break;
   case L_GLOBAL_AVG_POOL: st = cel_global_avg_pool (g, in[0], &y); break;
+  case L_CROP: {
+    cel_shape to;
+    cel_shape s;
+    cel_graph_shape (g, L->size_of == -1 ? image : nodes[L->size_of], &to);
+    cel_graph_shape (g, in[0], &s);
+    if (s.h == to.h && s.w == to.w)
+      y = in[0]; /* nothing to cut (MicroAST at multiples of 4) */
+    else
+      st = cel_crop (g, in[0], 0, 0, to.h, to.w, &y);
+    break;
+  }
   default: st = CEL_ERROR_INVALID_ARGUMENT; break;
   }
   if (st) {

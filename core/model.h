@@ -29,6 +29,7 @@ typedef enum layer_op {
   L_CONCAT,
   L_SCALE_SHIFT,
   L_GLOBAL_AVG_POOL,
+  L_CROP,
   L_COUNT
 } layer_op;
 
@@ -43,7 +44,7 @@ typedef struct layer {
   cel_resize_mode resize_mode;
   float eps, slope, alpha, beta, scale_f, shift_f;
   double scale[2]; /* resize factors */
-  int32_t size_of; /* resize to the size of this layer (-1: the image), or INT32_MIN */
+  int32_t size_of; /* resize or crop to the size of this layer (-1: the image), or INT32_MIN */
   /* analysis */
   int32_t channels;
   double res;      /* resolution relative to the image input: 0.5 after a stride-2 conv */

@@ -186,6 +186,9 @@ cel_status cel_stylize (cel_stylizer *s, const float *image, int32_t width, int3
   if (width < min_side || height < min_side)
     return cel_set_error (ctx, CEL_ERROR_INVALID_ARGUMENT, "stylize: the image (%dx%d) is smaller than this model's minimum of "
                           "%dx%d", width, height, min_side, min_side);
+  if (mi->needs_reference && (ref_width < min_side || ref_height < min_side))
+    return cel_set_error (ctx, CEL_ERROR_INVALID_ARGUMENT, "stylize: the reference image (%dx%d) is smaller than this model's "
+                          "minimum of %dx%d", ref_width, ref_height, min_side, min_side);
   uint64_t budget = o && o->memory_budget ? o->memory_budget : ctx->budget;
   if (!budget) {
     budget = ctx->info.device_local_bytes / 2;

@@ -115,6 +115,15 @@ static cel_status global_sizes (cel_stylizer *s, lstate *ls, int32_t h, int32_t 
     case L_GLOBAL_AVG_POOL:
       ih = iw = 1;
       break;
+    case L_CROP: {
+      int32_t th = L->size_of == -1 ? h : ls[L->size_of].gh, tw = L->size_of == -1 ? w : ls[L->size_of].gw;
+      if (th > ih || tw > iw)
+        return cel_set_error (s->ctx, CEL_ERROR_INVALID_ARGUMENT, "layer '%s': crop to %dx%d of a %dx%d tensor", L->name, tw, th,
+                              iw, ih);
+      ih = th;
+      iw = tw;
+      break;
+    }
     default: break;
     }
     if (ih < 1 || iw < 1)
@@ -149,7 +158,7 @@ static int32_t assign_segments (const cel_model *m, lstate *ls) {
           seg = ls[j].seg + 1;
       }
     }
-    if (L->op == L_RESIZE && L->size_of >= 0 && ls[L->size_of].on_image && ls[L->size_of].seg > seg)
+    if ((L->op == L_RESIZE || L->op == L_CROP) && L->size_of >= 0 && ls[L->size_of].on_image && ls[L->size_of].seg > seg)
       seg = ls[L->size_of].seg; /* only the size is used; keeps it simple */
     bool vec = L->op == L_GLOBAL_AVG_POOL, any_image_input = false, all_vec = true;
     for (int k = 0; k < L->n_in; k++) {
@@ -297,7 +306,8 @@ static const float *input_host (run *r, int32_t j, int32_t *C, int32_t *gh, int3
 
 /* The node of input j of the current tile (computed in this segment, or uploaded from the host). */
 static cel_status tile_input (run *r, cel_graph *g, int32_t j, int32_t seg, win want, cel_node *out) {
-  if (j >= 0 && r->ls[j].vec)
+  /* per-channel vectors: pooled from the image (vec) or from the reference (its pre-pass), broadcast whole */
+  if (j >= 0 && (r->ls[j].vec || (!r->ls[j].on_image && r->ls[j].gh == 1 && r->ls[j].gw == 1)))
     return upload_window (g, r->ls[j].host, r->m->layers[j].channels, 1, 1, (win) { 0, 0, 1, 1 }, out);
   if (j >= 0 && r->ls[j].seg == seg && r->ls[j].on_image)
     return window_of (g, r->ls[j].node, r->ls[j].node_win, want, out);
@@ -487,6 +497,9 @@ static cel_status run_tile (run *r, int32_t seg, int32_t ty0, int32_t ty1, int32
         st = cel_adain_apply (g, x, cs, ss, L->eps, &y);
       break;
     }
+    case L_CROP: /* a top-left crop keeps coordinates: the tile's window of the input is the output */
+      st = tile_input (r, g, j0, seg, l->req, &y);
+      break;
     case L_RELU:
     case L_LEAKY_RELU:
     case L_TANH:
@@ -539,8 +552,8 @@ static cel_status run_tile (run *r, int32_t seg, int32_t ty0, int32_t ty1, int32
   for (int32_t i = 0; i < m->n_layers && !st; i++) {
     lstate *l = &ls[i];
     const layer *L = &m->layers[i];
-    if (l->seg != seg || !l->on_image || l->vec || l->node == CEL_NO_NODE)
-      continue;
+    if (l->seg != seg || !l->on_image || l->vec || l->node == CEL_NO_NODE || !(l->boundary || l->stats))
+      continue; /* others need not cover their owned window (a crop's input beyond the crop) */
     span oy = owned_span (ty0, ty1, r->H, L->res, l->gh), ox = owned_span (tx0, tx1, r->W, L->res, l->gw);
     win own = { oy.lo, ox.lo, oy.hi - oy.lo, ox.hi - ox.lo };
     if (win_empty (own))

@@ -1,5 +1,8 @@
 /* Writes the images the CLI tests use into a folder: RGB, RGBA, gray, gray+alpha 8-bit PNGs, a 16-bit
- * RGB PNG, a JPEG, a corrupt PNG and a text file with an image name. */
+ * RGB PNG, a JPEG, a corrupt PNG and a text file with an image name. With an architecture file and a model
+ * name after the folder, also a model of that architecture with fresh weights (reference-guided models for
+ * the -r tests, without shipping one) and a 5x4 image too small to be a reference. */
+#include "celgan.h"
 #include "image.h"
 
 #include <math.h>
@@ -23,9 +26,26 @@ static bool write_image (const char *dir, const char *name, int32_t w, int32_t h
 }
 
 int main (int argc, char **argv) {
-  if (argc != 2) {
-    fprintf (stderr, "usage: make-test-images DIR\n");
+  if (argc != 2 && argc != 4) {
+    fprintf (stderr, "usage: make-test-images DIR [ARCHITECTURE.json MODEL.safetensors]\n");
     return 2;
+  }
+  if (argc == 4) {
+    FILE *a = fopen (argv[2], "rb");
+    static char arch[1 << 16];
+    size_t n = a ? fread (arch, 1, sizeof arch - 1, a) : 0;
+    if (a)
+      fclose (a);
+    arch[n] = 0;
+    char err[512], path[1024];
+    snprintf (path, sizeof path, "%s/%s", argv[1], argv[3]);
+    const char *meta[] = { "celgan.name", "test reference model" };
+    if (!n || cel_model_create_file (path, arch, 7, meta, 1, err, sizeof err)) {
+      fprintf (stderr, "%s: %s\n", argv[2], n ? err : "cannot read");
+      return 1;
+    }
+    if (!write_image (argv[1], "tiny.png", 5, 4, 3, 8, IMAGE_PNG)) /* smaller than any model's minimum */
+      return 1;
   }
   const char *d = argv[1];
   bool ok = write_image (d, "rgb.png", 67, 45, 3, 8, IMAGE_PNG) && write_image (d, "rgba.png", 40, 52, 4, 8, IMAGE_PNG) &&

@@ -233,6 +233,40 @@ int main (void) {
   cel_model *refm = config_model ("reference");
   reference_tiled_equals_untiled (refm, 75, 58, 40, 52, 24);
   cel_model_free (refm);
+  /* MicroAST's shape: stride-2 reflect convolutions that round sizes up, channel scales pooled from the
+   * reference's features (a reference-side vector in every tile), AdaIN blended with its input, 2x
+   * resizes, and a crop back to the image's size */
+  const char *micro =
+    "{\"family\":\"graph\",\"inputs\":[\"image\",\"reference\"],\"output\":\"y\",\"input_range\":[0,1],"
+    "\"output_range\":[0,1],"
+    "\"tensors\":{\"e1.w\":[8,3,3,3],\"e1.b\":[8],\"e2.w\":[8,2,3,3],\"e2.b\":[8],\"s1.w\":[8,3,3,3],\"s1.b\":[8],"
+    "\"s2.w\":[8,2,3,3],\"s2.b\":[8],\"m.w\":[8,1,3,3],\"m.b\":[8],\"d1.w\":[8,8,3,3],\"d1.b\":[8],\"d2.w\":[3,8,3,3],"
+    "\"d2.b\":[3]},"
+    "\"nodes\":[{\"name\":\"e1\",\"op\":\"conv2d\",\"in\":[\"image\"],\"weight\":\"e1.w\",\"bias\":\"e1.b\",\"stride\":2,"
+    "\"padding\":1,\"padding_mode\":\"reflect\"},{\"name\":\"ea\",\"op\":\"relu\",\"in\":[\"e1\"]},"
+    "{\"name\":\"e2\",\"op\":\"conv2d\",\"in\":[\"ea\"],\"weight\":\"e2.w\",\"bias\":\"e2.b\",\"stride\":2,\"padding\":1,"
+    "\"padding_mode\":\"reflect\",\"groups\":4},"
+    "{\"name\":\"s1\",\"op\":\"conv2d\",\"in\":[\"reference\"],\"weight\":\"s1.w\",\"bias\":\"s1.b\",\"stride\":2,"
+    "\"padding\":1,\"padding_mode\":\"reflect\"},{\"name\":\"sa\",\"op\":\"relu\",\"in\":[\"s1\"]},"
+    "{\"name\":\"s2\",\"op\":\"conv2d\",\"in\":[\"sa\"],\"weight\":\"s2.w\",\"bias\":\"s2.b\",\"stride\":2,\"padding\":1,"
+    "\"padding_mode\":\"reflect\",\"groups\":4},"
+    "{\"name\":\"m\",\"op\":\"conv2d\",\"in\":[\"s2\"],\"weight\":\"m.w\",\"bias\":\"m.b\",\"padding\":1,"
+    "\"padding_mode\":\"reflect\",\"groups\":8},{\"name\":\"mp\",\"op\":\"global_avg_pool\",\"in\":[\"m\"]},"
+    "{\"name\":\"ad\",\"op\":\"adain\",\"in\":[\"e2\",\"s2\"]},"
+    "{\"name\":\"bl\",\"op\":\"add\",\"in\":[\"ad\",\"e2\"],\"alpha\":0.7,\"beta\":0.3},"
+    "{\"name\":\"sc\",\"op\":\"mul\",\"in\":[\"bl\",\"mp\"]},"
+    "{\"name\":\"u1\",\"op\":\"resize\",\"in\":[\"sc\"],\"scale\":2,\"mode\":\"bilinear\"},"
+    "{\"name\":\"d1\",\"op\":\"conv2d\",\"in\":[\"u1\"],\"weight\":\"d1.w\",\"bias\":\"d1.b\",\"padding\":1,"
+    "\"padding_mode\":\"reflect\"},{\"name\":\"da\",\"op\":\"relu\",\"in\":[\"d1\"]},"
+    "{\"name\":\"u2\",\"op\":\"resize\",\"in\":[\"da\"],\"scale\":2,\"mode\":\"bilinear\"},"
+    "{\"name\":\"d2\",\"op\":\"conv2d\",\"in\":[\"u2\"],\"weight\":\"d2.w\",\"bias\":\"d2.b\",\"padding\":1,"
+    "\"padding_mode\":\"reflect\"},{\"name\":\"y\",\"op\":\"crop\",\"in\":[\"d2\"],\"size_of\":\"image\"}]}";
+  cel_model *mm = model_from ("microast-shaped", micro);
+  tap_ok (mm && cel_model_get_info (mm)->needs_reference && cel_model_get_info (mm)->stride == 4,
+          "/stylize/crop/model_loads");
+  reference_tiled_equals_untiled (mm, 67, 53, 41, 29, 16);
+  reference_tiled_equals_untiled (mm, 64, 48, 30, 50, 16);
+  cel_model_free (mm);
   if (fast)
     test_progress_and_cancel (fast);
   test_postprocess ();

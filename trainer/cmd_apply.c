@@ -301,7 +301,7 @@ int cmd_apply (int argc, char **argv) {
     fprintf (stderr, "celgan: note: model '%s' is not reference-guided; -r is ignored\n", mi->name);
   if (o.reference && mi->needs_reference) {
     if (!image_load (o.reference, &ref, 0, err, sizeof err)) {
-      cli_error ("%s", err);
+      cli_error ("reference image: %s", err);
       code = EXIT_IO;
       goto done;
     }

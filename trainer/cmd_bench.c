@@ -122,7 +122,7 @@ int cmd_bench (int argc, char **argv) {
   for (char *save = NULL, *tok = strtok_r (list, ",", &save); tok && code == EXIT_OK; tok = strtok_r (NULL, ",", &save)) {
     int32_t s = atoi (tok);
     cel_graph *g = NULL;
-    cel_node x, y;
+    cel_node x, r = CEL_NO_NODE, y;
     size_t n = (size_t) mi->in_channels * s * s, no = (size_t) mi->out_channels * s * mi->scale * s * mi->scale;
     float *in = malloc (n * sizeof *in), *out = malloc (no * sizeof *out);
     for (size_t i = 0; i < n; i++)
@@ -130,9 +130,17 @@ int cmd_bench (int argc, char **argv) {
     double t0 = now (), t1 = 0;
     st = cel_graph_create (ctx, &g);
     if (!st) st = cel_graph_input (g, "image", (cel_shape) { 1, mi->in_channels, s, s }, &x);
-    if (!st) st = cel_model_build (m, g, x, CEL_NO_NODE, &y);
+    /* reference-guided models: a reference of the image's size (the input reversed), timed with the image */
+    if (!st && mi->needs_reference) st = cel_graph_input (g, "reference", (cel_shape) { 1, mi->in_channels, s, s }, &r);
+    if (!st) st = cel_model_build (m, g, x, r, &y);
     if (!st) st = cel_graph_mark_output (g, y);
     if (!st) st = cel_graph_set_data (g, x, in, n);
+    for (size_t i = 0; i < n / 2 && r != CEL_NO_NODE; i++) {
+      float t = in[i];
+      in[i] = in[n - 1 - i];
+      in[n - 1 - i] = t;
+    }
+    if (!st && r != CEL_NO_NODE) st = cel_graph_set_data (g, r, in, n);
     if (!st) st = cel_graph_plan (g);
     if (!st) {
       t1 = now ();
@@ -182,7 +190,8 @@ int cmd_bench (int argc, char **argv) {
       double a = now ();
       st = cel_stylizer_create (ctx, m, &sty);
       if (!st)
-        st = cel_stylize (sty, img, tiled, tiled, 3, NULL, 0, 0, 0, &o, out, &rep);
+        st = cel_stylize (sty, img, tiled, tiled, 3, mi->needs_reference ? img : NULL, mi->needs_reference ? tiled : 0,
+                          mi->needs_reference ? tiled : 0, 3, &o, out, &rep);
       if (st) {
         cli_error ("tiled %d: %s", tiled, cel_context_last_error (ctx));
         code = cli_exit_code (st);
