@@ -172,6 +172,7 @@ cel_status cel_graph_plan_stats (const cel_graph *graph, cel_plan_stats *out);
 typedef enum cel_padding_mode {
   CEL_PAD_ZERO = 0,
   CEL_PAD_REFLECT = 1, /* PyTorch 'reflect' (edge not repeated); padding must be < the input size */
+  CEL_PAD_REPLICATE = 2, /* PyTorch 'replicate' (edge repeated); cel_pad only */
 } cel_padding_mode;
 
 typedef struct cel_conv2d_params {
@@ -230,12 +231,17 @@ typedef enum cel_activation {
   CEL_ACT_SIGMOID,
 } cel_activation;
 cel_status cel_activate (cel_graph *g, cel_node x, cel_activation act, float alpha, cel_node *out);
+/* PReLU: y = x > 0 ? x : slope * x, slope (1,C,1,1) per channel or (1,1,1,1) shared (a parameter). */
+cel_status cel_prelu (cel_graph *g, cel_node x, cel_node slope, cel_node *out);
 
 typedef enum cel_resize_mode {
   CEL_RESIZE_NEAREST = 0,          /* PyTorch 'nearest': src = floor (dst * in / out) */
   CEL_RESIZE_BILINEAR,             /* half-pixel centers, align_corners = False (PyTorch default) */
   CEL_RESIZE_BILINEAR_ALIGN_CORNERS,
   CEL_RESIZE_BILINEAR_ASYMMETRIC,  /* TF1 convention: src = dst * in / out, no half-pixel offset */
+  CEL_RESIZE_BICUBIC,              /* half-pixel, A = -0.75, taps clamped to the edge (PyTorch bicubic,
+                                    * align_corners = False; ncnn Interp bicubic when no tap falls two
+                                    * or more pixels outside, as in its downscaling) */
 } cel_resize_mode;
 /* Resize x to (out_h, out_w). */
 cel_status cel_resize (cel_graph *g, cel_node x, int32_t out_h, int32_t out_w, cel_resize_mode mode, cel_node *out);
@@ -250,12 +256,15 @@ cel_status cel_scale_shift (cel_graph *g, cel_node x, float scale, float shift, 
 cel_status cel_concat (cel_graph *g, cel_node a, cel_node b, cel_node *out);
 /* Channels [c0, c0+count) of x. */
 cel_status cel_slice_channels (cel_graph *g, cel_node x, int32_t c0, int32_t count, cel_node *out);
-/* Pads H and W by (top, bottom, left, right) >= 0 with zeros or reflection (each reflect pad < that side's
+/* Pads H and W by (top, bottom, left, right) >= 0 with zeros, reflection or the edge (each reflect pad < that side's
  * size). Used by tiled execution to pad only at the image's true borders. */
 cel_status cel_pad (cel_graph *g, cel_node x, int32_t top, int32_t bottom, int32_t left, int32_t right,
                     cel_padding_mode mode, cel_node *out);
 /* The window of x starting at (y0, x0) of size (h, w), which must lie inside x. */
 cel_status cel_crop (cel_graph *g, cel_node x, int32_t y0, int32_t x0, int32_t h, int32_t w, cel_node *out);
+/* Pixel shuffle (depth to space, PyTorch F.pixel_shuffle, ncnn PixelShuffle mode 0): (N,C*r*r,H,W) ->
+ * (N,C,H*r,W*r), y[n,c,h*r+i,w*r+j] = x[n,(c*r+i)*r+j,h,w]. inverse: space to depth (F.pixel_unshuffle). */
+cel_status cel_pixel_shuffle (cel_graph *g, cel_node x, int32_t factor, bool inverse, cel_node *out);
 /* Global average pool: (N,C,H,W) -> (N,C,1,1). */
 cel_status cel_global_avg_pool (cel_graph *g, cel_node x, cel_node *out);
 /* Sum of x over the dims where `shape` is 1 (each dim of shape must be 1 or equal x's). */
