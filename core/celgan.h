@@ -452,6 +452,30 @@ void cel_postprocess (const float *original, float *out, int32_t width, int32_t 
 cel_status cel_model_create_file (const char *path, const char *architecture, uint64_t seed, const char *const *meta,
                                   size_t n_meta, char *err, size_t errlen);
 
+/* ------------------------------------------------------------------------------------------------ */
+/* Importing ncnn models (the .param/.bin of waifu2x-, realesrgan- and realcugan-ncnn-vulkan).         */
+
+typedef struct cel_ncnn_import_info {
+  int32_t scale;       /* output size / input size */
+  int32_t prepadding;  /* pixels the program pads the image with on each side before the network */
+  int32_t layers;      /* ncnn layers read */
+} cel_ncnn_import_info;
+
+/* Converts an ncnn model into a CelGAN model file at out_path (atomically): the network as an explicit op
+ * graph, wrapped in the pre- and post-processing of `program` ("waifu2x", "realesrgan" or "realcugan"), with
+ * scale, pre-padding, provenance and the upstream license in the metadata. A strict reader: an unsupported
+ * layer, param, flag or size is CEL_ERROR_FORMAT with the file, line and value in err; CEL_ERROR_IO when a
+ * file cannot be read or written; CEL_ERROR_INVALID_ARGUMENT for an unknown program. info may be NULL. */
+cel_status cel_ncnn_import (const char *param_path, const char *bin_path, const char *program, const char *out_path,
+                            cel_ncnn_import_info *info, char *err, size_t errlen);
+/* The same from memory; the names are used in messages and the metadata. */
+cel_status cel_ncnn_import_memory (const char *param, size_t param_size, const void *bin, size_t bin_size, const char *param_name,
+                                   const char *bin_name, const char *program, const char *out_path, cel_ncnn_import_info *info,
+                                   char *err, size_t errlen);
+/* The program a model path belongs to when the path says so unambiguously (a folder or file name such as
+ * models-cunet, realesr..., models-se), else NULL. */
+const char *cel_ncnn_guess_program (const char *path);
+
 /* IEEE half <-> float, round to nearest even. */
 float cel_half_to_float (uint16_t h);
 uint16_t cel_float_to_half (float f);

@@ -48,6 +48,7 @@ static void usage (FILE *out) {
          "  apply       stylize images with a model\n"
          "  bench       time a model on a device (see bench/run.sh)\n"
          "  devices     list the Vulkan devices and the features CelGAN uses\n"
+         "  import      convert another project's model (ncnn: waifu2x, Real-ESRGAN, Real-CUGAN)\n"
          "  info        show a model file's metadata, parameters and architecture\n"
          "  selftest    run a small network forward and backward on a device and check it\n"
          "  train       train a style model (a GAN) from a folder of photos and one of style images\n"
@@ -76,6 +77,8 @@ int main (int argc, char **argv) {
     return cmd_bench (argc - 1, argv + 1);
   if (strcmp (cmd, "devices") == 0)
     return cmd_devices (argc - 1, argv + 1);
+  if (strcmp (cmd, "import") == 0)
+    return cmd_import (argc - 1, argv + 1);
   if (strcmp (cmd, "info") == 0)
     return cmd_info (argc - 1, argv + 1);
   if (strcmp (cmd, "selftest") == 0)

@@ -22,6 +22,7 @@ int cmd_devices (int argc, char **argv);
 int cmd_info (int argc, char **argv);
 int cmd_selftest (int argc, char **argv);
 int cmd_apply (int argc, char **argv);
+int cmd_import (int argc, char **argv);
 int cmd_bench (int argc, char **argv);
 int cmd_train (int argc, char **argv);
 
