@@ -614,7 +614,7 @@ static cel_status run_tile (run *r, int32_t seg, int32_t ty0, int32_t ty1, int32
   for (int32_t i = 0; i < m->n_layers && !st; i++) {
     lstate *l = &ls[i];
     const layer *L = &m->layers[i];
-    if (l->seg != seg || !l->on_image || l->vec || l->node == CEL_NO_NODE)
+    if (l->seg != seg || !l->on_image || l->vec || l->node == CEL_NO_NODE || (!l->boundary && !l->stats))
       continue;
     span oy = owned_span (ty0, ty1, r->H, L->res, l->gh), ox = owned_span (tx0, tx1, r->W, L->res, l->gw);
     win own = { oy.lo, ox.lo, oy.hi - oy.lo, ox.hi - ox.lo };
