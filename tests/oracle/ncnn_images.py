@@ -1,0 +1,66 @@
+#!/usr/bin/python3
+"""Helpers of tests/test_ncnn_peers.sh (numpy + PIL, Debian's python3-numpy and python3-pil).
+
+  ncnn_images.py make DIR            writes the test images: a 72x56 drawing with noise and an odd 71x53 one
+  ncnn_images.py compare PEER OURS   compares two 8-bit RGB images of the same size; prints one line and exits 1
+                                     when the mean absolute difference is over 0.5 levels or the 99.9th
+                                     percentile over 3 levels (the tolerance of issue 8)
+  ncnn_images.py equal A B           exits 1 unless the two images are identical
+
+The peers turn output values below -0.5/255 into 255: their post-processing converts a negative float to
+uint before clamping (undefined in GLSL; lavapipe saturates). Where the peer has 255 and we have at most 3
+(we clamp to 0), the pixel is counted apart as 'wrapped' and left out of the statistics."""
+import sys
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+
+def make(folder):
+    rng = np.random.default_rng(7)
+    for w, h, name in [(72, 56, "drawing.png"), (71, 53, "odd.png")]:
+        im = Image.new("RGB", (w, h), (240, 230, 220))
+        d = ImageDraw.Draw(im)
+        for _ in range(12):
+            x0, y0 = rng.integers(0, w), rng.integers(0, h)
+            box = [x0, y0, x0 + rng.integers(5, 30), y0 + rng.integers(5, 30)]
+            d.ellipse(box, fill=tuple(int(v) for v in rng.integers(0, 255, 3)), outline=(20, 20, 20))
+        for _ in range(6):
+            d.line([tuple(rng.integers(0, w, 2)), tuple(rng.integers(0, h, 2))], fill=(0, 0, 0), width=1)
+        a = np.asarray(im).astype(np.float32) + rng.normal(0, 4, (h, w, 3))
+        Image.fromarray(np.clip(a, 0, 255).astype(np.uint8)).save(f"{folder}/{name}")
+
+
+def load(path):
+    return np.asarray(Image.open(path).convert("RGB")).astype(np.float64)
+
+
+def compare(peer_path, ours_path):
+    peer, ours = load(peer_path), load(ours_path)
+    if peer.shape != ours.shape:
+        print(f"sizes differ: peer {peer.shape}, ours {ours.shape}")
+        return 1
+    wrapped = (peer == 255) & (ours <= 3)
+    d = np.abs(peer - ours)[~wrapped]
+    mean, p999, worst = d.mean(), np.percentile(d, 99.9), d.max()
+    print(f"mean {mean:.3f}/255, p99.9 {p999:.2f}/255, max {worst:.0f}/255, "
+          f"wrapped by the peer {wrapped.sum()} of {peer.size} values")
+    return 0 if mean <= 0.5 and p999 <= 3 else 1
+
+
+def main():
+    if sys.argv[1] == "make":
+        make(sys.argv[2])
+        return 0
+    if sys.argv[1] == "compare":
+        return compare(sys.argv[2], sys.argv[3])
+    if sys.argv[1] == "equal":
+        a, b = load(sys.argv[2]), load(sys.argv[3])
+        same = a.shape == b.shape and (a == b).all()
+        print("identical" if same else f"differ (max {np.abs(a - b).max() if a.shape == b.shape else 'size'})")
+        return 0 if same else 1
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
