@@ -34,7 +34,7 @@ static const char *const layer_keys[L_COUNT] = {
   "",
   "weight",
   "factor",
-  "padding padding_mode",
+  "padding padding_mode align",
   "crop offset size_of",
 };
 
@@ -194,6 +194,9 @@ static bool parse_layer (cel_model *m, int32_t idx, const cel_json *j, char *err
     if (!read_ints (cel_json_get (j, "factor"), &L->factor, 1, 1, 16) || L->factor < 1)
       return fail (err, errlen, "layer '%s': pixel_shuffle needs 'factor' (1..16)", L->name);
   }
+  L->align = 1;
+  if (L->op == L_PAD && !read_ints (cel_json_get (j, "align"), &L->align, 1, 1, 64))
+    return fail (err, errlen, "layer '%s': align must be 1..64", L->name);
   if (L->op == L_CROP) {
     const cel_json *so = cel_json_get (j, "size_of"), *c = cel_json_get (j, "crop"), *o = cel_json_get (j, "offset");
     L->size_of = INT32_MIN;
@@ -385,8 +388,14 @@ static bool analyse (cel_model *m, char *err, size_t errlen) {
       L->channels = ch[0];
       if (L->vec)
         return fail (err, errlen, "layer '%s': %s of a pooled vector", L->name, layer_op_names[L->op]);
-      if (L->op == L_CROP && L->size_of >= 0 && fabs (m->layers[L->size_of].res - L->res) > 1e-9)
-        return fail (err, errlen, "layer '%s': crops to the size of a layer at another resolution", L->name);
+      L->size_ratio = 1;
+      if (L->op == L_CROP && L->size_of != INT32_MIN) {
+        double r = L->res / (L->size_of == -1 ? 1.0 : m->layers[L->size_of].res);
+        if (!(r >= 1 - 1e-9 && r <= 64) || fabs (r - llround (r)) > 1e-9)
+          return fail (err, errlen, "layer '%s': crops to the size of a layer whose resolution is not a whole fraction of its own",
+                       L->name);
+        L->size_ratio = (int32_t) llround (r);
+      }
       break;
     case L_CONCAT:
       if (fabs (res[0] - res[1]) > 1e-9)
@@ -672,6 +681,13 @@ cel_status cel_model_crop_window (const layer *L, int32_t h, int32_t w, int32_t 
   return CEL_OK;
 }
 
+void cel_model_pad_amounts (const layer *L, int32_t h, int32_t w, int32_t pad[4]) {
+  pad[0] = L->pad[0];
+  pad[1] = L->pad[1] + (L->align - h % L->align) % L->align;
+  pad[2] = L->pad[2];
+  pad[3] = L->pad[3] + (L->align - w % L->align) % L->align;
+}
+
 /* Builds layer i from its input nodes (in[k] for each of its inputs; `image` for size_of references to the
  * image) into *out. Errors name the layer. */
 cel_status cel_model_build_layer (const cel_model *m, cel_graph *g, int32_t i, const cel_node *in, cel_node image,
@@ -723,7 +739,14 @@ cel_status cel_model_build_layer (const cel_model *m, cel_graph *g, int32_t i, c
   case L_GLOBAL_AVG_POOL: st = cel_global_avg_pool (g, in[0], &y); break;
   case L_PRELU: st = cel_prelu (g, in[0], w, &y); break;
   case L_PIXEL_SHUFFLE: st = cel_pixel_shuffle (g, in[0], L->factor, false, &y); break;
-  case L_PAD: st = cel_pad (g, in[0], L->pad[0], L->pad[1], L->pad[2], L->pad[3], L->pad_mode, &y); break;
+  case L_PAD: {
+    cel_shape s;
+    int32_t p[4];
+    cel_graph_shape (g, in[0], &s);
+    cel_model_pad_amounts (L, s.h, s.w, p);
+    st = cel_pad (g, in[0], p[0], p[1], p[2], p[3], L->pad_mode, &y);
+    break;
+  }
   case L_CROP: {
     cel_shape s;
     int32_t win[4];
@@ -731,7 +754,7 @@ cel_status cel_model_build_layer (const cel_model *m, cel_graph *g, int32_t i, c
     if (L->size_of != INT32_MIN) {
       cel_shape to;
       cel_graph_shape (g, L->size_of == -1 ? image : nodes[L->size_of], &to);
-      st = cel_model_crop_window (L, s.h, s.w, to.h, to.w, win);
+      st = cel_model_crop_window (L, s.h, s.w, to.h * L->size_ratio, to.w * L->size_ratio, win);
     } else {
       st = cel_model_crop_window (L, s.h, s.w, 0, 0, win);
     }

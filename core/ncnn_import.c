@@ -2,10 +2,11 @@
  * (docs/model-format.md, family "graph"), wrapped in the pre- and post-processing of the peer program the
  * model was made for, so that `celgan apply` computes what the program computes on a whole image:
  * - waifu2x-ncnn-vulkan: pixels / 255, the image padded by the network's shrink with its edge repeated
- *   (the program clamps coordinates), the unpadded network, nothing cropped.
+ *   (the program clamps coordinates) and its bottom and right up to even sizes (a multiple of 4 for 1x
+ *   models), the unpadded network, the output cropped to the image's size times the scale.
  * - realesrgan-ncnn-vulkan: pixels / 255, the image padded by 10 with reflection, the network, then 10 *
  *   scale cropped from each side of its output.
- * - realcugan-ncnn-vulkan: like waifu2x, with reflection (not checked against the program yet).
+ * - realcugan-ncnn-vulkan: like waifu2x, with reflection (a multiple of 4 for 3x models).
  * Every layer type and param the peers' 29 models use is understood; anything else is an error naming
  * the .param file, line and value. */
 #include "json.h"
@@ -559,20 +560,28 @@ cel_status cel_ncnn_import_memory (const char *param, size_t param_size, const v
     prepad = prog->fixed_prepadding;
     crop = prepad * scale;
   }
+  /* waifu2x and Real-CUGAN also pad the bottom and right of odd sizes up to what their stride-2 layers need
+   * (2 for 2x and 4x models, 4 for 1x and 3x ones) and crop the output back to the image's size * scale */
+  int32_t align = 1;
+  if (prog->fixed_prepadding < 0)
+    align = scale == 1 || scale == 3 ? 4 : 2;
   static const char *const pad_names[] = { "zero", "reflect", "replicate" };
   cel_strbuf_puts (&a, "{\"family\":\"graph\",\"inputs\":[\"image\"],\"in_channels\":3,\"out_channels\":3,"
                        "\"input_range\":[0,1],\"output_range\":[0,1],\n\"tensors\":{");
   cel_strbuf_append (&a, im.tensors.data ? im.tensors.data : "", im.tensors.len);
   cel_strbuf_printf (&a, "},\n\"nodes\":[\n {\"name\":\"pre_pad\",\"op\":\"pad\",\"in\":[\"image\"],\"padding\":%d,"
-                         "\"padding_mode\":\"%s\"},", prepad, pad_names[prog->pad_mode]);
+                         "\"padding_mode\":\"%s\",\"align\":%d},", prepad, pad_names[prog->pad_mode], (int) align);
   cel_strbuf_append (&a, im.nodes.data ? im.nodes.data : "", im.nodes.len);
-  if (crop) {
+  if (crop || align > 1) {
     cel_strbuf_puts (&a, ",\n {\"name\":\"post_crop\",\"op\":\"crop\",\"in\":[");
     cel_strbuf_json_string (&a, ob->node);
-    cel_strbuf_printf (&a, "],\"crop\":%d}", crop);
+    if (crop)
+      cel_strbuf_printf (&a, "],\"crop\":%d}", crop);
+    else
+      cel_strbuf_puts (&a, "],\"size_of\":\"image\",\"offset\":[0,0]}");
   }
   cel_strbuf_puts (&a, "],\n\"output\":");
-  cel_strbuf_json_string (&a, crop ? "post_crop" : ob->node);
+  cel_strbuf_json_string (&a, crop || align > 1 ? "post_crop" : ob->node);
   cel_strbuf_puts (&a, "}");
   if (a.failed || im.nodes.failed || im.tensors.failed) {
     snprintf (err, errlen, "out of memory");
@@ -586,8 +595,9 @@ cel_status cel_ncnn_import_memory (const char *param, size_t param_size, const v
   snprintf (name, sizeof name, "%s %.*s", prog->title, (int) (strlen (base) > 6 ? strlen (base) - 6 : strlen (base)), base);
   snprintf (desc, sizeof desc, "%s upscaling%s model (%dx), imported from ncnn; runs as %s-ncnn-vulkan does on a whole image.",
             prog->title, strstr (base, "noise") ? "/denoising" : "", (int) scale, prog->name);
-  snprintf (training, sizeof training, "imported by 'celgan import ncnn' from %s and %s (%s-ncnn-vulkan, %s); pre-padding %d (%s)%s",
-            param_name, bin_name, prog->name, prog->project, prepad, pad_names[prog->pad_mode], crop ? ", output cropped" : "");
+  snprintf (training, sizeof training, "imported by 'celgan import ncnn' from %s and %s (%s-ncnn-vulkan, %s); pre-padding %d (%s)%s%s",
+            param_name, bin_name, prog->name, prog->project, prepad, pad_names[prog->pad_mode],
+            align > 1 ? ", bottom and right padded to even sizes" : "", crop ? ", output cropped" : "");
   snprintf (scale_s, sizeof scale_s, "%d", (int) scale);
   snprintf (halo_s, sizeof halo_s, "%d", (int) prepad);
   const char *meta[] = { "celgan.format", "1", "celgan.architecture", a.data, "celgan.name", name, "celgan.description", desc,

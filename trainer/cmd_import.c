@@ -55,6 +55,19 @@ static int import_one (const char *param, const char *bin, const char *program, 
   return EXIT_OK;
 }
 
+/* mkdir -p */
+static void make_folders (const char *path) {
+  char buf[4096];
+  snprintf (buf, sizeof buf, "%s", path);
+  for (char *p = buf + 1; *p; p++)
+    if (*p == '/') {
+      *p = 0;
+      mkdir (buf, 0777);
+      *p = '/';
+    }
+  mkdir (buf, 0777);
+}
+
 static int cmp_str (const void *a, const void *b) {
   return strcmp (*(char *const *) a, *(char *const *) b);
 }
@@ -87,7 +100,7 @@ static int import_folder (const char *dir, const char *program, const char *outd
     return EXIT_IO;
   }
   qsort (names, n, sizeof *names, cmp_str);
-  mkdir (outdir, 0777);
+  make_folders (outdir);
   int worst = EXIT_OK, failed = 0;
   for (size_t i = 0; i < n; i++) {
     char param[4096], out[4096];
