@@ -6,7 +6,8 @@
  *   models), the unpadded network, the output cropped to the image's size times the scale.
  * - realesrgan-ncnn-vulkan: pixels / 255, the image padded by 10 with reflection, the network, then 10 *
  *   scale cropped from each side of its output.
- * - realcugan-ncnn-vulkan: like waifu2x, with reflection (a multiple of 4 for 3x models).
+ * - realcugan-ncnn-vulkan: like waifu2x, with reflection (a multiple of 4 for 3x models); 4x models also
+ *   add the image upscaled to the nearest pixel to the network's output.
  * Every layer type and param the peers' 29 models use is understood; anything else is an error naming
  * the .param file, line and value. */
 #include "json.h"
@@ -580,8 +581,13 @@ cel_status cel_ncnn_import_memory (const char *param, size_t param_size, const v
     else
       cel_strbuf_puts (&a, "],\"size_of\":\"image\",\"offset\":[0,0]}");
   }
+  /* realcugan-ncnn-vulkan adds the image itself, upscaled to the nearest pixel, to the output of 4x models */
+  bool residual = !strcmp (prog->name, "realcugan") && scale == 4;
+  if (residual)
+    cel_strbuf_puts (&a, ",\n {\"name\":\"image_nearest\",\"op\":\"resize\",\"in\":[\"image\"],\"scale\":4,\"mode\":\"nearest\"},"
+                         "\n {\"name\":\"image_residual\",\"op\":\"add\",\"in\":[\"post_crop\",\"image_nearest\"]}");
   cel_strbuf_puts (&a, "],\n\"output\":");
-  cel_strbuf_json_string (&a, crop || align > 1 ? "post_crop" : ob->node);
+  cel_strbuf_json_string (&a, residual ? "image_residual" : crop || align > 1 ? "post_crop" : ob->node);
   cel_strbuf_puts (&a, "}");
   if (a.failed || im.nodes.failed || im.tensors.failed) {
     snprintf (err, errlen, "out of memory");
