@@ -371,6 +371,8 @@ typedef struct cel_model_info {
   bool needs_reference;               /* reference-guided: a second (style) image input */
   bool global_statistics;             /* has norms over the whole image (tiling accumulates them) */
   float input_range[2], output_range[2]; /* pixel value range the network expects / produces */
+  bool alpha_bicubic_ncnn;            /* scale models: alpha is resized with ncnn's bicubic (the peers' programs
+                                       * do; architecture key "alpha_resize": "bicubic-ncnn"), else bilinearly */
   int64_t parameters;
 } cel_model_info;
 
@@ -427,7 +429,7 @@ cel_context *cel_stylizer_context (const cel_stylizer *st);
 
 /* Runs the model on `image` (height x width x channels floats in [0, 1], interleaved; channels 1 gray,
  * 2 gray+alpha, 3 RGB, 4 RGBA) and writes (height*scale) x (width*scale) x channels floats to `out`.
- * Alpha is passed through (resized bilinearly for scale models). Gray images go through RGB models as
+ * Alpha is passed through (resized bilinearly for scale models, or as the model's info says). Gray images go through RGB models as
  * gray RGB and come back as their luma. `reference` (same layout) is the style image of reference-guided
  * models, else NULL. Tiled and untiled results are equal (max difference 1e-4 in the network's range).
  * Returns CEL_ERROR_OUT_OF_DEVICE_MEMORY only when even the smallest tile does not fit; CEL_ERROR_CANCELLED

@@ -520,13 +520,17 @@ static cel_status finish_load (cel_model *m, const char *what, char *err, size_t
   m->info.out_channels = chans[1];
   for (const cel_json *k = root->child; k; k = k->next) {
     static const char *const top[] = { "family", "inputs", "nodes", "output", "tensors", "in_channels", "out_channels",
-                                       "input_range", "output_range", NULL };
+                                       "input_range", "output_range", "alpha_resize", NULL };
     bool known = false;
     for (int i = 0; top[i] && !known; i++)
       known = strcmp (k->key, top[i]) == 0;
     if (!known)
       return fail (err, errlen, "%s: unknown architecture key '%s'", what, k->key), CEL_ERROR_FORMAT;
   }
+  const cel_json *ar = cel_json_get (root, "alpha_resize");
+  if (ar && !(ar->type == CEL_JSON_STRING && (!strcmp (ar->string, "bilinear") || !strcmp (ar->string, "bicubic-ncnn"))))
+    return fail (err, errlen, "%s: alpha_resize is 'bilinear' or 'bicubic-ncnn'", what), CEL_ERROR_FORMAT;
+  m->info.alpha_bicubic_ncnn = ar && !strcmp (ar->string, "bicubic-ncnn");
   if (!read_range (root, "input_range", m->info.input_range, err, errlen) ||
       !read_range (root, "output_range", m->info.output_range, err, errlen))
     return CEL_ERROR_FORMAT;

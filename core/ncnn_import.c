@@ -568,7 +568,7 @@ cel_status cel_ncnn_import_memory (const char *param, size_t param_size, const v
     align = scale == 1 || scale == 3 ? 4 : 2;
   static const char *const pad_names[] = { "zero", "reflect", "replicate" };
   cel_strbuf_puts (&a, "{\"family\":\"graph\",\"inputs\":[\"image\"],\"in_channels\":3,\"out_channels\":3,"
-                       "\"input_range\":[0,1],\"output_range\":[0,1],\n\"tensors\":{");
+                       "\"input_range\":[0,1],\"output_range\":[0,1],\"alpha_resize\":\"bicubic-ncnn\",\n\"tensors\":{");
   cel_strbuf_append (&a, im.tensors.data ? im.tensors.data : "", im.tensors.len);
   cel_strbuf_printf (&a, "},\n\"nodes\":[\n {\"name\":\"pre_pad\",\"op\":\"pad\",\"in\":[\"image\"],\"padding\":%d,"
                          "\"padding_mode\":\"%s\",\"align\":%d},", prepad, pad_names[prog->pad_mode], (int) align);

@@ -1,8 +1,10 @@
 #!/usr/bin/python3
 """Helpers of tests/test_ncnn_peers.sh (numpy + PIL, Debian's python3-numpy and python3-pil).
 
-  ncnn_images.py make DIR            writes the test images: a 72x56 drawing with noise and an odd 71x53 one
-  ncnn_images.py compare PEER OURS   compares two 8-bit RGB images of the same size; prints one line and exits 1
+  ncnn_images.py make DIR            writes the test images: a 72x56 drawing with noise, an odd 71x53 one and a
+                                     45x38 one with alpha
+  ncnn_images.py compare PEER OURS   compares two 8-bit images of the same size (RGB, or RGBA when both have alpha);
+                                     prints one line and exits 1
                                      when the mean absolute difference is over 0.5 levels or the 99.9th
                                      percentile over 3 levels (the tolerance of issue 8)
   ncnn_images.py equal A B           exits 1 unless the two images are identical
@@ -18,7 +20,7 @@ from PIL import Image, ImageDraw
 
 def make(folder):
     rng = np.random.default_rng(7)
-    for w, h, name in [(72, 56, "drawing.png"), (71, 53, "odd.png")]:
+    for w, h, name in [(72, 56, "drawing.png"), (71, 53, "odd.png"), (45, 38, "alpha.png")]:
         im = Image.new("RGB", (w, h), (240, 230, 220))
         d = ImageDraw.Draw(im)
         for _ in range(12):
@@ -27,16 +29,25 @@ def make(folder):
             d.ellipse(box, fill=tuple(int(v) for v in rng.integers(0, 255, 3)), outline=(20, 20, 20))
         for _ in range(6):
             d.line([tuple(rng.integers(0, w, 2)), tuple(rng.integers(0, h, 2))], fill=(0, 0, 0), width=1)
-        a = np.asarray(im).astype(np.float32) + rng.normal(0, 4, (h, w, 3))
-        Image.fromarray(np.clip(a, 0, 255).astype(np.uint8)).save(f"{folder}/{name}")
+        a = np.clip(np.asarray(im).astype(np.float32) + rng.normal(0, 4, (h, w, 3)), 0, 255).astype(np.uint8)
+        if name == "alpha.png":  # a radial fade, a checker of opaque cells and a transparent hole
+            y, x = np.mgrid[0:h, 0:w]
+            alpha = (np.clip(np.hypot(x - w / 2, y - h / 2) / (w / 2), 0, 1) * 255).astype(np.uint8)
+            alpha[(x // 7 + y // 5) % 3 == 0] = 255
+            alpha[10:20, 10:30] = 0
+            Image.fromarray(np.dstack([a, alpha]), "RGBA").save(f"{folder}/{name}")
+        else:
+            Image.fromarray(a).save(f"{folder}/{name}")
 
 
-def load(path):
-    return np.asarray(Image.open(path).convert("RGB")).astype(np.float64)
+def load(path, keep_alpha=False):
+    im = Image.open(path)
+    mode = "RGBA" if keep_alpha and im.mode in ("RGBA", "LA") else "RGB"
+    return np.asarray(im.convert(mode)).astype(np.float64)
 
 
 def compare(peer_path, ours_path):
-    peer, ours = load(peer_path), load(ours_path)
+    peer, ours = load(peer_path, True), load(ours_path, True)
     if peer.shape != ours.shape:
         print(f"sizes differ: peer {peer.shape}, ours {ours.shape}")
         return 1
