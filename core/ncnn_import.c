@@ -344,9 +344,9 @@ static bool convert_layer (importer *im, const ncnn_layer *L) {
       const blob *ref = &im->blobs[L->bottom[1]];
       if (L->p[9].set || L->p[10].set || L->p[11].set)
         return failf (im, L, "starts/ends/axes (-23309..-23311) with a reference input are not supported");
-      for (int k = 0; k < 2; k++)
-        if (ref->size[k] + (k ? wo : ho) > in->size[k])
-          return failf (im, L, "the window (%d, %d) + the reference's size is outside the input", ho, wo);
+      for (int k = 0; k < 2; k++) /* both probes (square images: the offsets apply to either axis) */
+        if (ref->size[k] + (ho > wo ? ho : wo) > in->size[k])
+          return failf (im, L, "the window at (%d, %d) of the reference's size is outside the input", ho, wo);
       node_begin (im, L->name, "crop", in->node, NULL);
       cel_strbuf_puts (&im->nodes, ",\"size_of\":");
       cel_strbuf_json_string (&im->nodes, ref->node);
