@@ -492,7 +492,6 @@ cel_status cel_ncnn_import_memory (const char *param, size_t param_size, const v
     return CEL_ERROR_FORMAT;
   importer im = { .net = net, .err = err, .errlen = errlen };
   cel_status st = CEL_ERROR_FORMAT;
-  char *arch = NULL;
   cel_strbuf a = { 0 };
   int32_t cap = 2 * net->n_layers + 4;
   im.blobs = calloc ((size_t) net->n_blobs, sizeof *im.blobs);
@@ -639,7 +638,6 @@ done:
   free (im.entries);
   free (im.owned);
   free (im.blobs);
-  free (arch);
   cel_strbuf_free (&a);
   cel_strbuf_free (&im.nodes);
   cel_strbuf_free (&im.tensors);
