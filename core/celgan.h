@@ -182,6 +182,7 @@ cel_status cel_graph_plan_stats (const cel_graph *graph, cel_plan_stats *out);
 typedef enum cel_padding_mode {
   CEL_PAD_ZERO = 0,
   CEL_PAD_REFLECT = 1, /* PyTorch 'reflect' (edge not repeated); padding must be < the input size */
+  CEL_PAD_REPLICATE = 2, /* PyTorch 'replicate' (edge repeated); cel_pad only */
 } cel_padding_mode;
 
 typedef struct cel_conv2d_params {
@@ -240,12 +241,17 @@ typedef enum cel_activation {
   CEL_ACT_SIGMOID,
 } cel_activation;
 cel_status cel_activate (cel_graph *g, cel_node x, cel_activation act, float alpha, cel_node *out);
+/* PReLU: y = x > 0 ? x : slope * x, slope (1,C,1,1) per channel or (1,1,1,1) shared (a parameter). */
+cel_status cel_prelu (cel_graph *g, cel_node x, cel_node slope, cel_node *out);
 
 typedef enum cel_resize_mode {
   CEL_RESIZE_NEAREST = 0,          /* PyTorch 'nearest': src = floor (dst * in / out) */
   CEL_RESIZE_BILINEAR,             /* half-pixel centers, align_corners = False (PyTorch default) */
   CEL_RESIZE_BILINEAR_ALIGN_CORNERS,
   CEL_RESIZE_BILINEAR_ASYMMETRIC,  /* TF1 convention: src = dst * in / out, no half-pixel offset */
+  CEL_RESIZE_BICUBIC,              /* half-pixel, A = -0.75, taps clamped to the edge (PyTorch bicubic,
+                                    * align_corners = False; ncnn Interp bicubic when no tap falls two
+                                    * or more pixels outside, as in its downscaling) */
 } cel_resize_mode;
 /* Resize x to (out_h, out_w). */
 cel_status cel_resize (cel_graph *g, cel_node x, int32_t out_h, int32_t out_w, cel_resize_mode mode, cel_node *out);
@@ -260,12 +266,15 @@ cel_status cel_scale_shift (cel_graph *g, cel_node x, float scale, float shift, 
 cel_status cel_concat (cel_graph *g, cel_node a, cel_node b, cel_node *out);
 /* Channels [c0, c0+count) of x. */
 cel_status cel_slice_channels (cel_graph *g, cel_node x, int32_t c0, int32_t count, cel_node *out);
-/* Pads H and W by (top, bottom, left, right) >= 0 with zeros or reflection (each reflect pad < that side's
+/* Pads H and W by (top, bottom, left, right) >= 0 with zeros, reflection or the edge (each reflect pad < that side's
  * size). Used by tiled execution to pad only at the image's true borders. */
 cel_status cel_pad (cel_graph *g, cel_node x, int32_t top, int32_t bottom, int32_t left, int32_t right,
                     cel_padding_mode mode, cel_node *out);
 /* The window of x starting at (y0, x0) of size (h, w), which must lie inside x. */
 cel_status cel_crop (cel_graph *g, cel_node x, int32_t y0, int32_t x0, int32_t h, int32_t w, cel_node *out);
+/* Pixel shuffle (depth to space, PyTorch F.pixel_shuffle, ncnn PixelShuffle mode 0): (N,C*r*r,H,W) ->
+ * (N,C,H*r,W*r), y[n,c,h*r+i,w*r+j] = x[n,(c*r+i)*r+j,h,w]. inverse: space to depth (F.pixel_unshuffle). */
+cel_status cel_pixel_shuffle (cel_graph *g, cel_node x, int32_t factor, bool inverse, cel_node *out);
 /* Global average pool: (N,C,H,W) -> (N,C,1,1). */
 cel_status cel_global_avg_pool (cel_graph *g, cel_node x, cel_node *out);
 /* Sum of x over the dims where `shape` is 1 (each dim of shape must be 1 or equal x's). */
@@ -402,6 +411,8 @@ typedef struct cel_model_info {
   bool needs_reference;               /* reference-guided: a second (style) image input */
   bool global_statistics;             /* has norms over the whole image (tiling accumulates them) */
   float input_range[2], output_range[2]; /* pixel value range the network expects / produces */
+  bool alpha_bicubic_ncnn;            /* scale models: alpha is resized with ncnn's bicubic (the peers' programs
+                                       * do; architecture key "alpha_resize": "bicubic-ncnn"), else bilinearly */
   int64_t parameters;
 } cel_model_info;
 
@@ -458,7 +469,7 @@ cel_context *cel_stylizer_context (const cel_stylizer *st);
 
 /* Runs the model on `image` (height x width x channels floats in [0, 1], interleaved; channels 1 gray,
  * 2 gray+alpha, 3 RGB, 4 RGBA) and writes (height*scale) x (width*scale) x channels floats to `out`.
- * Alpha is passed through (resized bilinearly for scale models). Gray images go through RGB models as
+ * Alpha is passed through (resized bilinearly for scale models, or as the model's info says). Gray images go through RGB models as
  * gray RGB and come back as their luma. `reference` (same layout) is the style image of reference-guided
  * models, else NULL. Tiled and untiled results are equal (max difference 1e-4 in the network's range).
  * Returns CEL_ERROR_OUT_OF_DEVICE_MEMORY only when even the smallest tile does not fit; CEL_ERROR_CANCELLED
@@ -482,6 +493,30 @@ void cel_postprocess (const float *original, float *out, int32_t width, int32_t 
  * deterministic from `seed`. meta: n_meta (key, value) pairs added to the metadata. */
 cel_status cel_model_create_file (const char *path, const char *architecture, uint64_t seed, const char *const *meta,
                                   size_t n_meta, char *err, size_t errlen);
+
+/* ------------------------------------------------------------------------------------------------ */
+/* Importing ncnn models (the .param/.bin of waifu2x-, realesrgan- and realcugan-ncnn-vulkan).         */
+
+typedef struct cel_ncnn_import_info {
+  int32_t scale;       /* output size / input size */
+  int32_t prepadding;  /* pixels the program pads the image with on each side before the network */
+  int32_t layers;      /* ncnn layers read */
+} cel_ncnn_import_info;
+
+/* Converts an ncnn model into a CelGAN model file at out_path (atomically): the network as an explicit op
+ * graph, wrapped in the pre- and post-processing of `program` ("waifu2x", "realesrgan" or "realcugan"), with
+ * scale, pre-padding, provenance and the upstream license in the metadata. A strict reader: an unsupported
+ * layer, param, flag or size is CEL_ERROR_FORMAT with the file, line and value in err; CEL_ERROR_IO when a
+ * file cannot be read or written; CEL_ERROR_INVALID_ARGUMENT for an unknown program. info may be NULL. */
+cel_status cel_ncnn_import (const char *param_path, const char *bin_path, const char *program, const char *out_path,
+                            cel_ncnn_import_info *info, char *err, size_t errlen);
+/* The same from memory; the names are used in messages and the metadata. */
+cel_status cel_ncnn_import_memory (const char *param, size_t param_size, const void *bin, size_t bin_size, const char *param_name,
+                                   const char *bin_name, const char *program, const char *out_path, cel_ncnn_import_info *info,
+                                   char *err, size_t errlen);
+/* The program a model path belongs to when the path says so unambiguously (a folder or file name such as
+ * models-cunet, realesr..., models-se), else NULL. */
+const char *cel_ncnn_guess_program (const char *path);
 
 /* IEEE half <-> float, round to nearest even. */
 float cel_half_to_float (uint16_t h);

@@ -12,7 +12,7 @@
 
 static const char *const layer_op_names[L_COUNT] = {
   "conv2d", "conv_transpose2d", "instance_norm", "layer_norm", "adain", "relu", "leaky_relu", "tanh",
-  "sigmoid", "resize", "add", "mul", "concat", "scale_shift", "global_avg_pool", "crop",
+  "sigmoid", "resize", "add", "mul", "concat", "scale_shift", "global_avg_pool", "prelu", "pixel_shuffle", "pad", "crop",
 };
 
 /* Which JSON keys each op accepts besides name, op, in. */
@@ -32,7 +32,10 @@ static const char *const layer_keys[L_COUNT] = {
   "",
   "scale shift",
   "",
-  "size_of",
+  "weight",
+  "factor",
+  "padding padding_mode align",
+  "crop offset size_of",
 };
 
 static bool fail (char *err, size_t errlen, const char *fmt, ...) __attribute__ ((format (printf, 3, 4)));
@@ -180,8 +183,35 @@ static bool parse_layer (cel_model *m, int32_t idx, const cel_json *j, char *err
       L->pad_mode = CEL_PAD_ZERO;
     else if (v->type == CEL_JSON_STRING && !strcmp (v->string, "reflect"))
       L->pad_mode = CEL_PAD_REFLECT;
+    else if (v->type == CEL_JSON_STRING && !strcmp (v->string, "replicate") && L->op == L_PAD)
+      L->pad_mode = CEL_PAD_REPLICATE;
     else
-      return fail (err, errlen, "layer '%s': padding_mode is 'zero' or 'reflect'", L->name);
+      return fail (err, errlen, "layer '%s': padding_mode is 'zero' or 'reflect'%s", L->name,
+                   L->op == L_PAD ? " or 'replicate'" : "");
+  }
+  if (L->op == L_PIXEL_SHUFFLE) {
+    L->factor = 0;
+    if (!read_ints (cel_json_get (j, "factor"), &L->factor, 1, 1, 16) || L->factor < 1)
+      return fail (err, errlen, "layer '%s': pixel_shuffle needs 'factor' (1..16)", L->name);
+  }
+  L->align = 1;
+  if (L->op == L_PAD && !read_ints (cel_json_get (j, "align"), &L->align, 1, 1, 64))
+    return fail (err, errlen, "layer '%s': align must be 1..64", L->name);
+  if (L->op == L_CROP) {
+    const cel_json *so = cel_json_get (j, "size_of"), *c = cel_json_get (j, "crop"), *o = cel_json_get (j, "offset");
+    L->size_of = INT32_MIN;
+    if (so) {
+      int32_t off[2] = { 0, 0 };
+      if (c || so->type != CEL_JSON_STRING || (L->size_of = find_layer (m, idx, so->string)) == INT32_MIN || L->size_of == -2 ||
+          !read_ints (o, off, 2, 0, 1 << 20))
+        return fail (err, errlen, "layer '%s': crop takes 'size_of' (an earlier layer or the image) with 'offset' [y, x], "
+                     "or 'crop' [top, bottom, left, right]", L->name);
+      L->crop[0] = off[0];
+      L->crop[2] = off[1];
+    } else if (o || !c || !read_ints (c, L->crop, 4, 0, 1 << 20)) {
+      return fail (err, errlen, "layer '%s': crop needs 'crop' (an int, [h, w] or [top, bottom, left, right] >= 0) or "
+                   "'size_of' and 'offset'", L->name);
+    }
   }
   if (!read_float (cel_json_get (j, "eps"), &L->eps, 0, 1) || !read_float (cel_json_get (j, "slope"), &L->slope, -10, 10) ||
       !read_float (cel_json_get (j, "alpha"), &L->alpha, -1e6, 1e6) || !read_float (cel_json_get (j, "beta"), &L->beta, -1e6, 1e6) ||
@@ -210,23 +240,18 @@ static bool parse_layer (cel_model *m, int32_t idx, const cel_json *j, char *err
     }
     if (L->size_of == INT32_MIN && !(L->scale[0] >= 1.0 / 64 && L->scale[0] <= 64 && L->scale[1] >= 1.0 / 64 && L->scale[1] <= 64))
       return fail (err, errlen, "layer '%s': resize scale out of range", L->name);
-    static const char *const modes[] = { "nearest", "bilinear", "bilinear-align-corners", "bilinear-asymmetric" };
+    static const char *const modes[] = { "nearest", "bilinear", "bilinear-align-corners", "bilinear-asymmetric", "bicubic" };
     int mi = 1;
     if (mode) {
-      for (mi = 0; mi < 4 && !(mode->type == CEL_JSON_STRING && !strcmp (mode->string, modes[mi])); mi++)
+      for (mi = 0; mi < 5 && !(mode->type == CEL_JSON_STRING && !strcmp (mode->string, modes[mi])); mi++)
         ;
-      if (mi == 4)
-        return fail (err, errlen, "layer '%s': resize mode is nearest, bilinear, bilinear-align-corners or bilinear-asymmetric",
-                     L->name);
+      if (mi == 5)
+        return fail (err, errlen, "layer '%s': resize mode is nearest, bilinear, bilinear-align-corners, bilinear-asymmetric "
+                     "or bicubic", L->name);
     }
     L->resize_mode = (cel_resize_mode) mi;
   }
-  if (L->op == L_CROP) {
-    const cel_json *so = cel_json_get (j, "size_of");
-    if (!so || so->type != CEL_JSON_STRING || (L->size_of = find_layer (m, idx, so->string)) == INT32_MIN || L->size_of == -2)
-      return fail (err, errlen, "layer '%s': crop needs 'size_of', an earlier layer or the image", L->name);
-  }
-  if ((L->op == L_CONV2D || L->op == L_CONV_TRANSPOSE2D) && !L->weight)
+  if ((L->op == L_CONV2D || L->op == L_CONV_TRANSPOSE2D || L->op == L_PRELU) && !L->weight)
     return fail (err, errlen, "layer '%s': %s needs a 'weight' tensor", L->name, layer_op_names[L->op]);
   return true;
 }
@@ -255,7 +280,7 @@ static bool analyse (cel_model *m, char *err, size_t errlen) {
   for (int32_t i = 0; i < m->n_layers; i++) {
     layer *L = &m->layers[i];
     int32_t ch[MAX_NODE_INPUTS];
-    double res[MAX_NODE_INPUTS], halo = 0;
+    double res[MAX_NODE_INPUTS] = { 1, 1, 1, 1 }, halo = 0;
     int64_t align = 1;
     bool ref = false;
     for (int k = 0; k < L->n_in; k++) {
@@ -271,6 +296,11 @@ static bool analyse (cel_model *m, char *err, size_t errlen) {
     }
     L->from_reference = ref;
     L->res = res[0];
+    /* vectors: a global pool, and ops whose image-side inputs are all vectors (the squeeze-excitation gate) */
+    bool all_vec = true;
+    for (int k = 0; k < L->n_in; k++)
+      all_vec &= L->in[k] >= 0 && m->layers[L->in[k]].vec;
+    L->vec = L->op == L_GLOBAL_AVG_POOL || all_vec;
     const cel_tensor_info *w = L->weight;
     switch (L->op) {
     case L_CONV2D:
@@ -298,7 +328,7 @@ static bool analyse (cel_model *m, char *err, size_t errlen) {
         L->res = L->res / s;
         if (L->stride[0] != L->stride[1])
           return fail (err, errlen, "layer '%s': unequal strides are not supported in models", L->name);
-        int64_t need = (int64_t) llround (1.0 / L->res);
+        int64_t need = L->res < 1 ? (int64_t) llround (1.0 / L->res) : 1; /* after upsampling: any size */
         align = align / gcd64 (align, need) * need;
       } else {
         halo += (ext / s + 2) / L->res;
@@ -334,9 +364,38 @@ static bool analyse (cel_model *m, char *err, size_t errlen) {
     case L_MUL:
       if (ch[1] != ch[0] && ch[1] != 1)
         return fail (err, errlen, "layer '%s': inputs have %d and %d channels", L->name, (int) ch[0], (int) ch[1]);
-      if (fabs (res[0] - res[1]) > 1e-9 && !(L->in[1] >= 0 && m->layers[L->in[1]].op == L_GLOBAL_AVG_POOL))
+      if (fabs (res[0] - res[1]) > 1e-9 && !(L->in[1] >= 0 && m->layers[L->in[1]].vec))
         return fail (err, errlen, "layer '%s': inputs are at different resolutions", L->name);
+      if (L->in[0] >= 0 && m->layers[L->in[0]].vec && !L->vec)
+        return fail (err, errlen, "layer '%s': a pooled vector must be the second input", L->name);
       L->channels = ch[0];
+      break;
+    case L_PRELU:
+      L->channels = ch[0];
+      if (w->rank != 1 || (w->shape[0] != ch[0] && w->shape[0] != 1))
+        return fail (err, errlen, "layer '%s': weight '%s' must have shape [%d] or [1]", L->name, w->name, (int) ch[0]);
+      break;
+    case L_PIXEL_SHUFFLE:
+      if (ch[0] % (L->factor * L->factor))
+        return fail (err, errlen, "layer '%s': %d channels are not a multiple of %d", L->name, (int) ch[0],
+                     (int) (L->factor * L->factor));
+      L->channels = ch[0] / (L->factor * L->factor);
+      halo += 1 / L->res;
+      L->res *= L->factor;
+      break;
+    case L_PAD:
+    case L_CROP:
+      L->channels = ch[0];
+      if (L->vec)
+        return fail (err, errlen, "layer '%s': %s of a pooled vector", L->name, layer_op_names[L->op]);
+      L->size_ratio = 1;
+      if (L->op == L_CROP && L->size_of != INT32_MIN) {
+        double r = L->res / (L->size_of == -1 ? 1.0 : m->layers[L->size_of].res);
+        if (!(r >= 1 - 1e-9 && r <= 64) || fabs (r - llround (r)) > 1e-9)
+          return fail (err, errlen, "layer '%s': crops to the size of a layer whose resolution is not a whole fraction of its own",
+                       L->name);
+        L->size_ratio = (int32_t) llround (r);
+      }
       break;
     case L_CONCAT:
       if (fabs (res[0] - res[1]) > 1e-9)
@@ -346,11 +405,6 @@ static bool analyse (cel_model *m, char *err, size_t errlen) {
     case L_GLOBAL_AVG_POOL:
       L->channels = ch[0];
       m->info.global_statistics = true;
-      break;
-    case L_CROP: /* the top-left corner: same pixel grid, fewer rows and columns */
-      if (fabs ((L->size_of == -1 ? 1.0 : m->layers[L->size_of].res) - res[0]) > 1e-9)
-        return fail (err, errlen, "layer '%s': crop to the size of a tensor at another resolution", L->name);
-      L->channels = ch[0];
       break;
     default:
       L->channels = ch[0];
@@ -466,13 +520,17 @@ static cel_status finish_load (cel_model *m, const char *what, char *err, size_t
   m->info.out_channels = chans[1];
   for (const cel_json *k = root->child; k; k = k->next) {
     static const char *const top[] = { "family", "inputs", "nodes", "output", "tensors", "in_channels", "out_channels",
-                                       "input_range", "output_range", NULL };
+                                       "input_range", "output_range", "alpha_resize", NULL };
     bool known = false;
     for (int i = 0; top[i] && !known; i++)
       known = strcmp (k->key, top[i]) == 0;
     if (!known)
       return fail (err, errlen, "%s: unknown architecture key '%s'", what, k->key), CEL_ERROR_FORMAT;
   }
+  const cel_json *ar = cel_json_get (root, "alpha_resize");
+  if (ar && !(ar->type == CEL_JSON_STRING && (!strcmp (ar->string, "bilinear") || !strcmp (ar->string, "bicubic-ncnn"))))
+    return fail (err, errlen, "%s: alpha_resize is 'bilinear' or 'bicubic-ncnn'", what), CEL_ERROR_FORMAT;
+  m->info.alpha_bicubic_ncnn = ar && !strcmp (ar->string, "bicubic-ncnn");
   if (!read_range (root, "input_range", m->info.input_range, err, errlen) ||
       !read_range (root, "output_range", m->info.output_range, err, errlen))
     return CEL_ERROR_FORMAT;
@@ -608,6 +666,32 @@ cel_status cel_model_create_params (const cel_model *m, cel_graph *g) {
   return st;
 }
 
+/* The window a crop layer keeps of an h x w input: y0, x0, height, width. to_h, to_w: the size of its
+ * size_of layer (when it has one). */
+cel_status cel_model_crop_window (const layer *L, int32_t h, int32_t w, int32_t to_h, int32_t to_w, int32_t win[4]) {
+  if (L->size_of != INT32_MIN) {
+    win[0] = L->crop[0];
+    win[1] = L->crop[2];
+    win[2] = to_h;
+    win[3] = to_w;
+  } else {
+    win[0] = L->crop[0];
+    win[1] = L->crop[2];
+    win[2] = h - L->crop[0] - L->crop[1];
+    win[3] = w - L->crop[2] - L->crop[3];
+  }
+  if (win[2] < 1 || win[3] < 1 || (int64_t) win[0] + win[2] > h || (int64_t) win[1] + win[3] > w)
+    return CEL_ERROR_INVALID_ARGUMENT;
+  return CEL_OK;
+}
+
+void cel_model_pad_amounts (const layer *L, int32_t h, int32_t w, int32_t pad[4]) {
+  pad[0] = L->pad[0];
+  pad[1] = L->pad[1] + (L->align - h % L->align) % L->align;
+  pad[2] = L->pad[2];
+  pad[3] = L->pad[3] + (L->align - w % L->align) % L->align;
+}
+
 /* Builds layer i from its input nodes (in[k] for each of its inputs; `image` for size_of references to the
  * image) into *out. Errors name the layer. */
 cel_status cel_model_build_layer (const cel_model *m, cel_graph *g, int32_t i, const cel_node *in, cel_node image,
@@ -657,15 +741,34 @@ cel_status cel_model_build_layer (const cel_model *m, cel_graph *g, int32_t i, c
   case L_CONCAT: st = cel_concat (g, in[0], in[1], &y); break;
   case L_SCALE_SHIFT: st = cel_scale_shift (g, in[0], L->scale_f, L->shift_f, &y); break;
   case L_GLOBAL_AVG_POOL: st = cel_global_avg_pool (g, in[0], &y); break;
-  case L_CROP: {
-    cel_shape to;
+  case L_PRELU: st = cel_prelu (g, in[0], w, &y); break;
+  case L_PIXEL_SHUFFLE: st = cel_pixel_shuffle (g, in[0], L->factor, false, &y); break;
+  case L_PAD: {
     cel_shape s;
-    cel_graph_shape (g, L->size_of == -1 ? image : nodes[L->size_of], &to);
+    int32_t p[4];
     cel_graph_shape (g, in[0], &s);
-    if (s.h == to.h && s.w == to.w)
+    cel_model_pad_amounts (L, s.h, s.w, p);
+    st = cel_pad (g, in[0], p[0], p[1], p[2], p[3], L->pad_mode, &y);
+    break;
+  }
+  case L_CROP: {
+    cel_shape s;
+    int32_t win[4];
+    cel_graph_shape (g, in[0], &s);
+    if (L->size_of != INT32_MIN) {
+      cel_shape to;
+      cel_graph_shape (g, L->size_of == -1 ? image : nodes[L->size_of], &to);
+      st = cel_model_crop_window (L, s.h, s.w, to.h * L->size_ratio, to.w * L->size_ratio, win);
+    } else {
+      st = cel_model_crop_window (L, s.h, s.w, 0, 0, win);
+    }
+    if (st)
+      cel_set_error (ctx, st, "crop of %dx%d by (%d, %d, %d, %d) leaves nothing", s.h, s.w, L->crop[0], L->crop[1], L->crop[2],
+                     L->crop[3]);
+    else if (win[0] == 0 && win[1] == 0 && win[2] == s.h && win[3] == s.w)
       y = in[0]; /* nothing to cut (MicroAST at multiples of 4) */
     else
-      st = cel_crop (g, in[0], 0, 0, to.h, to.w, &y);
+      st = cel_crop (g, in[0], win[0], win[1], win[2], win[3], &y);
     break;
   }
   default: st = CEL_ERROR_INVALID_ARGUMENT; break;

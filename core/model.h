@@ -29,6 +29,9 @@ typedef enum layer_op {
   L_CONCAT,
   L_SCALE_SHIFT,
   L_GLOBAL_AVG_POOL,
+  L_PRELU,
+  L_PIXEL_SHUFFLE,
+  L_PAD,
   L_CROP,
   L_COUNT
 } layer_op;
@@ -45,13 +48,23 @@ typedef struct layer {
   float eps, slope, alpha, beta, scale_f, shift_f;
   double scale[2]; /* resize factors */
   int32_t size_of; /* resize or crop to the size of this layer (-1: the image), or INT32_MIN */
+  int32_t factor;  /* pixel_shuffle */
+  int32_t crop[4]; /* crop: top, bottom, left, right removed (size_of: top, left offsets in [0], [2]) */
+  int32_t size_ratio; /* crop with size_of: this layer's resolution / size_of's (a whole number) */
+  int32_t align;   /* pad: bottom and right also pad the input up to a multiple of this */
   /* analysis */
   int32_t channels;
   double res;      /* resolution relative to the image input: 0.5 after a stride-2 conv */
   double halo;     /* in image pixels */
   int64_t stride_total; /* alignment needed at the input for this node's pixel grid */
   bool from_reference;
+  bool vec;        /* a per-channel vector (1x1): a global pool and what is computed from it alone */
 } layer;
+
+/* The window (y0, x0, h, w) a crop layer keeps of an h x w input; to_h, to_w: its size_of layer's size. */
+/* The amounts (top, bottom, left, right) a pad layer pads an h x w input by. */
+void cel_model_pad_amounts (const layer *L, int32_t h, int32_t w, int32_t pad[4]);
+cel_status cel_model_crop_window (const layer *L, int32_t h, int32_t w, int32_t to_h, int32_t to_w, int32_t win[4]);
 
 struct cel_model {
   cel_safetensors *st;

@@ -70,14 +70,96 @@ static float *to_network (const float *img, int32_t w, int32_t h, int32_t ch, in
   return p;
 }
 
-/* Planar network output -> interleaved [0,1]; alpha from the input (bilinear when scaled). */
+/* ncnn's bicubic taps along one axis of an n -> n*scale upscale (its Interp layer, which the peers' programs
+ * use for alpha): A = -0.75, half-pixel centers, and ncnn's own folding of taps beyond the edges. Output o reads
+ * inputs ofs[o]-1 .. ofs[o]+2 with weights wt[4*o ..]. Needs n >= 4. */
+static void ncnn_cubic_taps (int32_t n, int32_t scale, int32_t *ofs, float *wt) {
+  double step = (double) n / (n * scale);
+  const float A = -0.75f;
+  for (int32_t o = 0; o < n * scale; o++) {
+    float fx = (float) ((o + 0.5) * step - 0.5);
+    int32_t sx = (int32_t) floor (fx);
+    fx -= (float) sx;
+    float *a = wt + 4 * o, f0 = fx + 1, f1 = fx, f2 = 1 - fx;
+    a[0] = A * f0 * f0 * f0 - 5 * A * f0 * f0 + 8 * A * f0 - 4 * A;
+    a[1] = (A + 2) * f1 * f1 * f1 - (A + 3) * f1 * f1 + 1;
+    a[2] = (A + 2) * f2 * f2 * f2 - (A + 3) * f2 * f2 + 1;
+    a[3] = 1.f - a[0] - a[1] - a[2];
+    if (sx <= -1) {
+      sx = 1;
+      a[0] = 1.f - a[3];
+      a[1] = a[3];
+      a[2] = a[3] = 0.f;
+    }
+    if (sx == 0) {
+      sx = 1;
+      a[0] = a[0] + a[1];
+      a[1] = a[2];
+      a[2] = a[3];
+      a[3] = 0.f;
+    }
+    if (sx == n - 2) {
+      sx = n - 3;
+      a[3] = a[2] + a[3];
+      a[2] = a[1];
+      a[1] = a[0];
+      a[0] = 0.f;
+    }
+    if (sx >= n - 1) {
+      sx = n - 3;
+      a[3] = 1.f - a[0];
+      a[2] = a[0];
+      a[1] = a[0] = 0.f;
+    }
+    ofs[o] = sx;
+  }
+}
+
+/* Alpha of an interleaved image upscaled with ncnn's bicubic, into channel ch-1 of out (clamped to [0, 1]).
+ * Returns false (out of memory or an image under 4 pixels) to fall back to bilinear. */
+static bool alpha_ncnn_bicubic (const float *img, int32_t w, int32_t h, int32_t ch, int32_t scale, float *out) {
+  int32_t ow = w * scale, oh = h * scale;
+  int32_t *xo = malloc ((size_t) ow * sizeof *xo), *yo = malloc ((size_t) oh * sizeof *yo);
+  float *xa = malloc ((size_t) ow * 4 * sizeof *xa), *ya = malloc ((size_t) oh * 4 * sizeof *ya);
+  float *rows = malloc ((size_t) h * ow * sizeof *rows);
+  bool ok = xo && yo && xa && ya && rows && w >= 4 && h >= 4;
+  if (ok) {
+    ncnn_cubic_taps (w, scale, xo, xa);
+    ncnn_cubic_taps (h, scale, yo, ya);
+    for (int32_t y = 0; y < h; y++) /* horizontal pass */
+      for (int32_t x = 0; x < ow; x++) {
+        float s = 0;
+        for (int k = 0; k < 4; k++)
+          s += xa[4 * x + k] * img[((size_t) y * w + xo[x] - 1 + k) * (size_t) ch + (size_t) ch - 1];
+        rows[(size_t) y * ow + x] = s;
+      }
+    for (int32_t y = 0; y < oh; y++)
+      for (int32_t x = 0; x < ow; x++) {
+        float s = 0;
+        for (int k = 0; k < 4; k++)
+          s += ya[4 * y + k] * rows[(size_t) (yo[y] - 1 + k) * ow + x];
+        out[((size_t) y * ow + x) * (size_t) ch + (size_t) ch - 1] = s < 0 ? 0 : s > 1 ? 1 : s;
+      }
+  }
+  free (xo);
+  free (yo);
+  free (xa);
+  free (ya);
+  free (rows);
+  return ok;
+}
+
+/* Planar network output -> interleaved [0,1]; alpha from the input (bilinear when scaled, unless the model
+ * asks for ncnn's bicubic: then alpha_done is set and the alpha channel is left to alpha_ncnn_bicubic). */
 static void from_network (const float *net, int32_t net_ch, const float range[2], const float *img, int32_t w, int32_t h,
-                          int32_t ch, int32_t scale, float *out) {
+                          int32_t ch, int32_t scale, bool alpha_done, float *out) {
   int32_t ow = w * scale, oh = h * scale;
   size_t plane = (size_t) ow * oh;
   float a = 1.0f / (range[1] - range[0]), b = -range[0];
   bool alpha = ch == 2 || ch == 4;
   int32_t color = alpha ? ch - 1 : ch;
+  if (alpha_done)
+    alpha = false;
   for (int32_t y = 0; y < oh; y++)
     for (int32_t x = 0; x < ow; x++) {
       size_t i = (size_t) y * ow + x;
@@ -232,8 +314,11 @@ cel_status cel_stylize (cel_stylizer *s, const float *image, int32_t width, int3
   }
 
 done:
-  if (!st)
-    from_network (net_out, mi->out_channels, mi->output_range, image, width, height, channels, mi->scale, out);
+  if (!st) {
+    bool alpha_done = (channels == 2 || channels == 4) && mi->scale > 1 && mi->alpha_bicubic_ncnn &&
+                      alpha_ncnn_bicubic (image, width, height, channels, mi->scale, out);
+    from_network (net_out, mi->out_channels, mi->output_range, image, width, height, channels, mi->scale, alpha_done, out);
+  }
   rep->peak_device_bytes = ctx->peak_device_bytes;
   free (net_in);
   free (net_ref);

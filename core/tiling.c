@@ -115,13 +115,27 @@ static cel_status global_sizes (cel_stylizer *s, lstate *ls, int32_t h, int32_t 
     case L_GLOBAL_AVG_POOL:
       ih = iw = 1;
       break;
+    case L_PIXEL_SHUFFLE:
+      ih *= L->factor;
+      iw *= L->factor;
+      break;
+    case L_PAD: {
+      int32_t p[4];
+      cel_model_pad_amounts (L, ih, iw, p);
+      ih += p[0] + p[1];
+      iw += p[2] + p[3];
+      break;
+    }
     case L_CROP: {
-      int32_t th = L->size_of == -1 ? h : ls[L->size_of].gh, tw = L->size_of == -1 ? w : ls[L->size_of].gw;
-      if (th > ih || tw > iw)
-        return cel_set_error (s->ctx, CEL_ERROR_INVALID_ARGUMENT, "layer '%s': crop to %dx%d of a %dx%d tensor", L->name, tw, th,
-                              iw, ih);
-      ih = th;
-      iw = tw;
+      int32_t win[4], so = L->size_of;
+      int32_t th = so == INT32_MIN ? 0 : so == -1 ? h : ls[so].gh, tw = so == INT32_MIN ? 0 : so == -1 ? w : ls[so].gw;
+      th *= L->size_ratio;
+      tw *= L->size_ratio;
+      if (cel_model_crop_window (L, ih, iw, th, tw, win))
+        return cel_set_error (s->ctx, CEL_ERROR_INVALID_ARGUMENT, "the image (%dx%d) is too small for model layer '%s'", w, h,
+                              L->name);
+      ih = win[2];
+      iw = win[3];
       break;
     }
     default: break;
@@ -158,17 +172,9 @@ static int32_t assign_segments (const cel_model *m, lstate *ls) {
           seg = ls[j].seg + 1;
       }
     }
-    if ((L->op == L_RESIZE || L->op == L_CROP) && L->size_of >= 0 && ls[L->size_of].on_image && ls[L->size_of].seg > seg)
+    if (L->op == L_RESIZE && L->size_of >= 0 && ls[L->size_of].on_image && ls[L->size_of].seg > seg)
       seg = ls[L->size_of].seg; /* only the size is used; keeps it simple */
-    bool vec = L->op == L_GLOBAL_AVG_POOL, any_image_input = false, all_vec = true;
-    for (int k = 0; k < L->n_in; k++) {
-      int32_t j = L->in[k];
-      if (j == -1 || (j >= 0 && ls[j].on_image)) {
-        any_image_input = true;
-        all_vec &= j >= 0 && ls[j].vec;
-      }
-    }
-    ls[i].vec = on_image && (vec || (any_image_input && all_vec));
+    ls[i].vec = on_image && L->vec;
     ls[i].on_image = on_image;
     ls[i].seg = on_image ? seg : -1;
     if (on_image && seg > max_seg)
@@ -205,6 +211,14 @@ static span conv_need (span ideal, int32_t n, bool reflect) {
   return c;
 }
 
+/* The window of the input a pad reads for an ideal span (rows outside map to the edge or their mirror). */
+static span pad_need (span ideal, int32_t n, bool reflect) {
+  span c = conv_need (ideal, n, reflect);
+  if (c.hi <= c.lo) /* wholly outside: the edge row (replicate), or nothing (zeros) */
+    c = ideal.hi <= 0 ? (span) { 0, 1 } : (span) { n - 1, n };
+  return c;
+}
+
 static span convt_need (span o, int32_t n_in, int32_t s, int32_t pad, int32_t k, int32_t d) {
   /* output o reads inputs i with i*s - pad + kk*d == o */
   int32_t lo_num = o.lo + pad - d * (k - 1), hi_num = o.hi - 1 + pad;
@@ -216,6 +230,11 @@ static span convt_need (span o, int32_t n_in, int32_t s, int32_t pad, int32_t k,
 static span resize_need (span o, int32_t n_in, int32_t n_out, int32_t mode) {
   float sc = cel_resize_axis_scale (n_in, n_out, mode);
   double lo_src, hi_src;
+  if (mode == CEL_RESIZE_BICUBIC) { /* taps floor(src)-1 .. floor(src)+2 */
+    lo_src = sc * (o.lo + 0.5) - 0.5;
+    hi_src = sc * (o.hi - 1 + 0.5) - 0.5;
+    return clamp_span ((span) { (int32_t) floor (lo_src) - 2, (int32_t) floor (hi_src) + 4 }, n_in);
+  }
   if (mode == CEL_RESIZE_BILINEAR) {
     lo_src = sc * (o.lo + 0.5) - 0.5;
     hi_src = sc * (o.hi - 1 + 0.5) - 0.5;
@@ -393,6 +412,18 @@ static cel_status run_tile (run *r, int32_t seg, int32_t ty0, int32_t ty1, int32
       } else if (L->op == L_RESIZE) {
         ny = resize_need (ry, ih, l->gh, L->resize_mode);
         nx = resize_need (rx, iw, l->gw, L->resize_mode);
+      } else if (L->op == L_PAD) {
+        bool refl = L->pad_mode == CEL_PAD_REFLECT;
+        ny = pad_need (conv_ideal (ry, 1, L->pad[0], 1, 1), ih, refl);
+        nx = pad_need (conv_ideal (rx, 1, L->pad[2], 1, 1), iw, refl);
+      } else if (L->op == L_CROP && k == 0) {
+        ny = (span) { ry.lo + L->crop[0], ry.hi + L->crop[0] };
+        nx = (span) { rx.lo + L->crop[2], rx.hi + L->crop[2] };
+      } else if (L->op == L_CROP) {
+        continue; /* size_of: only the size is used */
+      } else if (L->op == L_PIXEL_SHUFFLE) {
+        ny = (span) { ry.lo / L->factor, (ry.hi + L->factor - 1) / L->factor };
+        nx = (span) { rx.lo / L->factor, (rx.hi + L->factor - 1) / L->factor };
       }
       win need = { ny.lo, nx.lo, ny.hi - ny.lo, nx.hi - nx.lo };
       if (win_empty (need))
@@ -472,6 +503,46 @@ static cel_status run_tile (run *r, int32_t seg, int32_t ty0, int32_t ty1, int32
       st = cel_graph_add_op (g, CEL_OP_RESIZE_WINDOW, &x, 1, ip, 11, NULL, 0, &y);
       break;
     }
+    case L_PAD: {
+      span iy = conv_ideal (ry, 1, L->pad[0], 1, 1), ix = conv_ideal (rx, 1, L->pad[2], 1, 1);
+      bool refl = L->pad_mode == CEL_PAD_REFLECT;
+      span ny = pad_need (iy, ih, refl), nx = pad_need (ix, iw, refl);
+      win have = { ny.lo, nx.lo, ny.hi - ny.lo, nx.hi - nx.lo };
+      if ((st = tile_input (r, g, j0, seg, have, &x)))
+        break;
+      /* pad the window to cover the ideal span: by the true border's padding where it meets a border, else
+       * the window already holds those rows */
+      int32_t pt = iy.lo < have.y0 ? have.y0 - iy.lo : 0, pb = iy.hi > have.y0 + have.h ? iy.hi - have.y0 - have.h : 0;
+      int32_t pl = ix.lo < have.x0 ? have.x0 - ix.lo : 0, pr = ix.hi > have.x0 + have.w ? ix.hi - have.x0 - have.w : 0;
+      if (pt || pb || pl || pr) {
+        if ((have.y0 > 0 && pt) || (have.y0 + have.h < ih && pb) || (have.x0 > 0 && pl) || (have.x0 + have.w < iw && pr)) {
+          st = cel_set_error (r->s->ctx, CEL_ERROR_INVALID_ARGUMENT, "internal: pad window");
+          break;
+        }
+        if ((st = cel_pad (g, x, pt, pb, pl, pr, L->pad_mode, &x)))
+          break;
+        have = (win) { have.y0 - pt, have.x0 - pl, have.h + pt + pb, have.w + pl + pr };
+      }
+      win ideal = { iy.lo, ix.lo, iy.hi - iy.lo, ix.hi - ix.lo };
+      st = window_of (g, x, have, ideal, &y);
+      break;
+    }
+    case L_CROP:
+      st = tile_input (r, g, j0, seg, (win) { l->req.y0 + L->crop[0], l->req.x0 + L->crop[2], l->req.h, l->req.w }, &y);
+      break;
+    case L_PIXEL_SHUFFLE: {
+      int32_t f = L->factor;
+      win have = { ry.lo / f, rx.lo / f, (ry.hi + f - 1) / f - ry.lo / f, (rx.hi + f - 1) / f - rx.lo / f };
+      if ((st = tile_input (r, g, j0, seg, have, &x)) || (st = cel_pixel_shuffle (g, x, f, false, &y)))
+        break;
+      st = window_of (g, y, (win) { have.y0 * f, have.x0 * f, have.h * f, have.w * f }, l->req, &y);
+      break;
+    }
+    case L_PRELU:
+      if ((st = tile_input (r, g, j0, seg, l->req, &x)))
+        break;
+      st = cel_prelu (g, x, w, &y);
+      break;
     case L_INSTANCE_NORM:
     case L_LAYER_NORM: {
       cel_node sn;
@@ -497,9 +568,6 @@ static cel_status run_tile (run *r, int32_t seg, int32_t ty0, int32_t ty1, int32
         st = cel_adain_apply (g, x, cs, ss, L->eps, &y);
       break;
     }
-    case L_CROP: /* a top-left crop keeps coordinates: the tile's window of the input is the output */
-      st = tile_input (r, g, j0, seg, l->req, &y);
-      break;
     case L_RELU:
     case L_LEAKY_RELU:
     case L_TANH:
@@ -552,8 +620,8 @@ static cel_status run_tile (run *r, int32_t seg, int32_t ty0, int32_t ty1, int32
   for (int32_t i = 0; i < m->n_layers && !st; i++) {
     lstate *l = &ls[i];
     const layer *L = &m->layers[i];
-    if (l->seg != seg || !l->on_image || l->vec || l->node == CEL_NO_NODE || !(l->boundary || l->stats))
-      continue; /* others need not cover their owned window (a crop's input beyond the crop) */
+    if (l->seg != seg || !l->on_image || l->vec || l->node == CEL_NO_NODE || (!l->boundary && !l->stats))
+      continue;
     span oy = owned_span (ty0, ty1, r->H, L->res, l->gh), ox = owned_span (tx0, tx1, r->W, L->res, l->gw);
     win own = { oy.lo, ox.lo, oy.hi - oy.lo, ox.hi - ox.lo };
     if (win_empty (own))

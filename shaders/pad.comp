@@ -1,7 +1,8 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
-// y (N,C,H+t+b,W+l+r) = x padded. mode 0: zeros; 1: reflect (PyTorch: the edge is not repeated).
+// y (N,C,H+t+b,W+l+r) = x padded. mode 0: zeros; 1: reflect (PyTorch: the edge is not repeated);
+// 2: replicate (the edge repeated).
 layout(local_size_x = 256) in;
 layout(std430, binding = 0) readonly buffer X { float x[]; };
 layout(std430, binding = 1) writeonly buffer Y { float y[]; };
@@ -20,7 +21,12 @@ void main() {
   int h = o.z - p.top, w = o.w - p.left;
   bool inside = h >= 0 && h < p.xshape.z && w >= 0 && w < p.xshape.w;
   if (p.mode == 0 && !inside) { y[i] = 0.0; return; }
-  h = reflect_index(h, p.xshape.z);
-  w = reflect_index(w, p.xshape.w);
+  if (p.mode == 2) {
+    h = clamp(h, 0, p.xshape.z - 1);
+    w = clamp(w, 0, p.xshape.w - 1);
+  } else {
+    h = reflect_index(h, p.xshape.z);
+    w = reflect_index(w, p.xshape.w);
+  }
   y[i] = x[cel_offset(p.xshape, o.x, o.y, h, w)];
 }

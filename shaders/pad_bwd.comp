@@ -2,7 +2,8 @@
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 // dx (N,C,H,W) from dy of pad (N,C,H+t+b,W+l+r), gather form: every padded position whose source is
-// (h, w) contributes. Zero mode: the direct position only; reflect: also the mirrored positions.
+// (h, w) contributes. Zero mode: the direct position only; reflect: also the mirrored positions;
+// replicate: the edge rows and columns also collect every padded row or column beyond them.
 layout(local_size_x = 256) in;
 layout(std430, binding = 0) readonly buffer DY { float dy[]; };
 layout(std430, binding = 1) writeonly buffer DX { float dx[]; };
@@ -12,6 +13,16 @@ void main() {
   uint i = cel_linear_index();
   if (i >= p.count) return;
   ivec4 o = cel_unravel(p.xshape, i);
+  if (p.mode == 2) {
+    int r0 = o.z == 0 ? 0 : o.z + p.top, r1 = o.z == p.xshape.z - 1 ? p.yshape.z - 1 : o.z + p.top;
+    int c0 = o.w == 0 ? 0 : o.w + p.left, c1 = o.w == p.xshape.w - 1 ? p.yshape.w - 1 : o.w + p.left;
+    float s = 0.0;
+    for (int a = r0; a <= r1; a++)
+      for (int b = c0; b <= c1; b++)
+        s += dy[cel_offset(p.yshape, o.x, o.y, a, b)];
+    dx[i] = s;
+    return;
+  }
   bool reflect = p.mode == 1;
   int bottom = p.yshape.z - p.xshape.z - p.top, right = p.yshape.w - p.xshape.w - p.left;
   // rows: direct + up to two mirrors; columns likewise

@@ -12,6 +12,19 @@ void main() {
   uint i = cel_linear_index();
   if (i >= p.count) return;
   ivec4 o = cel_unravel(p.yshape, i);
+  if (MODE == 4u) {
+    CubicTaps ch = cubic_taps(o.z, p.xshape.z, p.scale_h), cw = cubic_taps(o.w, p.xshape.w, p.scale_w);
+    float s = 0.0;
+    for (int a = 0; a < 4; a++) {
+      uint row = cel_offset(p.xshape, o.x, o.y, ch.i[a], 0);
+      float t = 0.0;
+      for (int b = 0; b < 4; b++)
+        t += cw.l[b] * x[row + uint(cw.i[b])];
+      s += ch.l[a] * t;
+    }
+    y[i] = s;
+    return;
+  }
   ResizeTaps th = resize_taps(o.z, p.xshape.z, p.scale_h);
   ResizeTaps tw = resize_taps(o.w, p.xshape.w, p.scale_w);
   uint r0 = cel_offset(p.xshape, o.x, o.y, th.i0, 0), r1 = cel_offset(p.xshape, o.x, o.y, th.i1, 0);

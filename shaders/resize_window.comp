@@ -17,6 +17,19 @@ void main() {
   uint i = cel_linear_index();
   if (i >= p.count) return;
   ivec4 o = cel_unravel(p.yshape, i);
+  if (MODE == 4u) {
+    CubicTaps ch = cubic_taps(o.z + p.oy0, p.in_global_h, p.scale_h), cw = cubic_taps(o.w + p.ox0, p.in_global_w, p.scale_w);
+    float s = 0.0;
+    for (int a = 0; a < 4; a++) {
+      uint row = cel_offset(p.xshape, o.x, o.y, ch.i[a] - p.iy0, 0);
+      float t = 0.0;
+      for (int b = 0; b < 4; b++)
+        t += cw.l[b] * x[row + uint(cw.i[b] - p.ix0)];
+      s += ch.l[a] * t;
+    }
+    y[i] = s;
+    return;
+  }
   ResizeTaps th = resize_taps(o.z + p.oy0, p.in_global_h, p.scale_h);
   ResizeTaps tw = resize_taps(o.w + p.ox0, p.in_global_w, p.scale_w);
   int h0 = th.i0 - p.iy0, h1 = th.i1 - p.iy0, w0 = tw.i0 - p.ix0, w1 = tw.i1 - p.ix0;

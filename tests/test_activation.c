@@ -128,6 +128,46 @@ static void check_errors (void) {
   cel_graph_destroy (g);
 }
 
+/* ---- prelu ----------------------------------------------------------------------------------- */
+
+typedef struct { cel_shape x; int per_channel; } prelu_case;
+
+static cel_status build_prelu (cel_graph *g, const cel_node *in, cel_node *out, const void *ud) {
+  (void) ud;
+  return cel_prelu (g, in[0], in[1], out);
+}
+static void ref_prelu (const double *const *in, double *out, const void *ud) {
+  const prelu_case *c = ud;
+  prelu_ref_fwd (in[0], (ref_shape) { c->x.n, c->x.c, c->x.h, c->x.w }, in[1], c->per_channel, out);
+}
+static void ref_prelu_bwd (const double *const *in, const double *dy, double *const *din, const void *ud) {
+  const prelu_case *c = ud;
+  prelu_ref_bwd (in[0], (ref_shape) { c->x.n, c->x.c, c->x.h, c->x.w }, in[1], c->per_channel, dy, din[0], din[1]);
+}
+
+/* x of one sign per case (finite differences stay off the kink); the slope is a parameter. */
+static void check_prelu (cel_shape x, int per_channel, double lo, double hi, const char *label) {
+  prelu_case c = { x, per_channel };
+  char name[96];
+  snprintf (name, sizeof name, "/prelu/%s/%s", per_channel ? "per_channel" : "shared", label);
+  oc_spec s = { .name = name, .n_in = 2, .in_shape = { x, { 1, per_channel ? x.c : 1, 1, 1 } }, .in_param = { false, true },
+                .in_grad = { true, true }, .in_lo = { lo, -0.5 }, .in_hi = { hi, 0.5 }, .out_shape = x, .build = build_prelu,
+                .fwd = ref_prelu, .bwd = ref_prelu_bwd, .ud = &c };
+  oc_check (&s);
+}
+
+static void check_prelu_errors (void) {
+  cel_graph *g = NULL;
+  cel_node x, a, y = 7;
+  cel_status st = cel_graph_create (oc_context (), &g);
+  if (!st) st = cel_graph_input (g, "x", (cel_shape) { 1, 4, 3, 3 }, &x);
+  if (!st) st = cel_graph_param (g, "a", (cel_shape) { 1, 3, 1, 1 }, &a);
+  if (!st) st = cel_prelu (g, x, a, &y);
+  tap_ok (st == CEL_ERROR_INVALID_ARGUMENT && y == CEL_NO_NODE && strstr (cel_context_last_error (oc_context ()), "prelu"),
+          "/prelu/errors/slope_count_differs_from_channels");
+  cel_graph_destroy (g);
+}
+
 int main (void) {
   oc_context ();
   for (int act = CEL_ACT_RELU; act <= CEL_ACT_SIGMOID; act++) {
@@ -158,5 +198,14 @@ int main (void) {
   check_saturation (CEL_ACT_TANH);
   check_saturation (CEL_ACT_SIGMOID);
   check_errors ();
+  for (int i = 0; i < 3; i++) {
+    char label[32];
+    snprintf (label, sizeof label, "negative%d", i);
+    check_prelu (random_shape (), i != 2, -2, -1e-2, label);
+    snprintf (label, sizeof label, "positive%d", i);
+    check_prelu (random_shape (), i != 2, 1e-2, 2, label);
+  }
+  check_prelu ((cel_shape) { 1, 64, 19, 23 }, 1, -2, -1e-2, "64_channels_negative");
+  check_prelu_errors ();
   return tap_finish ();
 }

@@ -1,4 +1,4 @@
-/* Resize in all four modes, forward and backward: up and down, integer and odd ratios, output and input
+/* Resize in all five modes, forward and backward: up and down, integer and odd ratios, output and input
  * size 1, identity, one axis up and the other down; plus the nearest indices PyTorch picks where float
  * rounding differs from exact arithmetic, and size errors. */
 #include "opcheck.h"
@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *mode_names[] = { "nearest", "bilinear", "bilinear_align_corners", "bilinear_asymmetric" };
+static const char *mode_names[] = { "nearest", "bilinear", "bilinear_align_corners", "bilinear_asymmetric", "bicubic" };
 
 typedef struct { cel_shape x, y; cel_resize_mode mode; } resize_case;
 
@@ -155,7 +155,7 @@ static void check_errors (void) {
   cel_graph_input (g, "x", (cel_shape) { 1, 2, 5, 5 }, &x);
   static const struct { int32_t h, w; int mode; const char *what; } bad[] = {
     { 0, 4, 0, "zero_height" }, { 4, 0, 1, "zero_width" }, { 0, 0, 2, "zero_size" }, { -3, 4, 3, "negative_height" },
-    { 4, 4, 4, "unknown_mode" }, { 4, 4, -1, "negative_mode" }, { 1 << 25, 1, 0, "absurd_height" },
+    { 4, 4, 5, "unknown_mode" }, { 4, 4, -1, "negative_mode" }, { 1 << 25, 1, 0, "absurd_height" },
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     y = 42;
@@ -174,7 +174,7 @@ int main (void) {
     { 6, 7, 6, 7, "identity" },       { 5, 9, 11, 4, "up_and_down" },   { 3, 2, 97, 61, "up_large_ratio" },
     { 97, 61, 3, 2, "down_large_ratio" }, { 14, 14, 46, 46, "float_rounded_index" },
   };
-  for (int mode = CEL_RESIZE_NEAREST; mode <= CEL_RESIZE_BILINEAR_ASYMMETRIC; mode++) {
+  for (int mode = CEL_RESIZE_NEAREST; mode <= CEL_RESIZE_BICUBIC; mode++) {
     for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
       cel_shape x = { oc_rand_int (1, 2), oc_rand_int (1, 3), sizes[k].h, sizes[k].w };
       check_resize ((cel_resize_mode) mode, x, sizes[k].oh, sizes[k].ow, sizes[k].label);

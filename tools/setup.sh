@@ -19,7 +19,7 @@ PACKAGES=(
   gcc clang libclang-rt-14-dev meson ninja-build pkg-config glslang-tools
   libvulkan-dev mesa-vulkan-drivers vulkan-validationlayers vulkan-tools
   libglib2.0-dev libjson-glib-dev libpng-dev libjpeg62-turbo-dev
-  python3-torch python3-numpy mmdebstrap
+  python3-torch python3-numpy mmdebstrap npm libgomp1
 )
 
 with_root=1

@@ -48,7 +48,7 @@ static void usage (FILE *out) {
          "  apply       stylize images with a model\n"
          "  bench       time a model on a device (see bench/run.sh)\n"
          "  devices     list the Vulkan devices and the features CelGAN uses\n"
-         "  import      convert another project's model (MicroAST) into a CelGAN model file\n"
+         "  import      convert another project's model (ncnn: waifu2x, Real-ESRGAN, Real-CUGAN; MicroAST)\n"
          "  info        show a model file's metadata, parameters and architecture\n"
          "  selftest    run a small network forward and backward on a device and check it\n"
          "  train       train a style model (a GAN) from a folder of photos and one of style images\n"

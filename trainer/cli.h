@@ -22,11 +22,13 @@ int cmd_devices (int argc, char **argv);
 int cmd_info (int argc, char **argv);
 int cmd_selftest (int argc, char **argv);
 int cmd_apply (int argc, char **argv);
+int cmd_import (int argc, char **argv);
 int cmd_bench (int argc, char **argv);
 int cmd_train (int argc, char **argv);
-int cmd_import (int argc, char **argv);
 /* celgan import microast DIR ... (import_microast.c) */
 int import_microast (int argc, char **argv);
+/* celgan import ncnn ... (import_ncnn.c; argv[1] is "ncnn") */
+int import_ncnn (int argc, char **argv);
 
 /* Prints "celgan: <message>" to stderr. */
 void cli_error (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));

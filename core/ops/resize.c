@@ -1,4 +1,4 @@
-/* Resize on H and W: nearest and three bilinear conventions, matching PyTorch's F.interpolate (size=...)
+/* Resize on H and W: nearest, three bilinear conventions and bicubic, matching PyTorch's F.interpolate (size=...)
  * index for index (the source coordinate is computed in float as PyTorch does), and the backward in gather
  * form: each input pixel sums dy over the outputs that read it, with the same taps (shaders/resize_axis.glsl). */
 #include "../internal.h"
@@ -12,8 +12,8 @@ typedef struct { ivec4_t xshape, yshape; float scale_h, scale_w; uint32_t count;
 _Static_assert (sizeof (resize_push) == 44, "mirror of resize.comp and resize_bwd.comp");
 
 static const char *mode_name (int32_t mode) {
-  static const char *names[] = { "nearest", "bilinear", "bilinear_align_corners", "bilinear_asymmetric" };
-  return mode >= 0 && mode <= CEL_RESIZE_BILINEAR_ASYMMETRIC ? names[mode] : "unknown";
+  static const char *names[] = { "nearest", "bilinear", "bilinear_align_corners", "bilinear_asymmetric", "bicubic" };
+  return mode >= 0 && mode <= CEL_RESIZE_BICUBIC ? names[mode] : "unknown";
 }
 
 /* Source step per output pixel, in float exactly as PyTorch's area_pixel_compute_scale. */
@@ -39,7 +39,7 @@ static cel_status resize_dispatch (cel_exec *ex, cel_graph *g, cel_node self, ce
 
 cel_status resize_infer (cel_graph *g, cel_node_rec *n) {
   cel_shape xs = cel_node_shape (g, n->in[0]);
-  if (n->ip[2] < CEL_RESIZE_NEAREST || n->ip[2] > CEL_RESIZE_BILINEAR_ASYMMETRIC)
+  if (n->ip[2] < CEL_RESIZE_NEAREST || n->ip[2] > CEL_RESIZE_BICUBIC)
     return cel_graph_error (g, CEL_ERROR_INVALID_ARGUMENT, "resize: unknown mode %d", (int) n->ip[2]);
   if (n->ip[0] < 1 || n->ip[1] < 1)
     return cel_graph_error (g, CEL_ERROR_INVALID_ARGUMENT, "resize: output size %d x %d must be at least 1 x 1",

@@ -32,3 +32,24 @@ void activation_ref_bwd (const double *x, const double *dy, int64_t n, int act, 
   for (int64_t i = 0; i < n; i++)
     dx[i] = act_slope (x[i], act, alpha) * dy[i];
 }
+
+void prelu_ref_fwd (const double *x, ref_shape xs, const double *slope, int per_channel, double *y) {
+  for (int64_t i = 0; i < ref_count (xs); i++) {
+    double a = slope[per_channel ? (i / ((int64_t) xs.h * xs.w)) % xs.c : 0];
+    y[i] = x[i] > 0 ? x[i] : a * x[i];
+  }
+}
+
+void prelu_ref_bwd (const double *x, ref_shape xs, const double *slope, int per_channel, const double *dy, double *dx,
+                    double *dslope) {
+  if (dslope)
+    for (int32_t c = 0; c < (per_channel ? xs.c : 1); c++)
+      dslope[c] = 0;
+  for (int64_t i = 0; i < ref_count (xs); i++) {
+    int64_t c = per_channel ? (i / ((int64_t) xs.h * xs.w)) % xs.c : 0;
+    if (dx)
+      dx[i] = x[i] > 0 ? dy[i] : slope[c] * dy[i];
+    if (dslope && x[i] <= 0)
+      dslope[c] += x[i] * dy[i];
+  }
+}

@@ -3,7 +3,7 @@
 #include "ref_common.h"
 
 /* mode as cel_resize_mode: 0 nearest, 1 bilinear (half-pixel), 2 bilinear align_corners, 3 bilinear
- * asymmetric (TF1). x (N,C,H,W), y (N,C,OH,OW) with OH, OW = ys.h, ys.w. */
+ * asymmetric (TF1), 4 bicubic (A = -0.75, clamped taps). x (N,C,H,W), y (N,C,OH,OW) with OH, OW = ys.h, ys.w. */
 void resize_ref_fwd (const double *x, ref_shape xs, ref_shape ys, int mode, double *y);
 /* dx (N,C,H,W) from dy (N,C,OH,OW), by scattering each output's gradient to its taps. */
 void resize_ref_bwd (const double *dy, ref_shape xs, ref_shape ys, int mode, double *dx);

@@ -3,6 +3,8 @@
 static int32_t source (int32_t i, int32_t n, int reflect) {
   if (i >= 0 && i < n)
     return i;
+  if (reflect == 2)
+    return i < 0 ? 0 : n - 1;
   if (!reflect)
     return -1;
   return i < 0 ? -i : 2 * n - 2 - i;
@@ -51,4 +53,19 @@ void crop_ref_bwd (const double *dy, ref_shape xs, int32_t y0, int32_t x0, int32
       for (int32_t i = 0; i < h; i++)
         for (int32_t j = 0; j < w; j++)
           dx[ref_at (xs, n, c, i + y0, j + x0)] = dy[ref_at (ys, n, c, i, j)];
+}
+
+void pixel_shuffle_ref_fwd (const double *x, ref_shape xs, int32_t r, int inverse, double *y) {
+  ref_shape ys = inverse ? (ref_shape) { xs.n, xs.c * r * r, xs.h / r, xs.w / r } : (ref_shape) { xs.n, xs.c / (r * r), xs.h * r, xs.w * r };
+  ref_shape big = inverse ? xs : ys, small = inverse ? ys : xs;
+  for (int32_t n = 0; n < big.n; n++)
+    for (int32_t c = 0; c < big.c; c++)
+      for (int32_t h = 0; h < big.h; h++)
+        for (int32_t w = 0; w < big.w; w++) {
+          int64_t b = ref_at (big, n, c, h, w), s = ref_at (small, n, (c * r + h % r) * r + w % r, h / r, w / r);
+          if (inverse)
+            y[s] = x[b];
+          else
+            y[b] = x[s];
+        }
 }

@@ -112,6 +112,9 @@ OP_API = {
     "cel_instance_norm": (ST, [P, NODE, NODE, NODE, ctypes.c_float, PNODE]),
     "cel_layer_norm": (ST, [P, NODE, NODE, NODE, ctypes.c_float, PNODE]),
     "cel_adain": (ST, [P, NODE, NODE, ctypes.c_float, PNODE]),
+    "cel_prelu": (ST, [P, NODE, NODE, PNODE]),
+    "cel_pixel_shuffle": (ST, [P, NODE, ctypes.c_int32, ctypes.c_bool, PNODE]),
+    "cel_pad": (ST, [P, NODE, ctypes.c_int32, ctypes.c_int32, ctypes.c_int32, ctypes.c_int32, ctypes.c_int, PNODE]),
 }
 
 
@@ -276,7 +279,7 @@ def out_node(lib, st, node, what):
 
 # ---- resize ---------------------------------------------------------------------------------------
 
-RESIZE_MODES = ["nearest", "bilinear", "bilinear_align_corners", "bilinear_asymmetric"]
+RESIZE_MODES = ["nearest", "bilinear", "bilinear_align_corners", "bilinear_asymmetric", "bicubic"]
 
 
 def tf1_asymmetric_axis(in_size, out_size):
@@ -303,6 +306,8 @@ def resize_reference(mode, oh, ow):
         return lambda x: F.interpolate(x, size=(oh, ow), mode="bilinear", align_corners=False)
     if mode == 2:
         return lambda x: F.interpolate(x, size=(oh, ow), mode="bilinear", align_corners=True)
+    if mode == 4:
+        return lambda x: F.interpolate(x, size=(oh, ow), mode="bicubic", align_corners=False)
     return lambda x: tf1_asymmetric(x, oh, ow)
 
 
@@ -339,6 +344,38 @@ def test_activations(o):
                 return out_node(lib, lib.op("cel_activate")(g, nodes[0], act, alpha, ctypes.byref(y)), y, "activate")
 
             o.case(f"/oracle/activate/{name}/{'x'.join(map(str, shape))}", [("x", x, True)], build, ref)
+
+
+# ---- prelu, pixel shuffle, pad (the ops the ncnn import added) ------------------------------------
+
+def test_upscaler_ops(o):
+    for shape, slopes in [((2, 5, 7, 6), 5), ((1, 3, 4, 9), 1)]:
+        x = o.rand(*shape, lo=-2, hi=2)
+        a = o.rand(1, slopes, 1, 1, lo=-0.5, hi=0.5)
+
+        def build(lib, g, nodes):
+            y = NODE()
+            return out_node(lib, lib.op("cel_prelu")(g, nodes[0], nodes[1], ctypes.byref(y)), y, "prelu")
+
+        o.case(f"/oracle/prelu/{slopes}_slopes", [("x", x, True), ("slope", a, True)], build,
+               lambda x, a: F.prelu(x, a.reshape(-1)))
+    for r, inverse, shape in [(2, False, (2, 12, 5, 3)), (3, False, (1, 9, 4, 4)), (2, True, (1, 3, 6, 8))]:
+        x = o.rand(*shape)
+
+        def build(lib, g, nodes, r=r, inverse=inverse):
+            y = NODE()
+            return out_node(lib, lib.op("cel_pixel_shuffle")(g, nodes[0], r, inverse, ctypes.byref(y)), y, "pixel_shuffle")
+
+        o.case(f"/oracle/pixel_shuffle/{'inverse' if inverse else 'forward'}/r{r}", [("x", x, True)], build,
+               (lambda x, r=r: F.pixel_unshuffle(x, r)) if inverse else (lambda x, r=r: F.pixel_shuffle(x, r)))
+    for mode, mname in [(0, "constant"), (1, "reflect"), (2, "replicate")]:
+        x = o.rand(2, 3, 5, 7)
+
+        def build(lib, g, nodes, mode=mode):
+            y = NODE()
+            return out_node(lib, lib.op("cel_pad")(g, nodes[0], 2, 4, 3, 1, mode, ctypes.byref(y)), y, "pad")
+
+        o.case(f"/oracle/pad/{mname}", [("x", x, True)], build, lambda x, m=mname: F.pad(x, (3, 1, 2, 4), mode=m))
 
 
 # ---- channels -------------------------------------------------------------------------------------
@@ -496,8 +533,8 @@ def main():
     torch.set_num_threads(1)
     o = Oracle(lib, float(os.environ.get("CELGAN_ORACLE_TOL", "1e-4")))
     diag(f"library: {path}; torch {torch.__version__}")
-    for test in (test_resize, test_activations, test_channels, test_conv2d, test_conv_transpose2d, test_norms,
-                 test_adain):
+    for test in (test_resize, test_activations, test_upscaler_ops, test_channels, test_conv2d, test_conv_transpose2d,
+                 test_norms, test_adain):
         test(o)
     n_val = lib.context_validation_messages(lib.ctx)
     if not tap(n_val == 0, "/oracle/validation/no_messages"):
