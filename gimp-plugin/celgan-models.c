@@ -89,17 +89,23 @@ celgan_model_file_new (const gchar *dir,
     {
       const cel_model_info *info = cel_model_get_info (m);
 
-      const gchar *name = *info->name ? info->name : model->nick;
+      const gchar *name  = *info->name ? info->name : model->nick;
+      const gchar *group = cel_safetensors_metadata (cel_model_tensors (m), "celgan.group");
+      gboolean     restore = info->scale != 1 ||
+                             g_strcmp0 (group, "Upscale / denoise") == 0;
 
       /* Grouped in the list by what they do: style models first (no prefix), then reference-guided, then
-       * the models that scale the image (imported upscalers and denoisers). */
-      if (info->scale != 1)
+       * the upscalers and denoisers (scale models, and imported models that say so, such as waifu2x's
+       * noise-only ones). */
+      if (restore && info->scale != 1)
         model->label = g_strdup_printf (_("Upscale / denoise %dx: %s"), info->scale, name);
+      else if (restore)
+        model->label = g_strdup_printf (_("Denoise: %s"), name);
       else if (info->needs_reference)
         model->label = g_strdup_printf (_("Reference-guided: %s"), name);
       else
         model->label = g_strdup (name);
-      model->group = info->scale != 1 ? 2 : info->needs_reference ? 1 : 0;
+      model->group = restore ? 2 : info->needs_reference ? 1 : 0;
       model->help  = g_strdup (info->description);
       model->needs_reference = info->needs_reference;
       model->readable        = TRUE;
