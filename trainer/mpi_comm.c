@@ -194,6 +194,7 @@ static bool wait_request (mpi_comm *c, MPI_Request *r, const char *what, char *e
       fprintf (stderr, "\ncelgan: rank %d: no answer from the other ranks for %.0f s in %s: a rank hung or died; "
                "stopping the job (see --comm-timeout)%s%s\n", c->rank, c->timeout_s, what, *note ? "; " : "", note);
       fflush (stderr);
+      signal (SIGTERM, SIG_DFL); /* the launcher's SIGTERM is the answer to this abort: nothing more to say */
       MPI_Abort (MPI_COMM_WORLD, EXIT_COMM);
       _exit (EXIT_COMM);
     }
