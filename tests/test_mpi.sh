@@ -111,5 +111,21 @@ check "/mpi/train/hung_rank/clear_message" grep -q "rank 0: no answer from the o
 check "/mpi/train/hung_rank/checkpoint_intact_and_resumable" "$celgan" train "${common[@]}" --steps 14 --sample-every 0 --quiet --resume --out "$tmp/h.safetensors"
 ok "$(ls -a "$tmp"/*.train | grep -c '\.tmp\|initial-model' | grep -q '^0$' && echo 0 || echo 1)" "/mpi/train/no_temporary_files_left"
 
+# ---- batch stylization -------------------------------------------------------------------------------------------
+model=$src/data/models/toon.safetensors
+"$celgan" apply --quiet -i "$tmp/all" -o "$tmp/single" -m "$model" -f png
+expect_fail "/mpi/apply/folder_reports_the_corrupt_file_and_goes_on" 1 "corrupt.png: corrupt PNG" \
+  mpi 2 "$celgan" apply -i "$tmp/all" -o "$tmp/multi" -m "$model" -f png
+cp "$tmp/out.log" "$tmp/apply.log"
+check "/mpi/apply/summary" grep -q "7 images: 6 written, 0 skipped (existing), 1 failed; 2 ranks took [0-7], [0-7];" "$tmp/apply.log"
+check "/mpi/apply/every_file_taken_once" bash -c "grep -o 'took [0-7], [0-7]' '$tmp/apply.log' | awk '{ exit (\$2 + \$3 == 7) ? 0 : 1 }'"
+check "/mpi/apply/outputs_equal_one_process" bash -c "[ \$(ls '$tmp/multi' | wc -l) -eq 6 ] && for f in '$tmp'/single/*; do cmp \"\$f\" '$tmp/multi/'\$(basename \"\$f\") || exit 1; done"
+expect_fail "/mpi/apply/skip_existing" 1 "7 images: 0 written, 6 skipped (existing), 1 failed" \
+  mpi 2 "$celgan" apply -i "$tmp/all" -o "$tmp/multi" -m "$model" -f png --skip-existing
+rm "$tmp/all/corrupt.png" "$tmp/multi/rgb.png"
+check "/mpi/apply/skip_existing_writes_the_missing_one" bash -c "timeout 300 '$mpirun' -n 2 --oversubscribe --bind-to none '$celgan' apply -i '$tmp/all' -o '$tmp/multi' -m '$model' -f png \
+  --skip-existing 2>&1 | grep -q '6 images: 1 written, 5 skipped (existing), 0 failed' && cmp '$tmp/single/rgb.png' '$tmp/multi/rgb.png'"
+check "/mpi/apply/single_file_under_mpirun" mpi 2 "$celgan" apply --quiet -i "$tmp/all/rgb.png" -o "$tmp/one-file.png" -m "$model"
+
 echo "1..$n"
 [ $failed -eq 0 ]
