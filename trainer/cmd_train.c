@@ -715,11 +715,11 @@ static int train_main (int argc, char **argv, mpi_comm *comm, bool *all_know) {
     if (par && !o.quiet) {
       uint64_t bytes;
       int32_t buckets;
-      double compute, exchange;
-      train_parallel_stats (par, &bytes, &buckets, &compute, &exchange);
+      double compute, wait, exchange;
+      train_parallel_stats (par, &bytes, &buckets, &compute, &wait, &exchange);
       fprintf (stderr, "celgan: data parallel over %d ranks: %.3f MB of gradients per step in %d buckets; mean step "
-               "%.3f s in the graph, %.3f s exchanging (download, all-reduce, Adam, upload)\n", ranks, bytes / 1e6,
-               buckets, compute, exchange);
+               "%.3f s in the graph, %.3f s waiting for the slowest rank, %.3f s exchanging (download, all-reduce, "
+               "Adam, upload)\n", ranks, bytes / 1e6, buckets, compute, wait, exchange);
     }
   }
   goto done;

@@ -32,7 +32,7 @@ struct train_parallel {
   int32_t n_buckets;
   float *flat; /* every gradient, in parameter order */
   size_t flat_count;
-  double compute_s, exchange_s;
+  double compute_s, wait_s, exchange_s;
   int64_t steps;
 };
 
@@ -176,6 +176,7 @@ int train_parallel_step (train_parallel *p, train_graph *tg, host_store *state, 
     return EXIT_COMM;
   for (int i = 0; i < LOSS_COUNT; i++)
     losses[i] /= ranks;
+  double t2 = now ();
 
   /* gradients: download each bucket and start its all-reduce, then finish them in order with Adam on the host */
   for (int32_t k = 0; k < p->n_buckets; k++) {
@@ -215,7 +216,8 @@ int train_parallel_step (train_parallel *p, train_graph *tg, host_store *state, 
     }
   }
   p->compute_s += t1 - t0;
-  p->exchange_s += now () - t1;
+  p->wait_s += t2 - t1;
+  p->exchange_s += now () - t2;
   p->steps++;
   return 0;
 }
@@ -265,9 +267,10 @@ int train_parallel_check (train_parallel *p, const host_store *state, int64_t st
 }
 
 void train_parallel_stats (const train_parallel *p, uint64_t *bytes, int32_t *buckets, double *compute_s,
-                           double *exchange_s) {
+                           double *wait_s, double *exchange_s) {
   *bytes = (uint64_t) p->flat_count * sizeof (float);
   *buckets = p->n_buckets;
   *compute_s = p->steps ? p->compute_s / (double) p->steps : 0;
+  *wait_s = p->steps ? p->wait_s / (double) p->steps : 0;
   *exchange_s = p->steps ? p->exchange_s / (double) p->steps : 0;
 }

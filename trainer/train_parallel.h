@@ -40,9 +40,10 @@ int train_parallel_step (train_parallel *p, train_graph *tg, host_store *state, 
 /* Compares a hash of the parameters across ranks. 0, or EXIT_COMM with a sentence naming the ranks that differ. */
 int train_parallel_check (train_parallel *p, const host_store *state, int64_t step, char *err, size_t errlen);
 
-/* Bytes of gradients all-reduced per step, buckets, and the mean seconds per step spent in the graph and in the
- * exchange (download, all-reduce, Adam, upload) over the steps so far. */
+/* Bytes of gradients all-reduced per step, buckets, and the mean seconds per step spent in the graph, waiting for
+ * the slowest rank (the agreement and the loss all-reduce), and in the exchange (download, gradient all-reduce,
+ * Adam, upload) over the steps so far. */
 void train_parallel_stats (const train_parallel *p, uint64_t *bytes, int32_t *buckets, double *compute_s,
-                           double *exchange_s);
+                           double *wait_s, double *exchange_s);
 
 #endif
