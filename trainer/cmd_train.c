@@ -404,6 +404,11 @@ static int train_main (int argc, char **argv, mpi_comm *comm, bool *all_know) {
     code = EXIT_USAGE;
     goto done;
   }
+  if (s.batch % ranks) {
+    cli_error ("the checkpoint's batch of %d cannot be split evenly over %d ranks", s.batch, ranks);
+    code = EXIT_USAGE;
+    goto done;
+  }
   if ((st = cel_model_create_file (tmpmodel, arch, o.seed, NULL, 0, err, sizeof err)) ||
       (st = cel_model_load (tmpmodel, &model, err, sizeof err))) {
     unlink (tmpmodel);
@@ -433,11 +438,6 @@ static int train_main (int argc, char **argv, mpi_comm *comm, bool *all_know) {
     zero_g_moments (&state); /* the checkpoint was written at the end of the warm-up: a fresh optimizer */
 
   /* data: s.batch is the global batch, of which this rank takes [rank * rs.batch, (rank + 1) * rs.batch) */
-  if (s.batch % ranks) {
-    cli_error ("the checkpoint's batch of %d cannot be split evenly over %d ranks", s.batch, ranks);
-    code = EXIT_USAGE;
-    goto done;
-  }
   rs = s;
   rs.batch = s.batch / ranks;
   rs.external_optimizer = ranks > 1;
