@@ -78,13 +78,13 @@ expect_fail "/mpi/train/resume/batch_must_split_over_the_ranks" 2 "batch of 4 ca
 expect_fail "/mpi/train/diverging_weights_stop_every_rank" 8 "weights differ across ranks" \
   mpi 2 env CELGAN_TEST_PERTURB_RANK=1 "$celgan" train "${common[@]}" --batch 2 --steps 3 --sample-every 0 --out "$tmp/p.safetensors"
 
-# Runs 2 ranks for many steps, waits for the checkpoint of step 5, then does `$1` (a signal) to rank 1; prints the
+# Runs 2 ranks for many steps, waits for the first checkpoint (step 3), then does `$1` (a signal) to rank 1; prints the
 # seconds from the signal to the end of the job. Output in $tmp/fault.log, exit status in $tmp/fault.rc.
 fault_run () {
   local signal=$1 out=$2; shift 2
   rm -f "$tmp"/pid.*
   ( mpi 2 sh -c 'echo $$ > "$0/pid.${OMPI_COMM_WORLD_RANK:-$PMIX_RANK}"; exec "$@"' "$tmp" \
-      "$celgan" train "${common[@]}" --batch 2 --steps 100000 --checkpoint-every 5 --sample-every 0 --out "$out" "$@" \
+      "$celgan" train "${common[@]}" --batch 2 --steps 100000 --checkpoint-every 3 --sample-every 0 --out "$out" "$@" \
       >"$tmp/fault.log" 2>&1; echo $? >"$tmp/fault.rc" ) &
   local job=$! i
   for i in $(seq 1 600); do [ -f "$out.train/checkpoint.safetensors" ] && [ -f "$tmp/pid.1" ] && break; sleep 0.2; done
@@ -100,15 +100,15 @@ ok "$([ "$(cat "$tmp/fault.rc")" != 0 ] && [ "${elapsed%.*}" -lt 30 ] && echo 0 
   "/mpi/train/killed_rank/the_others_stop_within_30_s (took ${elapsed}s)"
 check "/mpi/train/killed_rank/clear_message" grep -q "rank 0: stopped by the MPI launcher.*last checkpoint (step [0-9]*) is intact" "$tmp/fault.log"
 check "/mpi/train/killed_rank/checkpoint_intact" bash -c "'$celgan' info '$tmp/k.safetensors.train/checkpoint.safetensors' | grep -q 'celgan.train.step: [1-9]'"
-check "/mpi/train/killed_rank/resume_works" mpi 2 "$celgan" train "${common[@]}" --steps 12 --sample-every 0 --quiet --resume --out "$tmp/k.safetensors"
-check "/mpi/train/killed_rank/resumed_to_the_end" bash -c "'$celgan' info '$tmp/k.safetensors.train/checkpoint.safetensors' | grep -q 'celgan.train.step: 12'"
+check "/mpi/train/killed_rank/resume_works" mpi 2 "$celgan" train "${common[@]}" --steps 8 --sample-every 0 --quiet --resume --out "$tmp/k.safetensors"
+check "/mpi/train/killed_rank/resumed_to_the_end" bash -c "'$celgan' info '$tmp/k.safetensors.train/checkpoint.safetensors' | grep -q 'celgan.train.step: 8'"
 
 elapsed=$(fault_run STOP "$tmp/h.safetensors" --comm-timeout 5)
 sed 's/^/# /' "$tmp/fault.log" | grep -v '^# step' | head -12
 ok "$([ "$(cat "$tmp/fault.rc")" = 8 ] && [ "${elapsed%.*}" -lt 40 ] && echo 0 || echo 1)" \
   "/mpi/train/hung_rank/the_others_stop_after_the_timeout_with_exit_8 (took ${elapsed}s, exit $(cat "$tmp/fault.rc"))"
 check "/mpi/train/hung_rank/clear_message" grep -q "rank 0: no answer from the other ranks for 5 s.*a rank hung or died" "$tmp/fault.log"
-check "/mpi/train/hung_rank/checkpoint_intact_and_resumable" "$celgan" train "${common[@]}" --steps 14 --sample-every 0 --quiet --resume --out "$tmp/h.safetensors"
+check "/mpi/train/hung_rank/checkpoint_intact_and_resumable" "$celgan" train "${common[@]}" --steps 8 --sample-every 0 --quiet --resume --out "$tmp/h.safetensors"
 # A rank stopped while it writes a checkpoint leaves the core's temporary file (checkpoint.safetensors.tmp-PID; the
 # checkpoint itself is intact): only the runs that ended normally are checked for it.
 ok "$( (ls -a "$tmp"/*.train | grep initial-model; ls -a "$tmp"/{one,two,r}.safetensors.train | grep '\.tmp') | wc -l | grep -q '^0$' && echo 0 || echo 1)" \
