@@ -285,7 +285,8 @@ static void put_crop (const float *rgb, int32_t w, int32_t y0, int32_t x0, int32
     }
 }
 
-/* Sample b of `step` (of the whole batch) from a domain into position b - shard_first of the batch. false (with err) when no file of the folder is usable. */
+/* Sample b of `step` (of the whole batch) from a domain into position b - shard_first of the batch. false (with
+ * err) when no file of the folder is usable. */
 static bool build_sample (train_data *d, int domain, int64_t step, int32_t b, train_batch *batch, int64_t *perm, char *err,
                           size_t errlen) {
   folder *f = &d->f[domain];
