@@ -20,6 +20,7 @@ PACKAGES=(
   libvulkan-dev mesa-vulkan-drivers vulkan-validationlayers vulkan-tools
   libglib2.0-dev libjson-glib-dev libpng-dev libjpeg62-turbo-dev
   python3-torch python3-numpy mmdebstrap npm libgomp1
+  libopenmpi-dev openmpi-bin
 )
 
 with_root=1

@@ -5,10 +5,18 @@
 #include <stdio.h>
 #include <string.h>
 
+static int error_rank = -1;
+
+void cli_set_rank (int rank) {
+  error_rank = rank;
+}
+
 void cli_error (const char *fmt, ...) {
   va_list ap;
   va_start (ap, fmt);
   fputs ("celgan: ", stderr);
+  if (error_rank >= 0)
+    fprintf (stderr, "rank %d: ", error_rank);
   vfprintf (stderr, fmt, ap);
   fputc ('\n', stderr);
   va_end (ap);

@@ -16,6 +16,7 @@ enum {
   EXIT_IO = 5,              /* input unreadable or output unwritable */
   EXIT_DEVICE = 6,          /* device error: out of memory at the smallest tile, device lost */
   EXIT_DIVERGED = 7,        /* train: a loss became NaN or infinite */
+  EXIT_COMM = 8,            /* MPI: another rank failed, died or hung */
 };
 
 int cmd_devices (int argc, char **argv);
@@ -30,8 +31,10 @@ int import_microast (int argc, char **argv);
 /* celgan import ncnn ... (import_ncnn.c; argv[1] is "ncnn") */
 int import_ncnn (int argc, char **argv);
 
-/* Prints "celgan: <message>" to stderr. */
+/* Prints "celgan: <message>" to stderr ("celgan: rank R: <message>" after cli_set_rank). */
 void cli_error (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
+/* Names this process's MPI rank in every later error (-1: none). */
+void cli_set_rank (int rank);
 /* Creates a context on `device` (NULL: automatic); prints the error and returns NULL on failure. */
 cel_context *cli_context (const char *device);
 /* Exit code for a failed status. */

@@ -1,6 +1,8 @@
 /* celgan apply: stylize image files or folders with a model. */
+#include "apply_batch.h"
 #include "cli.h"
 #include "image.h"
+#include "mpi_comm.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -38,6 +40,9 @@ static void usage (FILE *out) {
          "      --skip-existing     leave outputs that already exist alone\n"
          "      --quiet             no progress output\n"
          "  -h, --help\n"
+         "\n"
+         "Under MPI (mpirun -n N celgan apply -i DIR -o DIR ..., when built with MPI) the ranks share the folder's\n"
+         "files, each taking the next one when it is free; -g takes a comma-separated list indexed by the local rank.\n"
          "\n"
          "Exit status: 0 all written; 1 some inputs failed (the others were written); 2 bad command line;\n"
          "3 no usable Vulkan device; 4 model missing or corrupt; 5 input or output unusable; 6 device error.\n"
@@ -168,7 +173,7 @@ static int apply_one (cel_stylizer *sty, const cel_model_info *mi, const apply_o
   return code;
 }
 
-int cmd_apply (int argc, char **argv) {
+static int apply_main (int argc, char **argv, mpi_comm *comm, bool *all_know) {
   apply_opts o = { .strength = 1.0f, .jpeg_quality = 95 };
   static const struct option opts[] = {
     { "input", required_argument, NULL, 'i' },   { "output", required_argument, NULL, 'o' },
@@ -310,7 +315,8 @@ int cmd_apply (int argc, char **argv) {
   if (mi->scale != 1 && (o.strength < 1 || o.keep_colors) && !o.quiet)
     fprintf (stderr, "celgan: note: strength and keep-colors apply to style models only; ignored for this %dx model\n",
              mi->scale);
-  if (!(ctx = cli_context (o.device))) {
+  char devbuf[64];
+  if (!(ctx = cli_context (mpi_comm_device (comm, o.device, devbuf, sizeof devbuf)))) {
     code = EXIT_NO_DEVICE;
     goto done;
   }
@@ -320,13 +326,21 @@ int cmd_apply (int argc, char **argv) {
     goto done;
   }
   progress_state prog = { .show = !o.quiet && isatty (STDERR_FILENO), .count = folder ? (int) n_names : 1 };
-  if (!folder) {
+  if (!folder && mpi_comm_rank (comm) > 0) {
+    /* one file: rank 0 does it */
+  } else if (!folder) {
     prog.index = 1;
     prog.name = o.input;
     code = apply_one (sty, mi, &o, o.input, o.output, have_ref ? &ref : NULL, &prog);
   } else {
-    int failed = 0;
-    for (size_t i = 0; i < n_names; i++) {
+    apply_batch batch;
+    size_t i;
+    if (!apply_batch_begin (&batch, comm, n_names, err, sizeof err)) {
+      cli_error ("%s", err);
+      code = EXIT_COMM;
+      goto done;
+    }
+    while (apply_batch_next (&batch, &i)) {
       char in[4096], out[4096];
       snprintf (in, sizeof in, "%s/%s", o.input, names[i]);
       snprintf (out, sizeof out, "%s/%s", o.output, names[i]);
@@ -334,22 +348,22 @@ int cmd_apply (int argc, char **argv) {
         char *dot = strrchr (out, '.');
         snprintf (dot, sizeof out - (size_t) (dot - out), ".%s", o.format);
       }
-      if (o.skip_existing && stat (out, &sb) == 0)
+      if (o.skip_existing && stat (out, &sb) == 0) {
+        batch.skipped++;
         continue;
+      }
       prog.index = (int) i + 1;
       prog.name = names[i];
       int r = apply_one (sty, mi, &o, in, out, have_ref ? &ref : NULL, &prog);
-      if (r == EXIT_DEVICE || r == EXIT_NO_DEVICE) { /* the device is gone: stop */
-        code = r;
+      batch.written += r == EXIT_OK;
+      batch.failed += r != EXIT_OK;
+      if (r == EXIT_DEVICE || r == EXIT_NO_DEVICE) { /* the device is gone: this rank stops, the others go on */
+        batch.code = r;
         break;
       }
-      if (r != EXIT_OK)
-        failed++;
     }
-    if (code == EXIT_OK && failed) {
-      cli_error ("%d of %zu images failed", failed, n_names);
-      code = EXIT_FAILURE_GENERIC;
-    }
+    code = apply_batch_end (&batch, o.quiet);
+    *all_know = true;
   }
 
 done:
@@ -362,5 +376,13 @@ done:
   for (size_t i = 0; i < n_names; i++)
     free (names[i]);
   free (names);
+  return code;
+}
+
+int cmd_apply (int argc, char **argv) {
+  mpi_comm *comm = mpi_comm_start (86400); /* the ranks wait for each other only at the end: no tight deadline */
+  bool all_know = false;
+  int code = apply_main (argc, argv, comm, &all_know);
+  mpi_comm_finish (comm, code, all_know);
   return code;
 }

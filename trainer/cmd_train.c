@@ -3,8 +3,10 @@
  * the sample grids and the loss plot in train_report.c. */
 #include "cli.h"
 #include "image.h"
+#include "mpi_comm.h"
 #include "train_data.h"
 #include "train_net.h"
+#include "train_parallel.h"
 #include "train_report.h"
 
 #include <errno.h>
@@ -25,6 +27,7 @@ typedef struct train_opts {
   int32_t crop, batch, d_width, d_layers, threads, samples;
   uint64_t seed, cache_mb;
   float lr_g, lr_d, lr_warmup;
+  double comm_timeout;
   bool resume, quiet;
 } train_opts;
 
@@ -61,10 +64,15 @@ static void usage (FILE *out) {
          "  --name S, --description S, --license S   metadata of the model file\n"
          "  -g, --gpu DEVICE        Vulkan device index or name part; default automatic\n"
          "      --quiet             no progress line\n"
+         "      --comm-timeout S    MPI: stop every rank when one gives no answer for S seconds (default 600)\n"
          "  -h, --help\n"
          "\n"
+         "Data parallel (mpirun -n N celgan train ..., when built with MPI): --batch is per rank (the global batch\n"
+         "is N times it); -g takes a comma-separated list indexed by the local rank; rank 0 writes every output.\n"
+         "\n"
          "Exit status: 0 trained; 2 bad command line; 3 no usable Vulkan device; 5 unreadable input or\n"
-         "unwritable output; 6 device error; 7 a loss became NaN or infinite (the last checkpoint is kept).\n",
+         "unwritable output; 6 device error; 7 a loss became NaN or infinite (the last checkpoint is kept);\n"
+         "8 another rank failed, died or hung (MPI).\n",
          out);
 }
 
@@ -201,15 +209,17 @@ static void format_duration (double s, char *out, size_t len) {
     snprintf (out, len, "%dh%02dm", (int) s / 3600, (int) s % 3600 / 60);
 }
 
-int cmd_train (int argc, char **argv) {
+static int train_main (int argc, char **argv, mpi_comm *comm, bool *all_know) {
+  int rank = mpi_comm_rank (comm), ranks = mpi_comm_size (comm);
+  bool root = rank == 0;
   train_opts o = { .config = "fast", .steps = 10000, .warmup = 1000, .checkpoint_every = 500, .sample_every = 500,
                    .log_every = 10, .crop = 256, .batch = 4, .d_width = 32, .d_layers = 3, .threads = 2, .samples = 4,
-                   .seed = 1, .cache_mb = 1024, .lr_g = 2e-5f, .lr_d = 4e-5f, .lr_warmup = 2e-4f,
+                   .seed = 1, .cache_mb = 1024, .lr_g = 2e-5f, .lr_d = 4e-5f, .lr_warmup = 2e-4f, .comm_timeout = 600,
                    .name = "celgan-trained", .description = "A photo-to-style generator trained with celgan train.",
                    .license = "unspecified (the weights derive from the training images: check their licenses)" };
   enum { O_PHOTOS = 256, O_STYLES, O_OUT, O_CONFIG, O_STEPS, O_WARMUP, O_CROP, O_BATCH, O_CKDIR, O_CKEVERY, O_RESUME,
          O_SEED, O_LRG, O_LRD, O_LRW, O_SAMPLE, O_WEIGHTS, O_VGG, O_DW, O_DL, O_THREADS, O_NAME, O_DESC, O_LICENSE,
-         O_QUIET, O_DUMP, O_LOG, O_CACHE };
+         O_QUIET, O_DUMP, O_LOG, O_CACHE, O_COMM_TIMEOUT };
   static const struct option opts[] = {
     { "photos", required_argument, NULL, O_PHOTOS }, { "styles", required_argument, NULL, O_STYLES },
     { "out", required_argument, NULL, O_OUT }, { "config", required_argument, NULL, O_CONFIG },
@@ -225,6 +235,7 @@ int cmd_train (int argc, char **argv) {
     { "description", required_argument, NULL, O_DESC }, { "license", required_argument, NULL, O_LICENSE },
     { "quiet", no_argument, NULL, O_QUIET }, { "dump-batches", required_argument, NULL, O_DUMP },
     { "log-every", required_argument, NULL, O_LOG }, { "cache-mb", required_argument, NULL, O_CACHE },
+    { "comm-timeout", required_argument, NULL, O_COMM_TIMEOUT },
     { "gpu", required_argument, NULL, 'g' }, { "help", no_argument, NULL, 'h' }, { 0 } };
   int c;
   optind = 1;
@@ -265,6 +276,10 @@ int cmd_train (int argc, char **argv) {
       ok = end && !*end && end != optarg && f >= 0 && isfinite (f);
       *(c == O_LRG ? &o.lr_g : c == O_LRD ? &o.lr_d : &o.lr_warmup) = f;
       break;
+    case O_COMM_TIMEOUT:
+      o.comm_timeout = strtod (optarg, &end);
+      ok = end && !*end && end != optarg && o.comm_timeout > 0 && isfinite (o.comm_timeout);
+      break;
     case 'h': usage (stdout); return EXIT_OK;
     default: usage (stderr); return EXIT_USAGE;
     }
@@ -281,7 +296,13 @@ int cmd_train (int argc, char **argv) {
     cli_error ("train needs --photos DIR, --styles DIR and --out MODEL (see 'celgan train --help')");
     return EXIT_USAGE;
   }
-  train_setup s = { .crop = o.crop, .batch = o.batch, .d_width = o.d_width, .d_layers = o.d_layers, .seed = o.seed,
+  if (!root)
+    o.quiet = true; /* rank 0 reports; the others speak only of their own failures */
+  if (ranks > 1 && o.dump_dir) {
+    cli_error ("--dump-batches needs a single process");
+    return EXIT_USAGE;
+  }
+  train_setup s = { .crop = o.crop, .batch = o.batch * ranks, .d_width = o.d_width, .d_layers = o.d_layers, .seed = o.seed,
                     .vgg = o.vgg, .beta1 = 0.5f, .beta2 = 0.999f, .eps = 1e-8f };
   train_weights_default (&s.w);
   char err[2048];
@@ -302,6 +323,8 @@ int cmd_train (int argc, char **argv) {
   snprintf (ckpath, sizeof ckpath, "%s/checkpoint.safetensors", ckdir);
   snprintf (metrics_path, sizeof metrics_path, "%s/metrics.jsonl", ckdir);
   snprintf (tmpmodel, sizeof tmpmodel, "%s/.initial-model.safetensors", ckdir);
+  if (ranks > 1) /* every rank makes its own (the same) */
+    snprintf (tmpmodel, sizeof tmpmodel, "%s/.initial-model-rank%d.safetensors", ckdir, rank);
   dir_of (o.out, outdir, sizeof outdir);
 
   train_data *data = NULL;
@@ -312,6 +335,9 @@ int cmd_train (int argc, char **argv) {
   host_store state = { 0 };
   train_graph tg = { 0 };
   train_sampler sampler = { 0 };
+  train_parallel *par = NULL;
+  train_setup rs; /* this rank's: its share of the batch; external optimizer when data parallel */
+  char devbuf[64];
   FILE *metrics = NULL;
   float *fixed_photos = NULL;
   int32_t n_fixed = 0;
@@ -378,6 +404,11 @@ int cmd_train (int argc, char **argv) {
     code = EXIT_USAGE;
     goto done;
   }
+  if (s.batch % ranks) {
+    cli_error ("the checkpoint's batch of %d cannot be split evenly over %d ranks", s.batch, ranks);
+    code = EXIT_USAGE;
+    goto done;
+  }
   if ((st = cel_model_create_file (tmpmodel, arch, o.seed, NULL, 0, err, sizeof err)) ||
       (st = cel_model_load (tmpmodel, &model, err, sizeof err))) {
     unlink (tmpmodel);
@@ -406,8 +437,17 @@ int cmd_train (int argc, char **argv) {
   if (o.resume && step >= o.warmup && !moments_gan)
     zero_g_moments (&state); /* the checkpoint was written at the end of the warm-up: a fresh optimizer */
 
-  /* data */
+  /* data: s.batch is the global batch, of which this rank takes [rank * rs.batch, (rank + 1) * rs.batch) */
+  rs = s;
+  rs.batch = s.batch / ranks;
+  rs.external_optimizer = ranks > 1;
+  if (ranks > 1 && !(par = train_parallel_create (comm))) {
+    cli_error ("out of host memory");
+    code = EXIT_FAILURE_GENERIC;
+    goto done;
+  }
   train_data_options dopt = { .photos = o.photos, .styles = o.styles, .crop = s.crop, .batch = s.batch,
+                              .shard_first = rank * rs.batch, .shard_count = rs.batch,
                               .threads = o.threads, .seed = s.seed, .cache_bytes = o.cache_mb << 20, .quiet = o.quiet };
   if (!train_data_open (&dopt, &data, err, sizeof err)) {
     cli_error ("%s", err);
@@ -435,17 +475,17 @@ int cmd_train (int argc, char **argv) {
     goto done;
   }
 
-  if (!(ctx = cli_context (o.device))) {
+  if (!(ctx = cli_context (mpi_comm_device (comm, o.device, devbuf, sizeof devbuf)))) {
     code = EXIT_NO_DEVICE;
     goto done;
   }
-  if (o.sample_every) {
+  if (o.sample_every && root) {
     fixed_photos = malloc ((size_t) o.samples * 3 * s.crop * s.crop * sizeof (float));
     n_fixed = fixed_photos ? train_data_fixed_photos (data, o.samples, s.crop, fixed_photos) : 0;
   }
-  if (o.resume)
+  if (o.resume && root)
     truncate_metrics (metrics_path, step);
-  if (!(metrics = fopen (metrics_path, o.resume ? "a" : "w"))) {
+  if (!(metrics = fopen (root ? metrics_path : "/dev/null", o.resume ? "a" : "w"))) {
     cli_error ("cannot write '%s': %s", metrics_path, strerror (errno));
     code = EXIT_IO;
     goto done;
@@ -463,9 +503,20 @@ int cmd_train (int argc, char **argv) {
         train_graph_destroy (&tg);
         zero_g_moments (&state); /* the warm-up's optimizer ends with it */
       }
-      if ((st = train_graph_build (ctx, &s, gan, &state, &tg, err, sizeof err))) {
+      if ((st = train_graph_build (ctx, &rs, gan, &state, &tg, err, sizeof err))) {
         cli_error ("%s", err);
         code = st == CEL_ERROR_FORMAT || st == CEL_ERROR_IO ? EXIT_IO : cli_exit_code (st);
+        goto done;
+      }
+      if (par && !train_parallel_bind (par, &tg, &state, err, sizeof err)) {
+        cli_error ("%s", err);
+        code = EXIT_FAILURE_GENERIC;
+        goto done;
+      }
+      if (par && (code = train_parallel_check (par, &state, step, err, sizeof err))) { /* the same start everywhere */
+        if (root)
+          cli_error ("%s", err);
+        *all_know = true;
         goto done;
       }
       if (o.dump_dir) {
@@ -488,7 +539,21 @@ int cmd_train (int argc, char **argv) {
     }
     double t0 = now ();
     const train_batch *b = train_data_get (data, step, err, sizeof err);
-    if (!b) {
+    double losses[LOSS_COUNT];
+    if (par) {
+      bool here;
+      code = train_parallel_step (par, &tg, &state, b, err, step, gan ? o.lr_g : o.lr_warmup, o.lr_d,
+                                  gan ? step - o.warmup + 1 : step + 1, step - o.warmup + 1, &rs, losses, &here, err,
+                                  sizeof err);
+      if (b)
+        train_data_release (data, step);
+      if (code) {
+        if (here || root)
+          cli_error ("%s", err);
+        *all_know = code != EXIT_COMM;
+        goto done;
+      }
+    } else if (!b) {
       cli_error ("%s", err);
       code = EXIT_IO;
       goto done;
@@ -498,20 +563,23 @@ int cmd_train (int argc, char **argv) {
       code = EXIT_IO;
       goto done;
     }
-    double losses[LOSS_COUNT];
-    st = train_graph_step (&tg, b->photo, b->style, b->gray, b->smooth, gan ? o.lr_g : o.lr_warmup, o.lr_d,
-                           gan ? step - o.warmup + 1 : step + 1, step - o.warmup + 1, &s, losses);
-    train_data_release (data, step);
-    if (st)
-      goto device_error;
+    if (!par) {
+      st = train_graph_step (&tg, b->photo, b->style, b->gray, b->smooth, gan ? o.lr_g : o.lr_warmup, o.lr_d,
+                             gan ? step - o.warmup + 1 : step + 1, step - o.warmup + 1, &rs, losses);
+      train_data_release (data, step);
+      if (st)
+        goto device_error;
+    }
     for (int i = 0; i < LOSS_COUNT; i++)
       if (!isfinite (losses[i])) {
         if (!o.quiet)
           fputc ('\n', stderr);
-        cli_error ("step %lld: the %s loss is %s: training diverged and stopped (try lower learning rates). %s",
-                   (long long) step + 1, train_loss_names[i], isnan (losses[i]) ? "NaN" : "infinite",
-                   last_ckpt >= 0 ? "The last good checkpoint is kept:" : "No checkpoint was written yet.");
-        if (last_ckpt >= 0)
+        if (root) /* the losses are the ranks' mean: every rank stops here */
+          cli_error ("step %lld: the %s loss is %s: training diverged and stopped (try lower learning rates). %s",
+                     (long long) step + 1, train_loss_names[i], isnan (losses[i]) ? "NaN" : "infinite",
+                     last_ckpt >= 0 ? "The last good checkpoint is kept:" : "No checkpoint was written yet.");
+        *all_know = true;
+        if (last_ckpt >= 0 && root)
           fprintf (stderr, "  %s (step %lld)\n", ckpath, (long long) last_ckpt);
         code = EXIT_DIVERGED;
         goto done;
@@ -542,6 +610,14 @@ int cmd_train (int argc, char **argv) {
 
     bool last = step + 1 == o.steps;
     bool do_ckpt = last || (o.checkpoint_every && (step + 1) % o.checkpoint_every == 0);
+    if (par && (do_ckpt || (step + 1) % 100 == 0) && (code = train_parallel_check (par, &state, step + 1, err, sizeof err))) {
+      if (root)
+        cli_error ("%s", err);
+      *all_know = true;
+      goto done;
+    }
+    bool ckpt_step = do_ckpt;
+    do_ckpt = do_ckpt && root;
     bool do_sample = n_fixed > 0 && (last || (step + 1) % o.sample_every == 0);
     if (do_ckpt || do_sample) {
       if ((st = train_graph_download (&tg, &state)))
@@ -591,12 +667,15 @@ int cmd_train (int argc, char **argv) {
       }
       last_ckpt = step + 1;
     }
+    if (ckpt_step)
+      mpi_comm_set_note (comm, "the last checkpoint (step %lld) is intact in %s: continue with --resume",
+                         (long long) step + 1, ckdir);
   }
   if (!o.quiet && isatty (STDERR_FILENO))
     fputc ('\n', stderr);
 
   /* the model file */
-  {
+  if (root) {
     int64_t unreadable, too_small;
     train_data_skipped (data, &unreadable, &too_small);
     time_t t = time (NULL);
@@ -633,6 +712,15 @@ int cmd_train (int argc, char **argv) {
     if (unreadable + too_small && !o.quiet)
       fprintf (stderr, "celgan: skipped %lld unreadable images and %lld smaller than the crop\n", (long long) unreadable,
                (long long) too_small);
+    if (par && !o.quiet) {
+      uint64_t bytes;
+      int32_t buckets;
+      double compute, wait, exchange;
+      train_parallel_stats (par, &bytes, &buckets, &compute, &wait, &exchange);
+      fprintf (stderr, "celgan: data parallel over %d ranks: %.3f MB of gradients per step in %d buckets; mean step "
+               "%.3f s in the graph, %.3f s waiting for the slowest rank, %.3f s exchanging (download, all-reduce, "
+               "Adam, upload)\n", ranks, bytes / 1e6, buckets, compute, wait, exchange);
+    }
   }
   goto done;
 
@@ -640,6 +728,7 @@ device_error:
   cli_error ("%s", cel_context_last_error (ctx));
   code = cli_exit_code (st);
 done:
+  train_parallel_destroy (par);
   if (metrics)
     fclose (metrics);
   train_sampler_destroy (&sampler);
@@ -651,5 +740,21 @@ done:
   cel_context_destroy (ctx);
   free (arch);
   free (fixed_photos);
+  return code;
+}
+
+int cmd_train (int argc, char **argv) {
+  /* --comm-timeout is needed before MPI starts (train_main parses it again with the rest) */
+  double timeout = 600;
+  for (int i = 1; i < argc; i++)
+    if (strncmp (argv[i], "--comm-timeout", 14) == 0) {
+      const char *v = argv[i][14] == '=' ? argv[i] + 15 : argv[i][14] == 0 && i + 1 < argc ? argv[i + 1] : NULL;
+      if (v && strtod (v, NULL) > 0)
+        timeout = strtod (v, NULL);
+    }
+  mpi_comm *comm = mpi_comm_start (timeout);
+  bool all_know = false;
+  int code = train_main (argc, argv, comm, &all_know);
+  mpi_comm_finish (comm, code, all_know);
   return code;
 }

@@ -106,6 +106,10 @@ bool train_data_open (const train_data_options *o, train_data **out, char *err, 
     return false;
   }
   d->o = *o;
+  if (d->o.shard_count <= 0 || d->o.shard_first < 0 || d->o.shard_first + d->o.shard_count > d->o.batch) {
+    d->o.shard_first = 0;
+    d->o.shard_count = d->o.batch;
+  }
   if (d->o.threads < 1)
     d->o.threads = 1;
   pthread_mutex_init (&d->lock, NULL);
@@ -281,13 +285,15 @@ static void put_crop (const float *rgb, int32_t w, int32_t y0, int32_t x0, int32
     }
 }
 
-/* Sample b of `step` from a domain into the batch. false (with err) when no file of the folder is usable. */
+/* Sample b of `step` (of the whole batch) from a domain into position b - shard_first of the batch. false (with
+ * err) when no file of the folder is usable. */
 static bool build_sample (train_data *d, int domain, int64_t step, int32_t b, train_batch *batch, int64_t *perm, char *err,
                           size_t errlen) {
   folder *f = &d->f[domain];
   int64_t n = f->n, k = step * d->o.batch + b;
   int32_t size = d->o.crop;
   size_t per = (size_t) 3 * size * size;
+  int32_t at = b - d->o.shard_first;
   for (int64_t j = 0; j < n; j++) {
     int64_t i = permuted (d, domain, (k + j) / n, (k + j) % n, n, perm);
     cached_image img;
@@ -299,11 +305,11 @@ static bool build_sample (train_data *d, int domain, int64_t step, int32_t b, tr
     int32_t y0 = (int32_t) (r % (uint64_t) (img.h - size + 1)), x0 = (int32_t) (r2 % (uint64_t) (img.w - size + 1));
     bool flip = (train_mix64 (r2) >> 63) != 0;
     if (domain == DOMAIN_PHOTO) {
-      put_crop (img.rgb, img.w, y0, x0, size, flip, false, batch->photo + b * per);
+      put_crop (img.rgb, img.w, y0, x0, size, flip, false, batch->photo + at * per);
     } else {
-      put_crop (img.rgb, img.w, y0, x0, size, flip, false, batch->style + b * per);
-      put_crop (img.rgb, img.w, y0, x0, size, flip, true, batch->gray + b * per);
-      put_crop (img.smooth, img.w, y0, x0, size, flip, false, batch->smooth + b * per);
+      put_crop (img.rgb, img.w, y0, x0, size, flip, false, batch->style + at * per);
+      put_crop (img.rgb, img.w, y0, x0, size, flip, true, batch->gray + at * per);
+      put_crop (img.smooth, img.w, y0, x0, size, flip, false, batch->smooth + at * per);
     }
     if (owned) {
       free (img.rgb);
@@ -339,7 +345,7 @@ static void *worker (void *arg) {
 
     bool ok = perm != NULL;
     char err[512] = "out of memory";
-    for (int32_t b = 0; ok && b < d->o.batch; b++)
+    for (int32_t b = d->o.shard_first; ok && b < d->o.shard_first + d->o.shard_count; b++)
       ok = build_sample (d, DOMAIN_PHOTO, step, b, &s->batch, perm, err, sizeof err) &&
            build_sample (d, DOMAIN_STYLE, step, b, &s->batch, perm, err, sizeof err);
     pthread_mutex_lock (&d->lock);
@@ -359,7 +365,7 @@ bool train_data_start (train_data *d, int64_t first_step, char *err, size_t errl
   d->n_slots = 2 * d->o.threads + 2;
   d->slots = calloc ((size_t) d->n_slots, sizeof *d->slots);
   d->threads = calloc ((size_t) d->o.threads, sizeof *d->threads);
-  size_t per = (size_t) d->o.batch * 3 * d->o.crop * d->o.crop;
+  size_t per = (size_t) d->o.shard_count * 3 * d->o.crop * d->o.crop;
   if (!d->slots || !d->threads) {
     snprintf (err, errlen, "out of memory");
     return false;

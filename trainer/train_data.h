@@ -18,14 +18,16 @@ typedef struct train_data train_data;
 
 typedef struct train_data_options {
   const char *photos, *styles; /* folders */
-  int32_t crop, batch;
+  int32_t crop, batch;         /* batch: of the whole step (all ranks together when data parallel) */
+  int32_t shard_first, shard_count; /* the samples this process builds: [first, first + count) of each step's batch
+                                     * (count 0: all); the batches hold count samples */
   int32_t threads;             /* decoding threads (>= 1) */
   uint64_t seed;
   uint64_t cache_bytes;        /* decoded images kept in memory (0: none) */
   bool quiet;                  /* no warnings for skipped images */
 } train_data_options;
 
-/* One batch, NCHW (batch, 3, crop, crop) floats in [-1, 1]: photos, style images, their grayscale copies
+/* One batch (this process's shard of it), NCHW (shard_count, 3, crop, crop) floats in [-1, 1]: photos, style images, their grayscale copies
  * (luma in the three channels) and their edge-smoothed copies. Owned by the queue until released. */
 typedef struct train_batch {
   int64_t step;

@@ -454,6 +454,21 @@ static void adam (bld *b, const train_setup *s, cel_node param, const char *name
   cel_shape shape;
   if (b->st || grad == CEL_NO_NODE || (b->st = cel_graph_shape (b->g, param, &shape)))
     return;
+  if (s->external_optimizer) { /* the caller reduces the gradient across ranks and steps Adam itself */
+    train_tensor *t = NULL;
+    for (int32_t i = 0; i < b->tg->n_t && !t; i++)
+      t = b->tg->t[i].node == param ? &b->tg->t[i] : NULL;
+    train_grad *p = realloc (b->tg->grads, (size_t) (b->tg->n_grads + 1) * sizeof *p);
+    if (!t || !p || (b->st = cel_graph_mark_output (b->g, grad))) {
+      b->tg->grads = p ? p : b->tg->grads;
+      b->st = b->st ? b->st : t ? CEL_ERROR_OUT_OF_HOST_MEMORY : CEL_ERROR_INVALID_ARGUMENT;
+      b->what = "gradient output";
+      return;
+    }
+    p[b->tg->n_grads++] = (train_grad) { t->store_name, param, grad, prefix[0] == 'd' };
+    b->tg->grads = p;
+    return;
+  }
   char mn[300], vn[300];
   snprintf (mn, sizeof mn, "%s.m/%s", prefix, name);
   snprintf (vn, sizeof vn, "%s.v/%s", prefix, name);
@@ -655,6 +670,7 @@ void train_graph_destroy (train_graph *tg) {
   for (int32_t i = 0; i < tg->n_t; i++)
     free (tg->t[i].store_name);
   free (tg->t);
+  free (tg->grads);
   host_store_free (&tg->fixed);
   memset (tg, 0, sizeof *tg);
 }

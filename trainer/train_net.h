@@ -34,6 +34,7 @@ typedef struct train_setup {
   const char *vgg;         /* VGG19 safetensors (torchvision names), or NULL for the random feature network */
   train_weights w;
   float beta1, beta2, eps; /* Adam */
+  bool external_optimizer; /* no Adam nodes: the gradients are outputs, listed in train_graph.grads (data parallel) */
 } train_setup;
 
 /* A named host tensor (one entry of a checkpoint). */
@@ -71,6 +72,13 @@ typedef struct train_tensor {
   cel_node node;
 } train_tensor;
 
+/* A parameter and its gradient (an output) in a graph built with external_optimizer. */
+typedef struct train_grad {
+  const char *store_name; /* the parameter's ("g/NAME", "d/d.L.weight"); its moments are "g.m/NAME", "g.v/NAME" */
+  cel_node param, grad;
+  bool disc;              /* a discriminator parameter (its learning rate and step count) */
+} train_grad;
+
 typedef struct train_graph {
   cel_graph *g;
   bool gan;                          /* false: the warm-up graph */
@@ -79,6 +87,8 @@ typedef struct train_graph {
   train_tensor *t;
   int32_t n_t;
   host_store fixed;                  /* the feature network and color matrices (states set once) */
+  train_grad *grads;                 /* external_optimizer only */
+  int32_t n_grads;
 } train_graph;
 
 /* Builds the warm-up (gan false) or GAN step graph and uploads `state` into it (parameters, moments, power
