@@ -19,7 +19,7 @@ PACKAGES=(
   gcc clang libclang-rt-14-dev meson ninja-build pkg-config glslang-tools
   libvulkan-dev mesa-vulkan-drivers vulkan-validationlayers vulkan-tools
   libglib2.0-dev libjson-glib-dev libpng-dev libjpeg62-turbo-dev
-  python3-torch python3-numpy mmdebstrap npm libgomp1
+  python3-torch python3-numpy python3-pil mmdebstrap npm libgomp1
   libopenmpi-dev openmpi-bin
 )
 
@@ -46,6 +46,8 @@ missing_packages () {
   local status p
   status=$(dpkg-query -W -f='${db:Status-Abbrev} ${Package}\n' "${PACKAGES[@]}" 2>/dev/null || true)
   for p in "${PACKAGES[@]}"; do
+    # npm also comes with other Node.js builds (NodeSource's nodejs bundles it and conflicts with Debian's npm)
+    [ "$p" = npm ] && command -v npm >/dev/null && continue
     grep -qE "^ii +$p\$" <<<"$status" || echo "$p"
   done
 }
