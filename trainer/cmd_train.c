@@ -7,10 +7,12 @@
 #include "train_net.h"
 #include "train_report.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -152,6 +154,31 @@ static void dir_of (const char *path, char *out, size_t len) {
     out[1] = 0;
   else
     *slash = 0;
+}
+
+/* Removes the temporary files (NAME.tmp-PID, see cel_safetensors_save and image_save) that a killed run left in
+ * dir: those whose name starts with `prefix` (NULL: any) and whose process is gone. A kill -9 during a write
+ * leaves one; the file it was replacing is intact. Returns how many were removed. */
+static int remove_stale_temporaries (const char *dir, const char *prefix) {
+  DIR *d = opendir (dir);
+  if (!d)
+    return 0;
+  int removed = 0;
+  struct dirent *e;
+  while ((e = readdir (d))) {
+    const char *t = strstr (e->d_name, ".tmp-");
+    if (!t || (prefix && strncmp (e->d_name, prefix, strlen (prefix)) != 0))
+      continue;
+    char *end = NULL;
+    long pid = strtol (t + 5, &end, 10);
+    if (pid <= 0 || *end || strchr (t + 5, '-') || (kill ((pid_t) pid, 0) == 0 || errno != ESRCH))
+      continue;
+    char path[4400];
+    snprintf (path, sizeof path, "%s/%s", dir, e->d_name);
+    removed += unlink (path) == 0;
+  }
+  closedir (d);
+  return removed;
 }
 
 static void zero_g_moments (host_store *s) {
@@ -329,6 +356,16 @@ int cmd_train (int argc, char **argv) {
   if (!make_dir (ckdir, err, sizeof err)) {
     cli_error ("%s", err);
     return EXIT_IO;
+  }
+  {
+    char samples[4300], base[4096];
+    snprintf (samples, sizeof samples, "%s/samples", ckdir);
+    const char *slash = strrchr (o.out, '/');
+    snprintf (base, sizeof base, "%s.tmp-", slash ? slash + 1 : o.out);
+    int removed = remove_stale_temporaries (ckdir, NULL) + remove_stale_temporaries (samples, NULL) +
+                  remove_stale_temporaries (outdir, base);
+    if (removed && !o.quiet)
+      fprintf (stderr, "celgan: removed %d temporary file%s left by an interrupted run\n", removed, removed > 1 ? "s" : "");
   }
   bool have_ckpt = stat (ckpath, &sb) == 0;
   if (o.resume && !have_ckpt) {
@@ -525,7 +562,14 @@ int cmd_train (int argc, char **argv) {
       if (tg.loss[i] != CEL_NO_NODE)
         fprintf (metrics, ",\"%s\":%.9g", train_loss_names[i], losses[i]);
     fprintf (metrics, ",\"images_per_s\":%.4g,\"seconds\":%.3f}\n", ips, now () - t_start);
-    fflush (metrics);
+    if (fflush (metrics) != 0 || ferror (metrics)) {
+      if (!o.quiet)
+        fputc ('\n', stderr);
+      cli_error ("cannot write '%s': %s%s", metrics_path, strerror (errno),
+                 last_ckpt >= 0 ? " (the last checkpoint is intact)" : "");
+      code = EXIT_IO;
+      goto done;
+    }
 
     bool tty = isatty (STDERR_FILENO);
     if (!o.quiet && (tty || (step + 1) % o.log_every == 0 || step + 1 == o.steps || step == first_step)) {
