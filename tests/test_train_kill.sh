@@ -74,7 +74,10 @@ for r in $(seq 1 "$rounds"); do
       kill -0 $pid 2>/dev/null || break
     done
   else
-    sleep "$((1 + RANDOM % 3)).$((RANDOM % 10))"   # start-up takes about a second
+    # a random moment 1 to 3 steps past the checkpoint (polling the metrics keeps it independent of the load)
+    target=$((last + 1 + RANDOM % 3))
+    while kill -0 $pid 2>/dev/null && [ "$(cat "$ckdir/metrics.jsonl" 2>/dev/null | wc -l)" -lt $target ]; do sleep 0.02; done
+    sleep "0.$((RANDOM % 10))"
   fi
   kill -9 $pid 2>/dev/null
   wait $pid 2>/dev/null
