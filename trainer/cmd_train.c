@@ -194,7 +194,7 @@ static void truncate_metrics (const char *path, int64_t last) {
   if (!text)
     return;
   char tmp[4300];
-  snprintf (tmp, sizeof tmp, "%s.tmp", path);
+  snprintf (tmp, sizeof tmp, "%s.tmp-%ld", path, (long) getpid ()); /* removed by the next run if killed */
   FILE *f = fopen (tmp, "w");
   if (f) {
     for (char *save = NULL, *line = strtok_r (text, "\n", &save); line; line = strtok_r (NULL, "\n", &save)) {
