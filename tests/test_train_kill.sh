@@ -118,6 +118,18 @@ if mount -t tmpfs -o size=$(( (ck_bytes * 3 / 2 + 8192) / 4096 * 4096 )) tmpfs "
   cp -r "$mnt/ck" "$tmp/ck-full"
   check "/train/full_disk/resume_equals_uninterrupted" bash -c "'$celgan' train ${common[*]} --resume --checkpoint-dir '$tmp/ck-full' \
     --out '$tmp/full.safetensors' && cmp '$tmp/ref.safetensors' '$tmp/full.safetensors'"
+  umount "$mnt"
+  # the model file on a full disk: a clear error, the final checkpoint kept, and a resume writes the model
+  mount -t tmpfs -o size=16k tmpfs "$mnt"
+  "$celgan" train "${common[@]}" --sample-every 0 --checkpoint-every 0 --checkpoint-dir "$tmp/ck-model" \
+    --out "$mnt/model.safetensors" >"$tmp/full-model.log" 2>&1
+  rc=$?
+  ok "$([ $rc = 5 ] && grep -q "writing the model: .*No space left on device" "$tmp/full-model.log" && echo 0 || echo 1)" \
+    "/train/full_disk/model_file_error"
+  [ $rc = 5 ] || { echo "# exit $rc"; sed 's/^/# /' "$tmp/full-model.log" | head; }
+  check "/train/full_disk/model_no_partial_file" bash -c "! ls -a '$mnt' | grep -q 'model'"
+  check "/train/full_disk/model_written_by_resume" bash -c "'$celgan' train ${common[*]} --resume --checkpoint-dir '$tmp/ck-model' \
+    --out '$tmp/model.safetensors' && cmp '$tmp/ref.safetensors' '$tmp/model.safetensors'"
   umount "$mnt" && mnt=
 else
   ok 0 "/train/full_disk # SKIP cannot mount a tmpfs (needs root)"
