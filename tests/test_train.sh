@@ -52,6 +52,10 @@ check "/train/checkpoint_written" bash -c "'$celgan' info '$run/checkpoint.safet
 check "/train/corrupt_image_skipped_with_a_warning" grep -q "warning: skipping.*zz-corrupt.png" "$tmp/skip.log"
 check "/train/small_image_skipped_with_a_warning" grep -q "smaller than the 32-pixel crop" "$tmp/skip.log"
 check "/train/skipped_images_counted" grep -q "skipped 1 unreadable images and 1 smaller than the crop" "$tmp/skip.log"
+# feature matching: an fm weight adds the term (metrics field "fm"); the default leaves it out
+check "/train/feature_matching_in_metrics" bash -c "'$celgan' train ${common[*]} --out '$tmp/fm.safetensors' --steps 3 --warmup 1 \
+  --weights fm=10 --sample-every 0 --quiet && grep -q '\"tv\":[^,]*,\"fm\":[0-9]' '$tmp/fm.safetensors.train/metrics.jsonl' &&
+  ! grep -q '\"fm\"' '$run/metrics.jsonl'"
 # the same seed gives the same model
 check "/train/reproducible" bash -c "'$celgan' train ${common[*]} --out '$tmp/m2.safetensors' --steps 6 --sample-every 3 --quiet &&
   cmp '$tmp/m.safetensors' '$tmp/m2.safetensors'"

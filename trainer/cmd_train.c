@@ -9,10 +9,12 @@
 #include "train_parallel.h"
 #include "train_report.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,7 +50,8 @@ static void usage (FILE *out) {
          "  --lr-g X, --lr-d X      Adam learning rates of generator and discriminator (default 2e-5, 4e-5)\n"
          "  --lr-warmup X           learning rate of the warm-up (default 2e-4)\n"
          "  --weights K=V,...       loss weights (defaults: adv_g=300,adv_d=300,content=1.5,style=2.5,color=10,\n"
-         "                          tv=1,warmup_content=1.5,d_real=1.2,d_fake=1.2,d_gray=1.2,d_blur=0.8)\n"
+         "                          tv=1,fm=0,warmup_content=1.5,d_real=1.2,d_fake=1.2,d_gray=1.2,d_blur=0.8);\n"
+         "                          fm > 0 adds discriminator feature matching to the generator's loss\n"
          "  --vgg FILE              VGG19 weights (safetensors, torchvision names features.N.weight/bias) for the\n"
          "                          content and style losses; default a fixed random network from the seed\n"
          "  --d-width N             discriminator's first width (default 32)\n"
@@ -161,6 +164,31 @@ static void dir_of (const char *path, char *out, size_t len) {
     *slash = 0;
 }
 
+/* Removes the temporary files (NAME.tmp-PID, see cel_safetensors_save and image_save) that a killed run left in
+ * dir: those whose name starts with `prefix` (NULL: any) and whose process is gone. A kill -9 during a write
+ * leaves one; the file it was replacing is intact. Returns how many were removed. */
+static int remove_stale_temporaries (const char *dir, const char *prefix) {
+  DIR *d = opendir (dir);
+  if (!d)
+    return 0;
+  int removed = 0;
+  struct dirent *e;
+  while ((e = readdir (d))) {
+    const char *t = strstr (e->d_name, ".tmp-");
+    if (!t || (prefix && strncmp (e->d_name, prefix, strlen (prefix)) != 0))
+      continue;
+    char *end = NULL;
+    long pid = strtol (t + 5, &end, 10);
+    if (pid <= 0 || *end || strchr (t + 5, '-') || (kill ((pid_t) pid, 0) == 0 || errno != ESRCH))
+      continue;
+    char path[4400];
+    snprintf (path, sizeof path, "%s/%s", dir, e->d_name);
+    removed += unlink (path) == 0;
+  }
+  closedir (d);
+  return removed;
+}
+
 static void zero_g_moments (host_store *s) {
   for (size_t i = 0; i < s->n; i++)
     if (strncmp (s->t[i].name, "g.m/", 4) == 0 || strncmp (s->t[i].name, "g.v/", 4) == 0)
@@ -174,7 +202,7 @@ static void truncate_metrics (const char *path, int64_t last) {
   if (!text)
     return;
   char tmp[4300];
-  snprintf (tmp, sizeof tmp, "%s.tmp", path);
+  snprintf (tmp, sizeof tmp, "%s.tmp-%ld", path, (long) getpid ()); /* removed by the next run if killed */
   FILE *f = fopen (tmp, "w");
   if (f) {
     for (char *save = NULL, *line = strtok_r (text, "\n", &save); line; line = strtok_r (NULL, "\n", &save)) {
@@ -354,6 +382,16 @@ static int train_main (int argc, char **argv, mpi_comm *comm, bool *all_know) {
   if (!make_dir (ckdir, err, sizeof err)) {
     cli_error ("%s", err);
     return EXIT_IO;
+  }
+  {
+    char samples[4300], base[4096];
+    snprintf (samples, sizeof samples, "%s/samples", ckdir);
+    const char *slash = strrchr (o.out, '/');
+    snprintf (base, sizeof base, "%s.tmp-", slash ? slash + 1 : o.out);
+    int removed = remove_stale_temporaries (ckdir, NULL) + remove_stale_temporaries (samples, NULL) +
+                  remove_stale_temporaries (outdir, base);
+    if (removed && !o.quiet)
+      fprintf (stderr, "celgan: removed %d temporary file%s left by an interrupted run\n", removed, removed > 1 ? "s" : "");
   }
   bool have_ckpt = stat (ckpath, &sb) == 0;
   if (o.resume && !have_ckpt) {
@@ -592,7 +630,14 @@ static int train_main (int argc, char **argv, mpi_comm *comm, bool *all_know) {
       if (tg.loss[i] != CEL_NO_NODE)
         fprintf (metrics, ",\"%s\":%.9g", train_loss_names[i], losses[i]);
     fprintf (metrics, ",\"images_per_s\":%.4g,\"seconds\":%.3f}\n", ips, now () - t_start);
-    fflush (metrics);
+    if (fflush (metrics) != 0 || ferror (metrics)) {
+      if (!o.quiet)
+        fputc ('\n', stderr);
+      cli_error ("cannot write '%s': %s%s", metrics_path, strerror (errno),
+                 last_ckpt >= 0 ? " (the last checkpoint is intact)" : "");
+      code = EXIT_IO;
+      goto done;
+    }
 
     bool tty = isatty (STDERR_FILENO);
     if (!o.quiet && (tty || (step + 1) % o.log_every == 0 || step + 1 == o.steps || step == first_step)) {

@@ -232,7 +232,9 @@ static int load_image (train_data *d, int domain, int64_t i, cached_image *img, 
     image_free (&im);
 
   pthread_mutex_lock (&d->lock);
-  if (f->status[i] == FILE_UNKNOWN) {
+  /* first sight of the file, or a usable file that became unreadable since (changed or removed mid-run; only
+   * when it was not cached) */
+  if (f->status[i] == FILE_UNKNOWN || (f->status[i] == FILE_OK && result != FILE_OK)) {
     f->status[i] = result;
     if (result == FILE_UNREADABLE) {
       d->unreadable++;

@@ -8,7 +8,7 @@
 #include <string.h>
 
 const char *const train_loss_names[LOSS_COUNT] = {
-  "g_adv", "content", "style", "color", "tv", "g_total", "d_real", "d_fake", "d_gray", "d_blur", "d_total",
+  "g_adv", "content", "style", "color", "tv", "fm", "g_total", "d_real", "d_fake", "d_gray", "d_blur", "d_total",
 };
 
 void train_weights_default (train_weights *w) {
@@ -21,6 +21,7 @@ bool train_weights_parse (train_weights *w, const char *text, char *err, size_t 
     { "adv_g", offsetof (train_weights, adv_g) },       { "adv_d", offsetof (train_weights, adv_d) },
     { "content", offsetof (train_weights, content) },   { "style", offsetof (train_weights, style) },
     { "color", offsetof (train_weights, color) },       { "tv", offsetof (train_weights, tv) },
+    { "fm", offsetof (train_weights, fm) },
     { "warmup_content", offsetof (train_weights, warmup_content) },
     { "d_real", offsetof (train_weights, d_real) },     { "d_fake", offsetof (train_weights, d_fake) },
     { "d_gray", offsetof (train_weights, d_gray) },     { "d_blur", offsetof (train_weights, d_blur) },
@@ -41,7 +42,7 @@ bool train_weights_parse (train_weights *w, const char *text, char *err, size_t 
     }
     if (!ok)
       snprintf (err, errlen, "--weights: '%s' is not KEY=VALUE with a known key and a number >= 0 (keys: adv_g, adv_d, "
-                "content, style, color, tv, warmup_content, d_real, d_fake, d_gray, d_blur)", item);
+                "content, style, color, tv, fm, warmup_content, d_real, d_fake, d_gray, d_blur)", item);
   }
   free (copy);
   return ok;
@@ -411,8 +412,9 @@ typedef struct disc {
 } disc;
 
 /* PatchGAN: 4x4 stride-2 convolutions (padding 1) with LeakyReLU 0.2, instance norm after all but the first,
- * then a 3x3 convolution to one channel; spectral norm on every weight. */
-static cel_node discriminate (bld *b, const disc *d, cel_node x, bool stopped) {
+ * then a 3x3 convolution to one channel; spectral norm on every weight. feat (NULL: not wanted) receives the
+ * d->n - 1 hidden layers' outputs (after their LeakyReLU), for feature matching. */
+static cel_node discriminate (bld *b, const disc *d, cel_node x, bool stopped, cel_node *feat) {
   cel_node h = x;
   for (int32_t l = 0; l < d->n; l++) {
     bool last = l == d->n - 1;
@@ -422,8 +424,21 @@ static cel_node discriminate (bld *b, const disc *d, cel_node x, bool stopped) {
     if (l > 0)
       h = instance_norm (b, h);
     h = act (b, h, CEL_ACT_LEAKY_RELU, 0.2f);
+    if (feat)
+      feat[l] = h;
   }
   return h;
+}
+
+/* x (N,C,H,W) -> (1,C,1,1): each channel's mean over the batch and the positions. */
+static cel_node channel_means (bld *b, cel_node x) {
+  cel_shape s = { 0 };
+  if (!b->st)
+    b->st = cel_graph_shape (b->g, x, &s);
+  cel_node out = CEL_NO_NODE;
+  cel_node m = TRY (b, "global_avg_pool", cel_global_avg_pool (b->g, x, &out));
+  m = TRY (b, "sum_to", cel_sum_to (b->g, m, (cel_shape) { 1, s.c, 1, 1 }, &out));
+  return TRY (b, "scale", cel_scale_shift (b->g, m, 1.0f / (float) (s.n ? s.n : 1), 0, &out));
 }
 
 /* ---- the step graphs ---------------------------------------------------------------------------------- */
@@ -550,15 +565,25 @@ cel_status train_graph_build (cel_context *ctx, const train_setup *s, bool gan, 
       d.bs[l] = stop (b, d.b[l]);
     }
     cel_node fake_stopped = stop (b, fake);
-    cel_node dl[4] = { mse_to (b, discriminate (b, &d, tg->style, false), 1),
-                       mse_to (b, discriminate (b, &d, fake_stopped, false), 0),
-                       mse_to (b, discriminate (b, &d, tg->gray, false), 0),
-                       mse_to (b, discriminate (b, &d, tg->smooth, false), 0) };
+    cel_node real_feat[MAX_D_LAYERS], fake_feat[MAX_D_LAYERS];
+    bool fm = s->w.fm > 0;
+    cel_node dl[4] = { mse_to (b, discriminate (b, &d, tg->style, false, fm ? real_feat : NULL), 1),
+                       mse_to (b, discriminate (b, &d, fake_stopped, false, NULL), 0),
+                       mse_to (b, discriminate (b, &d, tg->gray, false, NULL), 0),
+                       mse_to (b, discriminate (b, &d, tg->smooth, false, NULL), 0) };
     float dw[4] = { s->w.adv_d * s->w.d_real, s->w.adv_d * s->w.d_fake, s->w.adv_d * s->w.d_gray, s->w.adv_d * s->w.d_blur };
     for (int i = 0; i < 4; i++)
       tg->loss[LOSS_D_REAL + i] = dl[i];
     tg->loss[LOSS_D] = weighted_sum (b, dl, dw, 4);
-    tg->loss[LOSS_G_ADV] = mse_to (b, discriminate (b, &d, fake, true), 1);
+    tg->loss[LOSS_G_ADV] = mse_to (b, discriminate (b, &d, fake, true, fm ? fake_feat : NULL), 1);
+    /* feature matching: L1 between the mean hidden features of D on style and on generated images (means over
+     * batch and positions: the two batches are unpaired). The real side reuses D's pass above, stopped, and
+     * the fake side G's pass through the stopped weights, so the term trains only G and costs no D pass. */
+    if (fm)
+      for (int32_t l = 0; l < d.n - 1; l++) {
+        cel_node t = mae (b, channel_means (b, stop (b, real_feat[l])), channel_means (b, fake_feat[l]));
+        tg->loss[LOSS_FM] = l == 0 ? t : add (b, tg->loss[LOSS_FM], t, 1, 1);
+      }
 
     /* style: Gram matrices of the generated image's features against the grayscale style image's */
     cel_node fs[MAX_FEATURES];
@@ -582,12 +607,12 @@ cel_status train_graph_build (cel_context *ctx, const train_setup *s, bool gan, 
     int32_t c = s->crop;
     tg->loss[LOSS_TV] = add (b, mse (b, crop (b, fake, 1, 0, c - 1, c), crop (b, fake, 0, 0, c - 1, c)),
                              mse (b, crop (b, fake, 0, 1, c, c - 1), crop (b, fake, 0, 0, c, c - 1)), 1, 1);
-    cel_node gl[5] = { tg->loss[LOSS_G_ADV], content, style, tg->loss[LOSS_COLOR], tg->loss[LOSS_TV] };
-    float gw[5] = { s->w.adv_g, s->w.content, s->w.style, s->w.color, s->w.tv };
-    tg->loss[LOSS_G] = weighted_sum (b, gl, gw, 5);
+    cel_node gl[6] = { tg->loss[LOSS_G_ADV], content, style, tg->loss[LOSS_COLOR], tg->loss[LOSS_TV], tg->loss[LOSS_FM] };
+    float gw[6] = { s->w.adv_g, s->w.content, s->w.style, s->w.color, s->w.tv, s->w.fm };
+    tg->loss[LOSS_G] = weighted_sum (b, gl, gw, 6);
     total = add (b, tg->loss[LOSS_G], tg->loss[LOSS_D], 1, 1);
     for (int i = 0; i < LOSS_COUNT; i++)
-      if (!b->st && (b->st = cel_graph_mark_output (g, tg->loss[i])))
+      if (!b->st && tg->loss[i] != CEL_NO_NODE && (b->st = cel_graph_mark_output (g, tg->loss[i])))
         b->what = "mark_output";
     if (!b->st && (b->st = cel_graph_backward (g, total, CEL_NO_NODE)))
       b->what = "backward";

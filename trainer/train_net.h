@@ -18,6 +18,7 @@
 typedef struct train_weights {
   float adv_g, adv_d;                  /* adversarial weights of G's and D's LSGAN terms */
   float content, style, color, tv;     /* generator terms */
+  float fm;                            /* discriminator feature matching (0: off) */
   float warmup_content;                /* the content weight of the warm-up phase */
   float d_real, d_fake, d_gray, d_blur; /* AnimeGANv2's weights inside D's loss */
 } train_weights;
@@ -60,7 +61,7 @@ void host_store_free (host_store *s);
 cel_status train_initial_state (const train_setup *s, host_store *out, char *err, size_t errlen);
 
 enum {
-  LOSS_G_ADV, LOSS_CONTENT, LOSS_STYLE, LOSS_COLOR, LOSS_TV, LOSS_G,
+  LOSS_G_ADV, LOSS_CONTENT, LOSS_STYLE, LOSS_COLOR, LOSS_TV, LOSS_FM, LOSS_G,
   LOSS_D_REAL, LOSS_D_FAKE, LOSS_D_GRAY, LOSS_D_BLUR, LOSS_D, LOSS_COUNT
 };
 /* Names of the losses in the metrics file. */
