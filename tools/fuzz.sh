@@ -22,6 +22,10 @@ for src in tests/fuzz/fuzz_*.c; do
   corpus="$out/corpus-$name"
   mkdir -p "$corpus"
   [ -d "tests/fuzz/seeds-$name" ] && cp -n tests/fuzz/seeds-"$name"/* "$corpus"/ 2>/dev/null || true
+  # seeds made at run time (binary files are generated, not committed): tests/fuzz/seeds-NAME.py FOLDER
+  if [ -f "tests/fuzz/seeds-$name.py" ] && ! /usr/bin/python3 "tests/fuzz/seeds-$name.py" "$corpus" 2>"$out/$name.seeds.log"; then
+    echo "fuzz: $name: no generated seeds ($(tail -1 "$out/$name.seeds.log")); starting from the others"
+  fi
   echo "fuzz: $name for ${secs}s"
   if ! "$out/$name" -max_total_time="$secs" -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 "$corpus" \
       > "$out/$name.log" 2>&1; then
