@@ -225,6 +225,16 @@ celgan_create_procedure (GimpPlugIn  *plug_in,
 }
 
 
+/* The 8-bit format the preview draws in, for the drawable's color model and alpha. */
+static const Babl *
+celgan_preview_format (GimpDrawable *drawable)
+{
+  if (gimp_drawable_is_rgb (drawable))
+    return babl_format (gimp_drawable_has_alpha (drawable) ? "R'G'B'A u8" : "R'G'B' u8");
+
+  return babl_format (gimp_drawable_has_alpha (drawable) ? "Y'A u8" : "Y' u8");
+}
+
 /* The preview of a model that scales the image: the result at 100 %, centred on the centre of the
  * visible part of the drawable (a zoom of it by the model's factor), so its detail can be judged. */
 static void
@@ -244,12 +254,7 @@ celgan_preview_scaled (CelganState *state,
   x0 = CLAMP ((px + pw / 2) * s - pw / 2, 0, MAX (sw - pw, 0));
   y0 = CLAMP ((py + ph / 2) * s - ph / 2, 0, MAX (sh - ph, 0));
 
-  if (gimp_drawable_is_rgb (state->drawable))
-    preview_format = babl_format (gimp_drawable_has_alpha (state->drawable) ?
-                                  "R'G'B'A u8" : "R'G'B' u8");
-  else
-    preview_format = babl_format (gimp_drawable_has_alpha (state->drawable) ?
-                                  "Y'A u8" : "Y' u8");
+  preview_format = celgan_preview_format (state->drawable);
   bpp    = babl_format_get_bytes_per_pixel (preview_format);
   view   = g_new0 (gfloat, (gsize) pw * ph * ch);
   pixels = g_new (guchar, (gsize) pw * ph * bpp);
@@ -359,12 +364,7 @@ celgan (CelganState  *state,
       gimp_preview_get_position (preview, &px, &py);
       gimp_preview_get_size (preview, &pw, &ph);
 
-      if (gimp_drawable_is_rgb (state->drawable))
-        preview_format = babl_format (gimp_drawable_has_alpha (state->drawable) ?
-                                      "R'G'B'A u8" : "R'G'B' u8");
-      else
-        preview_format = babl_format (gimp_drawable_has_alpha (state->drawable) ?
-                                      "Y'A u8" : "Y' u8");
+      preview_format = celgan_preview_format (state->drawable);
       bpp = babl_format_get_bytes_per_pixel (preview_format);
 
       view_original = g_new (gfloat, (gsize) pw * ph * ch);
