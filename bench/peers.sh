@@ -7,12 +7,14 @@
 #   bench/peers.sh [SIZES] [MODELS]   defaults: 128,256 and upconv_7,animevideov3-x2 (lavapipe is slow; on a GPU
 #                                     use 256,512,1024 and upconv_7,animevideov3-x2,x4plus-anime)
 #   CELGAN_BENCH_DEVICE=N             Vulkan device index for both sides (default: each program's automatic choice)
+#   CELGAN_BENCH_PYTHON=PATH          a python3 with numpy and PIL (default python3 from /usr/bin)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/usr/bin:/bin:$PATH"
 sizes=${1:-128,256}
 models=${2:-upconv_7,animevideov3-x2}
 celgan=${CELGAN:-build/trainer/celgan}
+python=${CELGAN_BENCH_PYTHON:-python3}
 [ -x "$celgan" ] || { echo "bench: build first (meson setup build && ninja -C build)" >&2; exit 1; }
 peers=$(tools/fetch-peers.sh) || { echo "bench: cannot fetch the peers' package" >&2; exit 1; }
 tmp=$(mktemp -d)
@@ -41,8 +43,8 @@ for model in "${model_list[@]}"; do
   esac
   "$celgan" import ncnn --quiet "$src" -o "$tmp/$model.safetensors"
   for s in "${size_list[@]}"; do
-    python3 tests/oracle/ncnn_images.py make "$tmp" >/dev/null
-    python3 -c "from PIL import Image; Image.open('$tmp/drawing.png').resize(($s, $s), Image.BICUBIC).save('$tmp/in-$s.png')"
+    "$python" tests/oracle/ncnn_images.py make "$tmp" >/dev/null
+    "$python" -c "from PIL import Image; Image.open('$tmp/drawing.png').resize(($s, $s), Image.BICUBIC).save('$tmp/in-$s.png')"
     t0=$(now)
     "${peer[@]}" "${gpu[@]}" -i "$tmp/in-$s.png" -o "$tmp/peer-$s.png" >/dev/null 2>&1
     t1=$(now)
@@ -54,8 +56,8 @@ for model in "${model_list[@]}"; do
     # `celgan apply` does it
     [ -n "$net" ] || net=$("$celgan" bench -m "$tmp/$model.safetensors" -s 16 -n 1 --tiled "$s" "${cgpu[@]}" |
                            sed -n 's/^tiled .* ms=\([0-9.]*\).*/\1/p')
-    awk -v m="$model" -v s="$s" -v p="$(echo "$t1 - $t0" | bc)" -v c="$(echo "$t2 - $t1" | bc)" -v n="$net" \
-      'BEGIN { printf "%-22s %6d %12.2f %12.2f %8.2f %12.2f\n", m, s, p, c, c / p, n / 1000 }'
+    awk -v m="$model" -v s="$s" -v t0="$t0" -v t1="$t1" -v t2="$t2" -v n="$net" \
+      'BEGIN { p = t1 - t0; c = t2 - t1; printf "%-22s %6d %12.2f %12.2f %8.2f %12.2f\n", m, s, p, c, c / p, n / 1000 }'
   done
 done
 echo "(ratio: celgan / peer whole-process time; below 1 is faster. $("$celgan" devices 2>/dev/null | sed -n 1p))"

@@ -56,6 +56,19 @@ check "/train/skipped_images_counted" grep -q "skipped 1 unreadable images and 1
 check "/train/feature_matching_in_metrics" bash -c "'$celgan' train ${common[*]} --out '$tmp/fm.safetensors' --steps 3 --warmup 1 \
   --weights fm=10 --sample-every 0 --quiet && grep -q '\"tv\":[^,]*,\"fm\":[0-9]' '$tmp/fm.safetensors.train/metrics.jsonl' &&
   ! grep -q '\"fm\"' '$run/metrics.jsonl'"
+# warmup_color adds the YUV color loss to the warm-up (metrics "color"; g_total = 1.5 content + 10 color); the
+# default warm-up is content alone
+check "/train/warmup_color" bash -c "'$celgan' train ${common[*]} --out '$tmp/wc.safetensors' --steps 2 --warmup 2 \
+  --weights warmup_color=10 --sample-every 0 --quiet && ! grep -q '\"phase\":\"warmup\",\"content\":[^,]*,\"g_total' '$tmp/wc.safetensors.train/metrics.jsonl' &&
+  /usr/bin/python3 -c \"import json,sys; L=[json.loads(l) for l in open(sys.argv[1])]; sys.exit(not all(l['phase'] == 'warmup' and abs(l['g_total'] - 1.5 * l['content'] - 10 * l['color']) <= 1e-5 * l['g_total'] for l in L))\" '$tmp/wc.safetensors.train/metrics.jsonl' &&
+  ! grep '\"phase\":\"warmup\"' '$run/metrics.jsonl' | grep -q '\"color\"'"
+# --time-limit ends the run early as if --steps were reached (checkpoint, model); --resume goes on from there
+check "/train/time_limit_stops" bash -c "'$celgan' train ${common[*]} --out '$tmp/tl.safetensors' --steps 100000 --time-limit 0.001 \
+  --sample-every 0 2>'$tmp/tl.log' && grep -q 'time-limit of 0.001s reached at step 1 of 100000' '$tmp/tl.log' &&
+  [ \$(wc -l < '$tmp/tl.safetensors.train/metrics.jsonl') -eq 1 ] && '$celgan' info '$tmp/tl.safetensors' | grep -q '\"steps\": 1,' &&
+  '$celgan' info '$tmp/tl.safetensors.train/checkpoint.safetensors' | grep -q 'celgan.train.step: 1'"
+check "/train/time_limit_resumes" bash -c "'$celgan' train ${common[*]} --out '$tmp/tl.safetensors' --steps 3 --resume --sample-every 0 --quiet &&
+  [ \$(wc -l < '$tmp/tl.safetensors.train/metrics.jsonl') -eq 3 ]"
 # the same seed gives the same model
 check "/train/reproducible" bash -c "'$celgan' train ${common[*]} --out '$tmp/m2.safetensors' --steps 6 --sample-every 3 --quiet &&
   cmp '$tmp/m.safetensors' '$tmp/m2.safetensors'"

@@ -4,8 +4,10 @@
 # Everything comes from Debian packages (installed here when missing, as root): photos from python3-skimage,
 # mate-backgrounds and renpy-demo; anime art from renpy-thequestion and renpy-demo (tools/train-data.py lists
 # every file and its license). The run resumes where it stopped (checkpoints in WORKDIR/model.train).
-# Environment: CELGAN_TRAIN_STEPS, CELGAN_TRAIN_CROP, CELGAN_TRAIN_BATCH, CELGAN_TRAIN_ARGS (extra arguments,
-# e.g. "-g 0"), CELGAN_BUILD (default build). With a GPU, raise the steps and crop.
+# Environment: CELGAN_TRAIN_STEPS, CELGAN_TRAIN_WARMUP, CELGAN_TRAIN_CROP, CELGAN_TRAIN_BATCH, CELGAN_TRAIN_ARGS
+# (extra arguments, e.g. "-g 0 --time-limit 3600"), CELGAN_BUILD (default build). With a GPU, raise the steps
+# and crop. Where WORKDIR/data already holds the prepared images (made here, copied to a GPU machine), the
+# packages are not needed.
 # When it ends, WORKDIR/model.safetensors is the model and WORKDIR/sheet.png the sheet; copy the model to
 # data/models/ to ship it.
 set -euo pipefail
@@ -16,10 +18,12 @@ export PATH="/usr/sbin:/usr/bin:/sbin:/bin:$PATH"
 WORK=${1:-out/bundled-style}
 BUILD=${CELGAN_BUILD:-build}
 STEPS=${CELGAN_TRAIN_STEPS:-4000}
+WARMUP=${CELGAN_TRAIN_WARMUP:-300}
 CROP=${CELGAN_TRAIN_CROP:-128}
 BATCH=${CELGAN_TRAIN_BATCH:-2}
 
 need=()
+[ -d "$WORK/data/styles" ] ||
 for p in python3-skimage python3-pil renpy-thequestion renpy-demo mate-backgrounds; do
   dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null | grep -q '^ii' || need+=("$p")
 done
@@ -42,7 +46,7 @@ resume=()
 # shellcheck disable=SC2086
 "$CELGAN" train --photos "$WORK/data/photos" --styles "$WORK/data/styles" --out "$WORK/model.safetensors" \
   --checkpoint-dir "$WORK/model.train" --steps "$STEPS" --crop "$CROP" --batch "$BATCH" --seed 1 \
-  --warmup 300 --lr-g 1e-4 --lr-d 2e-4 --checkpoint-every 100 --sample-every 250 \
+  --warmup "$WARMUP" --weights warmup_color=10 --lr-g 1e-4 --lr-d 2e-4 --checkpoint-every 100 --sample-every 250 \
   --name "Ren'Py cel" \
   --description "Photo to anime cel style, trained by celgan train on Ren'Py anime backgrounds and sprites" \
   --license "GPL-3.0-or-later (CelGAN). Trained on images licensed Expat (renpy-thequestion, renpy-demo), CC0 (scikit-image sample data) and GPL-2+ (mate-backgrounds); see data/README.md" \

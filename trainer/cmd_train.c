@@ -29,7 +29,7 @@ typedef struct train_opts {
   int32_t crop, batch, d_width, d_layers, threads, samples;
   uint64_t seed, cache_mb;
   float lr_g, lr_d, lr_warmup;
-  double comm_timeout;
+  double comm_timeout, time_limit;
   bool resume, quiet;
 } train_opts;
 
@@ -44,6 +44,8 @@ static void usage (FILE *out) {
          "  --out MODEL             the model file to write (.safetensors)\n"
          "  --config NAME|FILE      generator architecture: fast (default), animeganv2, or a JSON file\n"
          "  --steps N               training steps in all, warm-up included (default 10000)\n"
+         "  --time-limit S          stop after S seconds of training as if --steps were reached: checkpoint,\n"
+         "                          samples and model file are written (a later --resume --steps N goes on)\n"
          "  --warmup N              first N steps train the generator on the content loss only (default 1000)\n"
          "  --crop N                crop edge in pixels (default 256); smaller images are skipped\n"
          "  --batch N               images per step from each folder (default 4)\n"
@@ -247,7 +249,7 @@ static int train_main (int argc, char **argv, mpi_comm *comm, bool *all_know) {
                    .license = "unspecified (the weights derive from the training images: check their licenses)" };
   enum { O_PHOTOS = 256, O_STYLES, O_OUT, O_CONFIG, O_STEPS, O_WARMUP, O_CROP, O_BATCH, O_CKDIR, O_CKEVERY, O_RESUME,
          O_SEED, O_LRG, O_LRD, O_LRW, O_SAMPLE, O_WEIGHTS, O_VGG, O_DW, O_DL, O_THREADS, O_NAME, O_DESC, O_LICENSE,
-         O_QUIET, O_DUMP, O_LOG, O_CACHE, O_COMM_TIMEOUT };
+         O_QUIET, O_DUMP, O_LOG, O_CACHE, O_COMM_TIMEOUT, O_TIME_LIMIT };
   static const struct option opts[] = {
     { "photos", required_argument, NULL, O_PHOTOS }, { "styles", required_argument, NULL, O_STYLES },
     { "out", required_argument, NULL, O_OUT }, { "config", required_argument, NULL, O_CONFIG },
@@ -263,7 +265,7 @@ static int train_main (int argc, char **argv, mpi_comm *comm, bool *all_know) {
     { "description", required_argument, NULL, O_DESC }, { "license", required_argument, NULL, O_LICENSE },
     { "quiet", no_argument, NULL, O_QUIET }, { "dump-batches", required_argument, NULL, O_DUMP },
     { "log-every", required_argument, NULL, O_LOG }, { "cache-mb", required_argument, NULL, O_CACHE },
-    { "comm-timeout", required_argument, NULL, O_COMM_TIMEOUT },
+    { "comm-timeout", required_argument, NULL, O_COMM_TIMEOUT }, { "time-limit", required_argument, NULL, O_TIME_LIMIT },
     { "gpu", required_argument, NULL, 'g' }, { "help", no_argument, NULL, 'h' }, { 0 } };
   int c;
   optind = 1;
@@ -304,10 +306,12 @@ static int train_main (int argc, char **argv, mpi_comm *comm, bool *all_know) {
       ok = end && !*end && end != optarg && f >= 0 && isfinite (f);
       *(c == O_LRG ? &o.lr_g : c == O_LRD ? &o.lr_d : &o.lr_warmup) = f;
       break;
-    case O_COMM_TIMEOUT:
-      o.comm_timeout = strtod (optarg, &end);
-      ok = end && !*end && end != optarg && o.comm_timeout > 0 && isfinite (o.comm_timeout);
+    case O_COMM_TIMEOUT: case O_TIME_LIMIT: {
+      double d = strtod (optarg, &end);
+      ok = end && !*end && end != optarg && d > 0 && isfinite (d);
+      *(c == O_COMM_TIMEOUT ? &o.comm_timeout : &o.time_limit) = d;
       break;
+    }
     case 'h': usage (stdout); return EXIT_OK;
     default: usage (stderr); return EXIT_USAGE;
     }
@@ -326,6 +330,10 @@ static int train_main (int argc, char **argv, mpi_comm *comm, bool *all_know) {
   }
   if (!root)
     o.quiet = true; /* rank 0 reports; the others speak only of their own failures */
+  if (ranks > 1 && o.time_limit > 0) { /* the ranks' clocks would end them at different steps */
+    cli_error ("--time-limit needs a single process");
+    return EXIT_USAGE;
+  }
   if (ranks > 1 && o.dump_dir) {
     cli_error ("--dump-batches needs a single process");
     return EXIT_USAGE;
@@ -653,6 +661,12 @@ static int train_main (int argc, char **argv, mpi_comm *comm, bool *all_know) {
                  (long long) step + 1, (long long) o.steps, losses[LOSS_CONTENT], s.batch / t_rate, eta, tty ? "   " : "\n");
     }
 
+    if (o.time_limit > 0 && step + 1 < o.steps && now () - t_start >= o.time_limit) {
+      if (!o.quiet)
+        fprintf (stderr, "%scelgan: --time-limit of %gs reached at step %lld of %lld\n", tty ? "\n" : "", o.time_limit,
+                 (long long) step + 1, (long long) o.steps);
+      o.steps = step + 1; /* this step is the last: checkpoint, samples and model file as at the end */
+    }
     bool last = step + 1 == o.steps;
     bool do_ckpt = last || (o.checkpoint_every && (step + 1) % o.checkpoint_every == 0);
     if (par && (do_ckpt || (step + 1) % 100 == 0) && (code = train_parallel_check (par, &state, step + 1, err, sizeof err))) {

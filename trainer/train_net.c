@@ -23,6 +23,7 @@ bool train_weights_parse (train_weights *w, const char *text, char *err, size_t 
     { "color", offsetof (train_weights, color) },       { "tv", offsetof (train_weights, tv) },
     { "fm", offsetof (train_weights, fm) },
     { "warmup_content", offsetof (train_weights, warmup_content) },
+    { "warmup_color", offsetof (train_weights, warmup_color) },
     { "d_real", offsetof (train_weights, d_real) },     { "d_fake", offsetof (train_weights, d_fake) },
     { "d_gray", offsetof (train_weights, d_gray) },     { "d_blur", offsetof (train_weights, d_blur) },
   };
@@ -42,7 +43,7 @@ bool train_weights_parse (train_weights *w, const char *text, char *err, size_t 
     }
     if (!ok)
       snprintf (err, errlen, "--weights: '%s' is not KEY=VALUE with a known key and a number >= 0 (keys: adv_g, adv_d, "
-                "content, style, color, tv, fm, warmup_content, d_real, d_fake, d_gray, d_blur)", item);
+                "content, style, color, tv, fm, warmup_content, warmup_color, d_real, d_fake, d_gray, d_blur)", item);
   }
   free (copy);
   return ok;
@@ -544,9 +545,23 @@ cel_status train_graph_build (cel_context *ctx, const train_setup *s, bool gan, 
     content = i == 0 ? c : add (b, content, c, 1, 1);
   }
   tg->loss[LOSS_CONTENT] = content;
+  /* color: L1 in YUV (of (x + 1) / 2; the offset cancels), summed over Y, U and V */
+  static const float yuv[9] = { 0.299f, 0.587f, 0.114f, -0.14714119f, -0.28886916f, 0.43601035f,
+                                0.61497538f, -0.51496512f, -0.10001026f };
+  float half[9];
+  for (int i = 0; i < 9; i++)
+    half[i] = 0.5f * yuv[i];
+  cel_node out;
+  if (gan || s->w.warmup_color > 0) {
+    cel_node yw = fixed (b, "fixed.yuv", (cel_shape) { 3, 3, 1, 1 }, half);
+    cel_node color = mae (b, conv (b, photo, yw, CEL_NO_NODE, 1, 0, 1), conv (b, fake, yw, CEL_NO_NODE, 1, 0, 1));
+    tg->loss[LOSS_COLOR] = TRY (b, "scale", cel_scale_shift (g, color, 3, 0, &out));
+  }
   cel_node total;
   if (!gan) {
-    total = tg->loss[LOSS_G] = weighted_sum (b, &content, &s->w.warmup_content, 1);
+    cel_node wl[2] = { content, tg->loss[LOSS_COLOR] };
+    float ww[2] = { s->w.warmup_content, s->w.warmup_color };
+    total = tg->loss[LOSS_G] = weighted_sum (b, wl, ww, s->w.warmup_color > 0 ? 2 : 1);
   } else {
     /* discriminator: spectral norm once per step, shared by all its applications */
     disc d = { .n = s->d_layers + 1 };
@@ -594,15 +609,6 @@ cel_status train_graph_build (cel_context *ctx, const train_setup *s, bool gan, 
       style = i == 0 ? c : add (b, style, c, 1, 1);
     }
     tg->loss[LOSS_STYLE] = style;
-    /* color: L1 in YUV (of (x + 1) / 2; the offset cancels), summed over Y, U and V */
-    static const float yuv[9] = { 0.299f, 0.587f, 0.114f, -0.14714119f, -0.28886916f, 0.43601035f,
-                                  0.61497538f, -0.51496512f, -0.10001026f };
-    float half[9];
-    for (int i = 0; i < 9; i++)
-      half[i] = 0.5f * yuv[i];
-    cel_node yw = fixed (b, "fixed.yuv", (cel_shape) { 3, 3, 1, 1 }, half), out;
-    cel_node color = mae (b, conv (b, photo, yw, CEL_NO_NODE, 1, 0, 1), conv (b, fake, yw, CEL_NO_NODE, 1, 0, 1));
-    tg->loss[LOSS_COLOR] = TRY (b, "scale", cel_scale_shift (g, color, 3, 0, &out));
     /* total variation: mean squared differences of vertical and horizontal neighbours */
     int32_t c = s->crop;
     tg->loss[LOSS_TV] = add (b, mse (b, crop (b, fake, 1, 0, c - 1, c), crop (b, fake, 0, 0, c - 1, c)),
@@ -631,7 +637,8 @@ cel_status train_graph_build (cel_context *ctx, const train_setup *s, bool gan, 
     }
   }
   if (!gan) {
-    if (!b->st && ((b->st = cel_graph_mark_output (g, content)) || (b->st = cel_graph_mark_output (g, total))))
+    if (!b->st && ((b->st = cel_graph_mark_output (g, content)) || (b->st = cel_graph_mark_output (g, total)) ||
+                   (tg->loss[LOSS_COLOR] != CEL_NO_NODE && (b->st = cel_graph_mark_output (g, tg->loss[LOSS_COLOR])))))
       b->what = "mark_output";
     if (!b->st && (b->st = cel_graph_backward (g, total, CEL_NO_NODE)))
       b->what = "backward";

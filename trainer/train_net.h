@@ -20,6 +20,7 @@ typedef struct train_weights {
   float content, style, color, tv;     /* generator terms */
   float fm;                            /* discriminator feature matching (0: off) */
   float warmup_content;                /* the content weight of the warm-up phase */
+  float warmup_color;                  /* the color weight of the warm-up phase (0: content alone) */
   float d_real, d_fake, d_gray, d_blur; /* AnimeGANv2's weights inside D's loss */
 } train_weights;
 
