@@ -18,7 +18,7 @@ HERE=$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")
 PACKAGES=(
   gcc clang libclang-rt-14-dev meson ninja-build pkg-config glslang-tools
   libvulkan-dev mesa-vulkan-drivers vulkan-validationlayers vulkan-tools
-  libglib2.0-dev libjson-glib-dev libpng-dev libjpeg62-turbo-dev
+  libglib2.0-dev libjson-glib-dev libpng-dev libjpeg62-turbo-dev libcairo2-dev fonts-dejavu-core
   python3-torch python3-numpy python3-pil mmdebstrap npm libgomp1
   libopenmpi-dev openmpi-bin
 )
@@ -59,7 +59,7 @@ missing_capabilities () {
     command -v "$c" >/dev/null || echo "command $c"
   done
   if command -v pkg-config >/dev/null; then
-    for m in vulkan glib-2.0 gio-2.0 json-glib-1.0 libpng libjpeg; do
+    for m in vulkan glib-2.0 gio-2.0 json-glib-1.0 libpng libjpeg cairo; do
       pkg-config --exists "$m" || echo "pkg-config module $m"
     done
   fi

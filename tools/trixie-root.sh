@@ -26,7 +26,7 @@ SHARED=$(readlink -f "$REPO/../shared" 2>/dev/null || true)
 PACKAGES=(
   build-essential meson ninja-build pkg-config glslang-tools
   libvulkan-dev mesa-vulkan-drivers vulkan-validationlayers
-  libglib2.0-dev libjson-glib-dev libpng-dev libjpeg62-turbo-dev
+  libglib2.0-dev libjson-glib-dev libpng-dev libjpeg62-turbo-dev libcairo2-dev fonts-dejavu-core
   libgimp-3.0-dev gimp gir1.2-gimp-3.0 python3-gi
   gettext appstream xvfb xauth imagemagick
 )
