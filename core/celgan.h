@@ -8,7 +8,7 @@
  *   a scalar (1,1,1,1). Convolution weights are (OC, IC/groups, KH, KW); transposed convolution weights are
  *   (IC, OC/groups, KH, KW), as in PyTorch.
  * - A graph is built from nodes (inputs, parameters, states, op results), planned once per set of input
- *   shapes (shapes inferred, intermediates packed into one device arena by lifetime, one command buffer
+ *   shapes (shapes inferred, intermediates packed into a device arena by lifetime, one command buffer
  *   recorded) and then run any number of times; each run uploads the inputs and submits.
  */
 #ifndef CELGAN_H
@@ -100,6 +100,11 @@ uint32_t cel_context_validation_messages (const cel_context *ctx);
 /* The validation messages seen so far, one per line (capped at 64 KiB); "" if none. Owned by ctx. */
 const char *cel_context_validation_log (const cel_context *ctx);
 
+/* Lowers the largest single device allocation this context makes (0: the device's own limit, the default).
+ * A graph whose intermediates outgrow it is planned into several allocations. For tests, and for leaving
+ * room to other programs on a shared device. */
+cel_status cel_context_limit_allocation (cel_context *ctx, uint64_t bytes);
+
 /* Per-shader GPU time. Once enabled (or with the environment variable CELGAN_PROFILE=1 at creation), graphs
  * planned afterwards write a device timestamp after each dispatch, and every run adds each dispatch's time to
  * its shader's total. Costs a little time per dispatch; off by default. CEL_ERROR_UNSUPPORTED where the
@@ -168,10 +173,11 @@ cel_status cel_graph_run (cel_graph *graph);
 cel_status cel_graph_set_data (cel_graph *graph, cel_node node, const float *data, size_t count);
 cel_status cel_graph_get_data (cel_graph *graph, cel_node node, float *data, size_t count);
 
-/* Device bytes of the planned arena (intermediates), of staging, and of persistent tensors. */
+/* Device bytes of the planned arena (intermediates), of staging, and of persistent tensors; the arena's
+ * allocations (more than one only where it outgrows the device's largest allocation). */
 typedef struct cel_plan_stats {
   uint64_t arena_bytes, staging_bytes, persistent_bytes, unpacked_bytes;
-  uint32_t dispatches;
+  uint32_t dispatches, arena_chunks;
 } cel_plan_stats;
 cel_status cel_graph_plan_stats (const cel_graph *graph, cel_plan_stats *out);
 

@@ -453,7 +453,7 @@ cel_status cel_context_create (const cel_context_options *options, cel_context *
   VkPhysicalDeviceMaintenance3Properties m3 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_3_PROPERTIES };
   VkPhysicalDeviceProperties2 p2 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &m3 };
   vkGetPhysicalDeviceProperties2 (ctx->physical, &p2);
-  ctx->max_allocation = m3.maxMemoryAllocationSize;
+  ctx->max_allocation = ctx->device_max_allocation = m3.maxMemoryAllocationSize;
   vkGetPhysicalDeviceMemoryProperties (ctx->physical, &ctx->memory);
 
   VkCommandPoolCreateInfo pci = { .sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
@@ -535,6 +535,14 @@ const char *cel_context_last_error (const cel_context *ctx) {
 
 const cel_device_info *cel_context_device (const cel_context *ctx) {
   return &ctx->info;
+}
+
+cel_status cel_context_limit_allocation (cel_context *ctx, uint64_t bytes) {
+  if (!ctx)
+    return CEL_ERROR_INVALID_ARGUMENT;
+  ctx->max_allocation = bytes && (!ctx->device_max_allocation || bytes < ctx->device_max_allocation)
+                          ? bytes : ctx->device_max_allocation;
+  return CEL_OK;
 }
 
 uint64_t cel_context_device_bytes (const cel_context *ctx) {

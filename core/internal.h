@@ -40,7 +40,7 @@ struct cel_context {
   cel_device_info info;
   VkPhysicalDeviceMemoryProperties memory;
   VkDeviceSize min_storage_align;
-  uint64_t max_allocation;
+  uint64_t max_allocation, device_max_allocation; /* the limit in force; the device's own */
 
   uint64_t budget, device_bytes, peak_device_bytes;
 
@@ -132,9 +132,12 @@ typedef struct cel_node_rec {
   bool host_dirty;
   /* planning */
   int32_t last_use;
-  VkDeviceSize offset, bytes; /* in the arena, or in the persistent buffer */
+  VkDeviceSize offset, bytes; /* in its arena chunk, or in the persistent buffer */
+  int32_t chunk;              /* which arena chunk (intermediates and inputs) */
   VkDeviceSize staging_in, staging_out; /* offsets in staging (inputs / outputs), or (VkDeviceSize) -1 */
 } cel_node_rec;
+
+#define CEL_MAX_ARENA_CHUNKS 16
 
 struct cel_graph {
   cel_context *ctx;
@@ -151,7 +154,11 @@ struct cel_graph {
   /* plan */
   bool planned;
   bool ran; /* outputs hold values of a run */
-  cel_buffer arena, staging;
+  /* The arena: intermediates and inputs, packed by lifetime into chunks of at most the device's largest
+   * allocation (one chunk unless the graph needs more than that). */
+  cel_buffer arena[CEL_MAX_ARENA_CHUNKS];
+  int32_t n_chunks;
+  cel_buffer staging;
   VkCommandBuffer cmd;
   VkDescriptorPool *pools;
   uint32_t n_pools;

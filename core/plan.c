@@ -43,7 +43,9 @@ static void release_recording (cel_graph *g, bool keep_buffers) {
   g->query_shader = NULL;
   g->query_cap = g->query_used = 0;
   if (!keep_buffers) {
-    cel_buffer_destroy (ctx, &g->arena);
+    for (int32_t c = 0; c < CEL_MAX_ARENA_CHUNKS; c++)
+      cel_buffer_destroy (ctx, &g->arena[c]);
+    g->n_chunks = 0;
     cel_buffer_destroy (ctx, &g->staging);
   }
   g->planned = false;
@@ -170,17 +172,25 @@ static cel_status plan_persistent (cel_graph *g) {
 
 typedef struct live_block {
   VkDeviceSize offset, bytes;
-  int32_t end;
+  int32_t end, chunk;
 } live_block;
 
 static int cmp_block (const void *a, const void *b) {
   const live_block *x = a, *y = b;
-  return x->offset < y->offset ? -1 : x->offset > y->offset;
+  return x->chunk != y->chunk ? (x->chunk < y->chunk ? -1 : 1) : x->offset < y->offset ? -1 : x->offset > y->offset;
 }
 
-/* First-fit packing in node order: a node occupies [offset, offset+bytes) from its creation to its last
- * use; inputs live from the start. */
-static cel_status pack_arena (cel_graph *g, VkDeviceSize *total, VkDeviceSize *unpacked) {
+/* The largest arena chunk: the device's largest allocation (a test may lower it). */
+static VkDeviceSize chunk_limit (const cel_context *ctx) {
+  return ctx->max_allocation ? ctx->max_allocation : (VkDeviceSize) -1;
+}
+
+/* First-fit packing in node order: a node occupies [offset, offset+bytes) of a chunk from its creation to its
+ * last use; inputs live from the start. A node goes to the first chunk where it fits under the chunk limit, so
+ * a graph needs more than one chunk only where its live tensors outgrow one allocation. sizes[c] receives each
+ * chunk's size. */
+static cel_status pack_arena (cel_graph *g, VkDeviceSize sizes[CEL_MAX_ARENA_CHUNKS], int32_t *n_chunks,
+                              VkDeviceSize *total, VkDeviceSize *unpacked) {
   int32_t n = g->n_nodes;
   for (int32_t i = 0; i < n; i++)
     g->nodes[i].last_use = -1;
@@ -191,10 +201,12 @@ static cel_status pack_arena (cel_graph *g, VkDeviceSize *total, VkDeviceSize *u
   live_block *live = malloc ((size_t) (n ? n : 1) * sizeof *live);
   if (!live)
     return cel_graph_error (g, CEL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
-  int32_t n_live = 0;
-  VkDeviceSize top = 0, sum = 0, align = g->ctx->min_storage_align;
+  int32_t n_live = 0, chunks = 0;
+  VkDeviceSize sum = 0, align = g->ctx->min_storage_align, limit = chunk_limit (g->ctx);
+  memset (sizes, 0, CEL_MAX_ARENA_CHUNKS * sizeof *sizes);
+  cel_status st = CEL_OK;
   /* Inputs first (they are written before the first dispatch), then op results in order. */
-  for (int pass = 0; pass < 2; pass++) {
+  for (int pass = 0; pass < 2 && !st; pass++) {
     for (int32_t i = 0; i < n; i++) {
       cel_node_rec *r = &g->nodes[i];
       bool take = pass == 0 ? r->kind == CEL_NODE_INPUT : (r->kind == CEL_NODE_OP && !r->no_output);
@@ -213,23 +225,51 @@ static cel_status pack_arena (cel_graph *g, VkDeviceSize *total, VkDeviceSize *u
       qsort (live, (size_t) n_live, sizeof *live, cmp_block);
       r->bytes = align_up ((VkDeviceSize) cel_shape_count (r->shape) * 4, align);
       sum += r->bytes;
+      if (r->bytes > limit) {
+        st = cel_graph_error (g, CEL_ERROR_OUT_OF_DEVICE_MEMORY,
+                              "%s (node %d) needs %.1f MiB in one tensor; the device allows at most %.1f MiB in one "
+                              "allocation (use a smaller tile)", r->kind == CEL_NODE_INPUT ? "an input" :
+                              cel_op_table[r->op].name, (int) i, r->bytes / 1048576.0, limit / 1048576.0);
+        break;
+      }
       VkDeviceSize off = 0;
-      for (int32_t j = 0; j < n_live; j++) {
-        if (off + r->bytes <= live[j].offset)
-          break;
+      int32_t c = 0;
+      for (int32_t j = 0; j <= n_live; j++) {
+        if (j < n_live && live[j].chunk < c)
+          continue;
+        if (j == n_live || live[j].chunk > c || off + r->bytes <= live[j].offset) {
+          if (off + r->bytes <= limit)
+            break; /* fits before this block (or at the end of chunk c) */
+          c++;     /* chunk c is full here: try the next one from its start */
+          off = 0;
+          j--;
+          continue;
+        }
         if (live[j].offset + live[j].bytes > off)
           off = live[j].offset + live[j].bytes;
       }
+      if (c >= CEL_MAX_ARENA_CHUNKS) {
+        st = cel_graph_error (g, CEL_ERROR_OUT_OF_DEVICE_MEMORY,
+                              "the graph's intermediate tensors need more than %d allocations of %.1f MiB (the device's "
+                              "largest; use a smaller tile or batch)", CEL_MAX_ARENA_CHUNKS, limit / 1048576.0);
+        break;
+      }
       r->offset = off;
-      live[n_live++] = (live_block) { off, r->bytes, end };
-      if (off + r->bytes > top)
-        top = off + r->bytes;
+      r->chunk = c;
+      live[n_live++] = (live_block) { off, r->bytes, end, c };
+      if (off + r->bytes > sizes[c])
+        sizes[c] = off + r->bytes;
+      if (c + 1 > chunks)
+        chunks = c + 1;
     }
   }
   free (live);
-  *total = top;
+  *total = 0;
+  for (int32_t c = 0; c < chunks; c++)
+    *total += sizes[c];
+  *n_chunks = chunks;
   *unpacked = sum;
-  return CEL_OK;
+  return st;
 }
 
 /* ---- recording -------------------------------------------------------------------------------- */
@@ -302,7 +342,7 @@ cel_status cel_exec_dispatch (cel_exec *ex, cel_shader_id shader, const uint32_t
     VkWriteDescriptorSet writes[CEL_MAX_BINDINGS];
     for (uint32_t i = 0; i < n_bind; i++) {
       const cel_node_rec *n = &g->nodes[bind[i]];
-      infos[i] = (VkDescriptorBufferInfo) { .buffer = is_persistent (n) ? g->persist.buffer : g->arena.buffer,
+      infos[i] = (VkDescriptorBufferInfo) { .buffer = is_persistent (n) ? g->persist.buffer : g->arena[n->chunk].buffer,
                                             .offset = n->offset,
                                             .range = n->bytes };
       writes[i] = (VkWriteDescriptorSet) { .sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET,
@@ -369,7 +409,7 @@ static cel_status record (cel_graph *g) {
       continue;
     VkBufferCopy region = { .srcOffset = n->staging_in, .dstOffset = n->offset,
                             .size = (VkDeviceSize) cel_shape_count (n->shape) * 4 };
-    vkCmdCopyBuffer (g->cmd, g->staging.buffer, g->arena.buffer, 1, &region);
+    vkCmdCopyBuffer (g->cmd, g->staging.buffer, g->arena[n->chunk].buffer, 1, &region);
   }
   VkMemoryBarrier up = { .sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
                          .srcAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT,
@@ -421,7 +461,7 @@ static cel_status record (cel_graph *g) {
       continue;
     VkBufferCopy region = { .srcOffset = n->offset, .dstOffset = n->staging_out,
                             .size = (VkDeviceSize) cel_shape_count (n->shape) * 4 };
-    vkCmdCopyBuffer (g->cmd, g->arena.buffer, g->staging.buffer, 1, &region);
+    vkCmdCopyBuffer (g->cmd, g->arena[n->chunk].buffer, g->staging.buffer, 1, &region);
   }
   VkMemoryBarrier host = { .sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
                            .srcAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT,
@@ -436,9 +476,10 @@ static cel_status record (cel_graph *g) {
 
 cel_status cel_plan_estimate (cel_graph *g, uint64_t *arena_bytes, uint64_t *staging_bytes) {
   cel_status st = cel_graph_infer_all (g);
-  VkDeviceSize total = 0, unpacked = 0, stage = 0;
+  VkDeviceSize total = 0, unpacked = 0, stage = 0, sizes[CEL_MAX_ARENA_CHUNKS];
+  int32_t chunks;
   if (!st)
-    st = pack_arena (g, &total, &unpacked);
+    st = pack_arena (g, sizes, &chunks, &total, &unpacked);
   for (int32_t i = 0; i < g->n_nodes && !st; i++) {
     const cel_node_rec *n = &g->nodes[i];
     if ((n->kind == CEL_NODE_INPUT && n->last_use >= 0) ||
@@ -459,8 +500,9 @@ cel_status cel_graph_plan (cel_graph *g) {
     return st;
   if ((st = plan_persistent (g)))
     return st;
-  VkDeviceSize total = 0, unpacked = 0;
-  if ((st = pack_arena (g, &total, &unpacked)))
+  VkDeviceSize total = 0, unpacked = 0, sizes[CEL_MAX_ARENA_CHUNKS];
+  int32_t chunks;
+  if ((st = pack_arena (g, sizes, &chunks, &total, &unpacked)))
     goto fail;
 
   VkDeviceSize stage = 0;
@@ -486,17 +528,22 @@ cel_status cel_graph_plan (cel_graph *g) {
                               "%s (node %d) needs %.1f MiB in one tensor, more than the device's storage buffer range "
                               "(use a smaller tile)", cel_op_table[n->op].name, (int) i, n->bytes / 1048576.0);
   }
-  if (g->arena.buffer && g->arena.size < total)
-    cel_buffer_destroy (ctx, &g->arena);
+  for (int32_t c = 0; c < CEL_MAX_ARENA_CHUNKS; c++) /* kept where large enough (tile after tile) */
+    if (g->arena[c].buffer && (c >= chunks || g->arena[c].size < sizes[c]))
+      cel_buffer_destroy (ctx, &g->arena[c]);
   if (g->staging.buffer && g->staging.size < stage)
     cel_buffer_destroy (ctx, &g->staging);
-  if (!g->arena.buffer && (st = cel_buffer_create (ctx, total, false, "the graph's intermediate tensors", &g->arena)))
-    goto fail;
+  for (int32_t c = 0; c < chunks; c++)
+    if (!g->arena[c].buffer &&
+        (st = cel_buffer_create (ctx, sizes[c], false, "the graph's intermediate tensors", &g->arena[c])))
+      goto fail;
+  g->n_chunks = chunks;
   if (!g->staging.buffer && (st = cel_buffer_create (ctx, stage, true, "the graph's staging buffer", &g->staging)))
     goto fail;
   if ((st = record (g)))
     goto fail;
   g->stats.arena_bytes = total;
+  g->stats.arena_chunks = (uint32_t) chunks;
   g->stats.unpacked_bytes = unpacked;
   g->stats.staging_bytes = stage;
   g->stats.persistent_bytes = g->persist_used;

@@ -88,6 +88,61 @@ static void test_arena_reuses_memory_by_lifetime (void) {
   cel_graph_destroy (g);
 }
 
+/* Intermediates that outgrow the largest allocation are planned into several allocations (chunks) with the
+ * same results, forward and backward; a single tensor larger than the limit is a clear error. Eight branches
+ * y_i = (i + 1) x + i stay live until their sum: with room for three tensors per allocation the arena needs
+ * at least three chunks. sum = 36 x + 28, d mean(sum) / dx = 36 / N. */
+static void test_arena_in_chunks (void) {
+  cel_context *ctx = oc_context ();
+  cel_shape s = { 1, 4, 16, 16 };
+  uint64_t one = (uint64_t) oc_count (s) * 4;
+  bool ok = CHECK (cel_context_limit_allocation (ctx, 3 * one));
+  cel_graph *g = NULL;
+  cel_node x, y[8], sum, total;
+  ok = ok && CHECK (cel_graph_create (ctx, &g)) && CHECK (cel_graph_input (g, "x", s, &x)) &&
+       CHECK (cel_graph_set_requires_grad (g, x, true));
+  for (int i = 0; i < 8 && ok; i++)
+    ok = CHECK (cel_scale_shift (g, x, (float) (i + 1), (float) i, &y[i]));
+  sum = y[0];
+  for (int i = 1; i < 8 && ok; i++)
+    ok = CHECK (cel_add (g, sum, y[i], 1, 1, &sum));
+  ok = ok && CHECK (cel_mean (g, sum, &total)) && CHECK (cel_graph_mark_output (g, sum)) &&
+       CHECK (cel_graph_backward (g, total, CEL_NO_NODE));
+  cel_node gx = ok ? cel_graph_grad (g, x) : CEL_NO_NODE;
+  ok = ok && gx != CEL_NO_NODE && CHECK (cel_graph_mark_output (g, gx)) && CHECK (cel_graph_plan (g));
+  cel_plan_stats st = { 0 };
+  ok = ok && CHECK (cel_graph_plan_stats (g, &st));
+  if (!tap_ok (ok && st.arena_chunks >= 3, "/graph/arena_in_chunks/planned_in_several_allocations"))
+    tap_diag ("  %u chunks, arena %llu bytes, limit %llu", st.arena_chunks, (unsigned long long) st.arena_bytes,
+              (unsigned long long) (3 * one));
+  size_t n = (size_t) oc_count (s);
+  float *in = malloc (n * sizeof (float)), *out = malloc (n * sizeof (float)), *grad = malloc (n * sizeof (float));
+  for (size_t i = 0; i < n; i++)
+    in[i] = (float) ((int) (i % 7) - 3) * 0.25f;
+  ok = ok && in && out && grad && CHECK (cel_graph_set_data (g, x, in, n)) && CHECK (cel_graph_run (g)) &&
+       CHECK (cel_graph_get_data (g, sum, out, n)) && CHECK (cel_graph_get_data (g, gx, grad, n));
+  bool same = ok;
+  for (size_t i = 0; i < n && same; i++)
+    same = fabsf (out[i] - (36 * in[i] + 28)) <= 1e-4f && fabsf (grad[i] * (float) n - 36) <= 1e-3f;
+  tap_ok (same, "/graph/arena_in_chunks/forward_and_backward_correct");
+  cel_graph_destroy (g);
+  g = NULL;
+  /* one tensor above the limit: refused at planning, with the reason */
+  cel_node big, z;
+  ok = CHECK (cel_context_limit_allocation (ctx, one / 2)) && CHECK (cel_graph_create (ctx, &g)) &&
+       CHECK (cel_graph_input (g, "x", s, &big)) && CHECK (cel_scale_shift (g, big, 2, 0, &z)) &&
+       CHECK (cel_graph_mark_output (g, z));
+  cel_status pst = ok ? cel_graph_plan (g) : CEL_OK;
+  if (!tap_ok (pst == CEL_ERROR_OUT_OF_DEVICE_MEMORY && strstr (cel_context_last_error (ctx), "one allocation"),
+               "/graph/arena_in_chunks/tensor_over_the_limit_refused"))
+    tap_diag ("  status %d: %s", (int) pst, cel_context_last_error (ctx));
+  cel_graph_destroy (g);
+  CHECK (cel_context_limit_allocation (ctx, 0));
+  free (in);
+  free (out);
+  free (grad);
+}
+
 /* y = x*x + 3x uses x twice: the gradient accumulates both paths: dy/dx = 2x + 3. */
 static void test_gradient_accumulates_over_uses (void) {
   cel_graph *g = NULL;
@@ -247,6 +302,7 @@ int main (void) {
   test_run_many_times_with_new_inputs ();
   test_replan_for_new_input_shape ();
   test_arena_reuses_memory_by_lifetime ();
+  test_arena_in_chunks ();
   test_gradient_accumulates_over_uses ();
   test_requires_grad ();
   test_parameters_persist ();
