@@ -268,6 +268,44 @@ cel_node bld_discriminate (bld *b, const disc *d, cel_node x, bool stopped, cel_
   return h;
 }
 
+void train_d_name (char *buf, size_t len, int32_t scale, int32_t l, const char *what) {
+  if (scale)
+    snprintf (buf, len, "d%d.%d.%s", (int) scale, (int) l, what);
+  else
+    snprintf (buf, len, "d.%d.%s", (int) l, what);
+}
+
+void bld_disc (bld *b, const train_setup *s, int32_t scale, const host_store *state, disc *d) {
+  *d = (disc) { .n = s->d_layers + 1, .scale = scale };
+  for (int32_t l = 0; l < d->n && !b->st; l++) {
+    int32_t ic, oc, k;
+    train_d_layer (s, l, &ic, &oc, &k);
+    char n[64], sn[72];
+    train_d_name (n, sizeof n, scale, l, "weight");
+    snprintf (sn, sizeof sn, "d/%s", n);
+    d->pw[l] = bld_persistent (b, sn, sn, (cel_shape) { oc, ic, k, k }, true, state);
+    train_d_name (n, sizeof n, scale, l, "bias");
+    snprintf (sn, sizeof sn, "d/%s", n);
+    d->b[l] = bld_persistent (b, sn, sn, (cel_shape) { 1, oc, 1, 1 }, true, state);
+    train_d_name (n, sizeof n, scale, l, "u");
+    snprintf (sn, sizeof sn, "d/%s", n);
+    cel_node u = bld_persistent (b, sn, sn, (cel_shape) { 1, 1, 1, oc + ic * k * k + 1 }, false, state), out;
+    d->w[l] = TRY (b, "spectral_norm", cel_spectral_norm (b->g, d->pw[l], u, 1, true, 1e-12f, &out));
+    d->ws[l] = bld_stop (b, d->w[l]);
+    d->bs[l] = bld_stop (b, d->b[l]);
+  }
+}
+
+void bld_disc_adam (bld *b, const train_setup *s, const disc *d, cel_node hyper, const host_store *state) {
+  for (int32_t l = 0; l < d->n && !b->st; l++) {
+    char wn[64], bn[64];
+    train_d_name (wn, sizeof wn, d->scale, l, "weight");
+    train_d_name (bn, sizeof bn, d->scale, l, "bias");
+    bld_adam (b, s, d->pw[l], wn, "d", hyper, state);
+    bld_adam (b, s, d->b[l], bn, "d", hyper, state);
+  }
+}
+
 /* x (N,C,H,W) -> (1,C,1,1): each channel's mean over the batch and the positions. */
 cel_node bld_channel_means (bld *b, cel_node x) {
   cel_shape s = { 0 };

@@ -7,6 +7,8 @@
 
 #include "train_net.h"
 
+#include <stdio.h>
+
 /* The first failure stops every later call (each returns CEL_NO_NODE); `what` names the failed step. */
 typedef struct bld {
   cel_graph *g;
@@ -67,14 +69,28 @@ int bld_features (bld *b, const train_setup *s, const feature_net *f, cel_node x
 /* A spectral-norm PatchGAN (train_d_layer's shapes). */
 #define MAX_D_LAYERS 8
 typedef struct disc {
-  int32_t n;
+  int32_t n, scale;
+  cel_node pw[MAX_D_LAYERS + 1];                       /* the weight parameters (before spectral norm) */
   cel_node w[MAX_D_LAYERS + 1], b[MAX_D_LAYERS + 1];   /* spectrally normalized weight, bias */
   cel_node ws[MAX_D_LAYERS + 1], bs[MAX_D_LAYERS + 1]; /* their stopped copies (the generator's view) */
 } disc;
 /* D(x) through the weights (stopped: their stopped copies); feat (NULL: not wanted) receives the d->n - 1 hidden
  * layers' outputs after their LeakyReLU, for feature matching. */
 cel_node bld_discriminate (bld *b, const disc *d, cel_node x, bool stopped, cel_node *feat);
+/* The name of D's tensor `what` (weight, bias, u) of layer l at a scale: "d.L.what" (scale 0), "dS.L.what". */
+void train_d_name (char *buf, size_t len, int32_t scale, int32_t l, const char *what);
+/* The discriminator of a scale: its parameters and power-iteration vectors from the store, spectral norm once
+ * per step (shared by all its applications), and the stopped copies. */
+void bld_disc (bld *b, const train_setup *s, int32_t scale, const host_store *state, disc *d);
+/* Adam nodes for every parameter of d. */
+void bld_disc_adam (bld *b, const train_setup *s, const disc *d, cel_node hyper, const host_store *state);
 /* x (N,C,H,W) -> (1,C,1,1): each channel's mean over the batch and the positions. */
 cel_node bld_channel_means (bld *b, cel_node x);
+
+/* The reference-guided losses (train_reference.c): builds them on tg's photo, reference (tg->style), fake and
+ * the reference's style code; fills tg->loss and returns the total to differentiate. d: n_scales discriminators
+ * (none in the warm-up). */
+cel_node train_reference_losses (bld *b, const train_setup *s, bool gan, const disc *d, int32_t n_scales, cel_node content,
+                                 cel_node ref_code);
 
 #endif

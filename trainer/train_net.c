@@ -9,12 +9,17 @@
 #include <string.h>
 
 const char *const train_loss_names[LOSS_COUNT] = {
-  "g_adv", "content", "style", "color", "tv", "fm", "g_total", "d_real", "d_fake", "d_gray", "d_blur", "d_total",
+  "g_adv", "content", "style", "color", "tv", "fm", "style_rec", "self_rec", "cycle", "g_total", "d_real", "d_fake", "d_gray", "d_blur", "d_total",
 };
 
 void train_weights_default (train_weights *w) {
   *w = (train_weights) { .adv_g = 300, .adv_d = 300, .content = 1.5f, .style = 2.5f, .color = 10, .tv = 1,
                          .warmup_content = 1.5f, .d_real = 1.2f, .d_fake = 1.2f, .d_gray = 1.2f, .d_blur = 0.8f };
+}
+
+void train_weights_default_reference (train_weights *w) {
+  *w = (train_weights) { .adv_g = 1, .adv_d = 1, .content = 1, .fm = 1, .style_rec = 1, .self_rec = 10, .cycle = 5,
+                         .warmup_content = 1, .d_real = 1, .d_fake = 1 };
 }
 
 bool train_weights_parse (train_weights *w, const char *text, char *err, size_t errlen) {
@@ -23,6 +28,8 @@ bool train_weights_parse (train_weights *w, const char *text, char *err, size_t 
     { "content", offsetof (train_weights, content) },   { "style", offsetof (train_weights, style) },
     { "color", offsetof (train_weights, color) },       { "tv", offsetof (train_weights, tv) },
     { "fm", offsetof (train_weights, fm) },
+    { "style_rec", offsetof (train_weights, style_rec) }, { "self_rec", offsetof (train_weights, self_rec) },
+    { "cycle", offsetof (train_weights, cycle) },
     { "warmup_content", offsetof (train_weights, warmup_content) },
     { "d_real", offsetof (train_weights, d_real) },     { "d_fake", offsetof (train_weights, d_fake) },
     { "d_gray", offsetof (train_weights, d_gray) },     { "d_blur", offsetof (train_weights, d_blur) },
@@ -43,7 +50,7 @@ bool train_weights_parse (train_weights *w, const char *text, char *err, size_t 
     }
     if (!ok)
       snprintf (err, errlen, "--weights: '%s' is not KEY=VALUE with a known key and a number >= 0 (keys: adv_g, adv_d, "
-                "content, style, color, tv, fm, warmup_content, d_real, d_fake, d_gray, d_blur)", item);
+                "content, style, color, tv, fm, style_rec, self_rec, cycle, warmup_content, d_real, d_fake, d_gray, d_blur)", item);
   }
   free (copy);
   return ok;
@@ -111,32 +118,39 @@ cel_status train_initial_state (const train_setup *s, host_store *out, char *err
     if (r)
       return r;
   }
-  for (int32_t l = 0; l <= s->d_layers; l++) {
-    int32_t ic, oc, k;
-    train_d_layer (s, l, &ic, &oc, &k);
-    int32_t fan_in = ic * k * k;
-    double bound = 1 / sqrt ((double) fan_in);
-    host_tensor *w, *b, *u;
-    snprintf (name, sizeof name, "d/d.%d.weight", l);
-    if (!(w = host_store_put (out, name, (cel_shape) { oc, ic, k, k }, NULL)))
-      goto oom;
-    for (size_t i = 0; i < w->count; i++)
-      w->data[i] = (float) ((2 * train_uniform (s->seed, 0xd0000 + 16 * l, i) - 1) * bound);
-    snprintf (name, sizeof name, "d/d.%d.bias", l);
-    if (!(b = host_store_put (out, name, (cel_shape) { 1, oc, 1, 1 }, NULL)))
-      goto oom;
-    for (size_t i = 0; i < b->count; i++)
-      b->data[i] = (float) ((2 * train_uniform (s->seed, 0xd0001 + 16 * l, i) - 1) * bound);
-    snprintf (name, sizeof name, "d/d.%d.u", l);
-    if (!(u = host_store_put (out, name, (cel_shape) { 1, 1, 1, oc + fan_in + 1 }, NULL)))
-      goto oom;
-    double norm = 0;
-    for (int32_t i = 0; i < oc; i++) {
-      u->data[i] = (float) train_normal (s->seed, 0xd0002 + 16 * l, (uint64_t) i);
-      norm += (double) u->data[i] * u->data[i];
+  for (int32_t sc = 0; sc < (s->d_scales > 0 ? s->d_scales : 1); sc++) {
+    for (int32_t l = 0; l <= s->d_layers; l++) {
+      int32_t ic, oc, k;
+      train_d_layer (s, l, &ic, &oc, &k);
+      int32_t fan_in = ic * k * k;
+      double bound = 1 / sqrt ((double) fan_in);
+      host_tensor *w, *b, *u;
+      char dn[64];
+      uint64_t tag = 0xd0000 + 0x1000 * (uint64_t) sc + 16 * (uint64_t) l; /* scale 0: the tags of the first release */
+      train_d_name (dn, sizeof dn, sc, l, "weight");
+      snprintf (name, sizeof name, "d/%s", dn);
+      if (!(w = host_store_put (out, name, (cel_shape) { oc, ic, k, k }, NULL)))
+        goto oom;
+      for (size_t i = 0; i < w->count; i++)
+        w->data[i] = (float) ((2 * train_uniform (s->seed, tag, i) - 1) * bound);
+      train_d_name (dn, sizeof dn, sc, l, "bias");
+      snprintf (name, sizeof name, "d/%s", dn);
+      if (!(b = host_store_put (out, name, (cel_shape) { 1, oc, 1, 1 }, NULL)))
+        goto oom;
+      for (size_t i = 0; i < b->count; i++)
+        b->data[i] = (float) ((2 * train_uniform (s->seed, tag + 1, i) - 1) * bound);
+      train_d_name (dn, sizeof dn, sc, l, "u");
+      snprintf (name, sizeof name, "d/%s", dn);
+      if (!(u = host_store_put (out, name, (cel_shape) { 1, 1, 1, oc + fan_in + 1 }, NULL)))
+        goto oom;
+      double norm = 0;
+      for (int32_t i = 0; i < oc; i++) {
+        u->data[i] = (float) train_normal (s->seed, tag + 2, (uint64_t) i);
+        norm += (double) u->data[i] * u->data[i];
+      }
+      for (int32_t i = 0; i < oc; i++)
+        u->data[i] = (float) (u->data[i] / sqrt (norm));
     }
-    for (int32_t i = 0; i < oc; i++)
-      u->data[i] = (float) (u->data[i] / sqrt (norm));
   }
   return CEL_OK;
 oom:
@@ -146,6 +160,61 @@ oom:
 
 /* ---- the step graphs ---------------------------------------------------------------------------------- */
 
+
+/* The style-generator's GAN losses (AnimeGANv2's): fills tg->loss and returns L_G + L_D. ff: the generated
+ * image's features (nf scales). */
+static cel_node style_losses (bld *b, const train_setup *s, const feature_net *fnet, const disc *d, int nf, const cel_node *ff) {
+  train_graph *tg = b->tg;
+  cel_graph *g = b->g;
+  cel_node fake = tg->fake, photo = tg->photo, content = tg->loss[LOSS_CONTENT];
+  cel_node fake_stopped = bld_stop (b, fake);
+  cel_node real_feat[MAX_D_LAYERS], fake_feat[MAX_D_LAYERS];
+  bool fm = s->w.fm > 0;
+  cel_node dl[4] = { bld_mse_to (b, bld_discriminate (b, d, tg->style, false, fm ? real_feat : NULL), 1),
+                     bld_mse_to (b, bld_discriminate (b, d, fake_stopped, false, NULL), 0),
+                     bld_mse_to (b, bld_discriminate (b, d, tg->gray, false, NULL), 0),
+                     bld_mse_to (b, bld_discriminate (b, d, tg->smooth, false, NULL), 0) };
+  float dw[4] = { s->w.adv_d * s->w.d_real, s->w.adv_d * s->w.d_fake, s->w.adv_d * s->w.d_gray, s->w.adv_d * s->w.d_blur };
+  for (int i = 0; i < 4; i++)
+    tg->loss[LOSS_D_REAL + i] = dl[i];
+  tg->loss[LOSS_D] = bld_weighted_sum (b, dl, dw, 4);
+  tg->loss[LOSS_G_ADV] = bld_mse_to (b, bld_discriminate (b, d, fake, true, fm ? fake_feat : NULL), 1);
+  /* feature matching: L1 between the mean hidden features of D on style and on generated images (means over
+   * batch and positions: the two batches are unpaired). The real side reuses D's pass above, stopped, and
+   * the fake side G's pass through the stopped weights, so the term trains only G and costs no D pass. */
+  if (fm)
+    for (int32_t l = 0; l < d->n - 1; l++) {
+      cel_node t = bld_mae (b, bld_channel_means (b, bld_stop (b, real_feat[l])), bld_channel_means (b, fake_feat[l]));
+      tg->loss[LOSS_FM] = l == 0 ? t : bld_add (b, tg->loss[LOSS_FM], t, 1, 1);
+    }
+
+  /* style: Gram matrices of the generated image's features against the grayscale style image's */
+  cel_node fs[MAX_FEATURES];
+  bld_features (b, s, fnet, tg->gray, fs);
+  cel_node style = CEL_NO_NODE;
+  for (int i = 0; i < nf; i++) {
+    cel_node c = bld_mae (b, bld_gram (b, ff[i]), bld_gram (b, fs[i]));
+    style = i == 0 ? c : bld_add (b, style, c, 1, 1);
+  }
+  tg->loss[LOSS_STYLE] = style;
+  /* color: L1 in YUV (of (x + 1) / 2; the offset cancels), summed over Y, U and V */
+  static const float yuv[9] = { 0.299f, 0.587f, 0.114f, -0.14714119f, -0.28886916f, 0.43601035f,
+                                0.61497538f, -0.51496512f, -0.10001026f };
+  float half[9];
+  for (int i = 0; i < 9; i++)
+    half[i] = 0.5f * yuv[i];
+  cel_node yw = bld_fixed (b, "fixed.yuv", (cel_shape) { 3, 3, 1, 1 }, half), out;
+  cel_node color = bld_mae (b, bld_conv (b, photo, yw, CEL_NO_NODE, 1, 0, 1), bld_conv (b, fake, yw, CEL_NO_NODE, 1, 0, 1));
+  tg->loss[LOSS_COLOR] = TRY (b, "scale", cel_scale_shift (g, color, 3, 0, &out));
+  /* total variation: mean squared differences of vertical and horizontal neighbours */
+  int32_t c = s->crop;
+  tg->loss[LOSS_TV] = bld_add (b, bld_mse (b, bld_crop (b, fake, 1, 0, c - 1, c), bld_crop (b, fake, 0, 0, c - 1, c)),
+                               bld_mse (b, bld_crop (b, fake, 0, 1, c, c - 1), bld_crop (b, fake, 0, 0, c, c - 1)), 1, 1);
+  cel_node gl[6] = { tg->loss[LOSS_G_ADV], content, style, tg->loss[LOSS_COLOR], tg->loss[LOSS_TV], tg->loss[LOSS_FM] };
+  float gw[6] = { s->w.adv_g, s->w.content, s->w.style, s->w.color, s->w.tv, s->w.fm };
+  tg->loss[LOSS_G] = bld_weighted_sum (b, gl, gw, 6);
+  return bld_add (b, tg->loss[LOSS_G], tg->loss[LOSS_D], 1, 1);
+}
 
 cel_status train_graph_build (cel_context *ctx, const train_setup *s, bool gan, const host_store *state, train_graph *tg,
                               char *err, size_t errlen) {
@@ -166,18 +235,31 @@ cel_status train_graph_build (cel_context *ctx, const train_setup *s, bool gan, 
   }
   bld bb = { .g = tg->g, .tg = tg }, *b = &bb;
   cel_graph *g = tg->g;
+  tg->style = tg->gray = tg->smooth = tg->hyper_d = CEL_NO_NODE;
   cel_shape img = { s->batch, 3, s->crop, s->crop }, hyper = { 1, 1, 1, 4 };
   if ((b->st = cel_graph_input (g, "photo", img, &tg->photo)) || (b->st = cel_graph_input (g, "hyper.g", hyper, &tg->hyper_g)))
     b->what = "inputs";
-  if (gan && !b->st &&
-      ((b->st = cel_graph_input (g, "style", img, &tg->style)) || (b->st = cel_graph_input (g, "style.gray", img, &tg->gray)) ||
-       (b->st = cel_graph_input (g, "style.smooth", img, &tg->smooth)) ||
-       (b->st = cel_graph_input (g, "hyper.d", hyper, &tg->hyper_d))))
+  if ((gan || s->reference) && !b->st && (b->st = cel_graph_input (g, "style", img, &tg->style)))
+    b->what = "inputs";
+  if (gan && !s->reference && !b->st &&
+      ((b->st = cel_graph_input (g, "style.gray", img, &tg->gray)) ||
+       (b->st = cel_graph_input (g, "style.smooth", img, &tg->smooth))))
+    b->what = "inputs";
+  if (gan && !b->st && (b->st = cel_graph_input (g, "hyper.d", hyper, &tg->hyper_d)))
     b->what = "inputs";
 
-  /* the generator, its parameters uploaded from the store */
-  if (!b->st && (b->st = cel_model_build (s->model, g, tg->photo, CEL_NO_NODE, &tg->fake)))
+  /* the generator, its parameters uploaded from the store; reference-guided, also the reference's style code */
+  cel_node ref_code = CEL_NO_NODE;
+  if (s->reference) {
+    const char *names[2] = { "out.tanh", "style.code" };
+    cel_node outs[2];
+    if (!b->st && (b->st = cel_model_build_nodes (s->model, g, tg->photo, tg->style, 2, names, outs)))
+      b->what = "generator";
+    tg->fake = outs[0];
+    ref_code = outs[1];
+  } else if (!b->st && (b->st = cel_model_build (s->model, g, tg->photo, CEL_NO_NODE, &tg->fake))) {
     b->what = "generator";
+  }
   const cel_safetensors *mt = cel_model_tensors (s->model);
   cel_node *gparam = calloc (cel_safetensors_count (mt) + 1, sizeof *gparam);
   if (!gparam && !b->st)
@@ -199,99 +281,25 @@ cel_status train_graph_build (cel_context *ctx, const train_setup *s, bool gan, 
   }
   tg->loss[LOSS_CONTENT] = content;
   cel_node total;
-  if (!gan) {
+  disc d[MAX_D_SCALES];
+  int32_t n_scales = gan ? (s->d_scales > 0 ? s->d_scales : 1) : 0;
+  for (int32_t k = 0; k < n_scales; k++)
+    bld_disc (b, s, k, state, &d[k]);
+  if (s->reference)
+    total = train_reference_losses (b, s, gan, d, n_scales, content, ref_code);
+  else if (!gan)
     total = tg->loss[LOSS_G] = bld_weighted_sum (b, &content, &s->w.warmup_content, 1);
-  } else {
-    /* discriminator: spectral norm once per step, shared by all its applications */
-    disc d = { .n = s->d_layers + 1 };
-    for (int32_t l = 0; l < d.n && !b->st; l++) {
-      int32_t ic, oc, k;
-      train_d_layer (s, l, &ic, &oc, &k);
-      char sn[64], nn[64];
-      snprintf (sn, sizeof sn, "d/d.%d.weight", l);
-      cel_node w = bld_persistent (b, sn, sn, (cel_shape) { oc, ic, k, k }, true, state);
-      snprintf (sn, sizeof sn, "d/d.%d.bias", l);
-      d.b[l] = bld_persistent (b, sn, sn, (cel_shape) { 1, oc, 1, 1 }, true, state);
-      snprintf (nn, sizeof nn, "d/d.%d.u", l);
-      cel_node u = bld_persistent (b, nn, nn, (cel_shape) { 1, 1, 1, oc + ic * k * k + 1 }, false, state), out;
-      d.w[l] = TRY (b, "spectral_norm", cel_spectral_norm (g, w, u, 1, true, 1e-12f, &out));
-      d.ws[l] = bld_stop (b, d.w[l]);
-      d.bs[l] = bld_stop (b, d.b[l]);
-    }
-    cel_node fake_stopped = bld_stop (b, fake);
-    cel_node real_feat[MAX_D_LAYERS], fake_feat[MAX_D_LAYERS];
-    bool fm = s->w.fm > 0;
-    cel_node dl[4] = { bld_mse_to (b, bld_discriminate (b, &d, tg->style, false, fm ? real_feat : NULL), 1),
-                       bld_mse_to (b, bld_discriminate (b, &d, fake_stopped, false, NULL), 0),
-                       bld_mse_to (b, bld_discriminate (b, &d, tg->gray, false, NULL), 0),
-                       bld_mse_to (b, bld_discriminate (b, &d, tg->smooth, false, NULL), 0) };
-    float dw[4] = { s->w.adv_d * s->w.d_real, s->w.adv_d * s->w.d_fake, s->w.adv_d * s->w.d_gray, s->w.adv_d * s->w.d_blur };
-    for (int i = 0; i < 4; i++)
-      tg->loss[LOSS_D_REAL + i] = dl[i];
-    tg->loss[LOSS_D] = bld_weighted_sum (b, dl, dw, 4);
-    tg->loss[LOSS_G_ADV] = bld_mse_to (b, bld_discriminate (b, &d, fake, true, fm ? fake_feat : NULL), 1);
-    /* feature matching: L1 between the mean hidden features of D on style and on generated images (means over
-     * batch and positions: the two batches are unpaired). The real side reuses D's pass above, stopped, and
-     * the fake side G's pass through the stopped weights, so the term trains only G and costs no D pass. */
-    if (fm)
-      for (int32_t l = 0; l < d.n - 1; l++) {
-        cel_node t = bld_mae (b, bld_channel_means (b, bld_stop (b, real_feat[l])), bld_channel_means (b, fake_feat[l]));
-        tg->loss[LOSS_FM] = l == 0 ? t : bld_add (b, tg->loss[LOSS_FM], t, 1, 1);
-      }
-
-    /* style: Gram matrices of the generated image's features against the grayscale style image's */
-    cel_node fs[MAX_FEATURES];
-    bld_features (b, s, &fnet, tg->gray, fs);
-    cel_node style = CEL_NO_NODE;
-    for (int i = 0; i < nf; i++) {
-      cel_node c = bld_mae (b, bld_gram (b, ff[i]), bld_gram (b, fs[i]));
-      style = i == 0 ? c : bld_add (b, style, c, 1, 1);
-    }
-    tg->loss[LOSS_STYLE] = style;
-    /* color: L1 in YUV (of (x + 1) / 2; the offset cancels), summed over Y, U and V */
-    static const float yuv[9] = { 0.299f, 0.587f, 0.114f, -0.14714119f, -0.28886916f, 0.43601035f,
-                                  0.61497538f, -0.51496512f, -0.10001026f };
-    float half[9];
-    for (int i = 0; i < 9; i++)
-      half[i] = 0.5f * yuv[i];
-    cel_node yw = bld_fixed (b, "fixed.yuv", (cel_shape) { 3, 3, 1, 1 }, half), out;
-    cel_node color = bld_mae (b, bld_conv (b, photo, yw, CEL_NO_NODE, 1, 0, 1), bld_conv (b, fake, yw, CEL_NO_NODE, 1, 0, 1));
-    tg->loss[LOSS_COLOR] = TRY (b, "scale", cel_scale_shift (g, color, 3, 0, &out));
-    /* total variation: mean squared differences of vertical and horizontal neighbours */
-    int32_t c = s->crop;
-    tg->loss[LOSS_TV] = bld_add (b, bld_mse (b, bld_crop (b, fake, 1, 0, c - 1, c), bld_crop (b, fake, 0, 0, c - 1, c)),
-                             bld_mse (b, bld_crop (b, fake, 0, 1, c, c - 1), bld_crop (b, fake, 0, 0, c, c - 1)), 1, 1);
-    cel_node gl[6] = { tg->loss[LOSS_G_ADV], content, style, tg->loss[LOSS_COLOR], tg->loss[LOSS_TV], tg->loss[LOSS_FM] };
-    float gw[6] = { s->w.adv_g, s->w.content, s->w.style, s->w.color, s->w.tv, s->w.fm };
-    tg->loss[LOSS_G] = bld_weighted_sum (b, gl, gw, 6);
-    total = bld_add (b, tg->loss[LOSS_G], tg->loss[LOSS_D], 1, 1);
-    for (int i = 0; i < LOSS_COUNT; i++)
-      if (!b->st && tg->loss[i] != CEL_NO_NODE && (b->st = cel_graph_mark_output (g, tg->loss[i])))
-        b->what = "mark_output";
-    if (!b->st && (b->st = cel_graph_backward (g, total, CEL_NO_NODE)))
-      b->what = "backward";
-    for (size_t i = 0; i < cel_safetensors_count (mt) && !b->st; i++)
-      bld_adam (b, s, gparam[i], cel_safetensors_tensor (mt, i)->name, "g", tg->hyper_g, state);
-    for (int32_t l = 0; l < d.n && !b->st; l++) {
-      char wn[64], bn[64];
-      snprintf (wn, sizeof wn, "d.%d.weight", l);
-      snprintf (bn, sizeof bn, "d.%d.bias", l);
-      cel_node wp;
-      char full[80];
-      snprintf (full, sizeof full, "d/%s", wn);
-      if (!(b->st = cel_graph_find (g, full, &wp)))
-        bld_adam (b, s, wp, wn, "d", tg->hyper_d, state);
-      bld_adam (b, s, d.b[l], bn, "d", tg->hyper_d, state);
-    }
-  }
-  if (!gan) {
-    if (!b->st && ((b->st = cel_graph_mark_output (g, content)) || (b->st = cel_graph_mark_output (g, total))))
+  else
+    total = style_losses (b, s, &fnet, d, nf, ff);
+  for (int i = 0; i < LOSS_COUNT; i++)
+    if (!b->st && tg->loss[i] != CEL_NO_NODE && (b->st = cel_graph_mark_output (g, tg->loss[i])))
       b->what = "mark_output";
-    if (!b->st && (b->st = cel_graph_backward (g, total, CEL_NO_NODE)))
-      b->what = "backward";
-    for (size_t i = 0; i < cel_safetensors_count (mt) && !b->st; i++)
-      bld_adam (b, s, gparam[i], cel_safetensors_tensor (mt, i)->name, "g", tg->hyper_g, state);
-  }
+  if (!b->st && (b->st = cel_graph_backward (g, total, CEL_NO_NODE)))
+    b->what = "backward";
+  for (size_t i = 0; i < cel_safetensors_count (mt) && !b->st; i++)
+    bld_adam (b, s, gparam[i], cel_safetensors_tensor (mt, i)->name, "g", tg->hyper_g, state);
+  for (int32_t k = 0; k < n_scales; k++)
+    bld_disc_adam (b, s, &d[k], tg->hyper_d, state);
   if (!b->st && (b->st = cel_graph_plan (g)))
     b->what = "plan";
   free (gparam);
@@ -313,11 +321,12 @@ cel_status train_graph_step (train_graph *tg, const float *photo, const float *s
   cel_status st = cel_graph_set_data (tg->g, tg->photo, photo, n);
   if (!st)
     st = cel_graph_set_data (tg->g, tg->hyper_g, hg, 4);
-  if (!st && tg->gan) {
-    if (!(st = cel_graph_set_data (tg->g, tg->style, style, n)) && !(st = cel_graph_set_data (tg->g, tg->gray, gray, n)) &&
-        !(st = cel_graph_set_data (tg->g, tg->smooth, smooth, n)))
-      st = cel_graph_set_data (tg->g, tg->hyper_d, hd, 4);
-  }
+  if (!st && tg->style != CEL_NO_NODE)
+    st = cel_graph_set_data (tg->g, tg->style, style, n);
+  if (!st && tg->gray != CEL_NO_NODE && !(st = cel_graph_set_data (tg->g, tg->gray, gray, n)))
+    st = cel_graph_set_data (tg->g, tg->smooth, smooth, n);
+  if (!st && tg->hyper_d != CEL_NO_NODE)
+    st = cel_graph_set_data (tg->g, tg->hyper_d, hd, 4);
   if (!st)
     st = cel_graph_run (tg->g);
   for (int i = 0; i < LOSS_COUNT; i++) {

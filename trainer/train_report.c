@@ -8,13 +8,15 @@
 #include <string.h>
 
 cel_status train_sample_grid (train_sampler *sp, cel_context *ctx, const cel_model *model, host_store *state,
-                              const float *photos, int32_t count, int32_t size, const char *path, char *err,
-                              size_t errlen) {
+                              const float *photos, const float *refs, int32_t count, int32_t size, const char *path,
+                              char *err, size_t errlen) {
   cel_status st = CEL_OK;
   if (!sp->g) {
+    sp->reference = CEL_NO_NODE;
     if ((st = cel_graph_create (ctx, &sp->g)) ||
         (st = cel_graph_input (sp->g, "image", (cel_shape) { count, 3, size, size }, &sp->image)) ||
-        (st = cel_model_build (model, sp->g, sp->image, CEL_NO_NODE, &sp->out)) || (st = cel_graph_mark_output (sp->g, sp->out)))
+        (refs && (st = cel_graph_input (sp->g, "reference", (cel_shape) { count, 3, size, size }, &sp->reference))) ||
+        (st = cel_model_build (model, sp->g, sp->image, sp->reference, &sp->out)) || (st = cel_graph_mark_output (sp->g, sp->out)))
       goto fail;
   }
   const cel_safetensors *mt = cel_model_tensors (model);
@@ -29,7 +31,8 @@ cel_status train_sample_grid (train_sampler *sp, cel_context *ctx, const cel_mod
   }
   size_t plane = (size_t) size * size, per = 3 * plane;
   float *out = malloc (count * per * sizeof *out);
-  image grid = { .width = count * size, .height = 2 * size, .channels = 3, .bit_depth = 8 };
+  int32_t rows = refs ? 3 : 2;
+  image grid = { .width = count * size, .height = rows * size, .channels = 3, .bit_depth = 8 };
   grid.data = malloc ((size_t) grid.width * grid.height * 3 * sizeof (float));
   if (!out || !grid.data) {
     free (out);
@@ -37,15 +40,16 @@ cel_status train_sample_grid (train_sampler *sp, cel_context *ctx, const cel_mod
     snprintf (err, errlen, "out of memory for the sample grid");
     return CEL_ERROR_OUT_OF_HOST_MEMORY;
   }
-  if ((st = cel_graph_set_data (sp->g, sp->image, photos, count * per)) || (st = cel_graph_run (sp->g)) ||
+  if ((st = cel_graph_set_data (sp->g, sp->image, photos, count * per)) ||
+      (refs && (st = cel_graph_set_data (sp->g, sp->reference, refs, count * per))) || (st = cel_graph_run (sp->g)) ||
       (st = cel_graph_get_data (sp->g, sp->out, out, count * per))) {
     free (out);
     free (grid.data);
     goto fail;
   }
-  for (int32_t row = 0; row < 2; row++)
+  for (int32_t row = 0; row < rows; row++)
     for (int32_t k = 0; k < count; k++) {
-      const float *src = (row ? out : photos) + k * per;
+      const float *src = (row == rows - 1 ? out : row == 0 ? photos : refs) + k * per;
       for (int32_t y = 0; y < size; y++)
         for (int32_t x = 0; x < size; x++)
           for (int c = 0; c < 3; c++) {
@@ -69,11 +73,13 @@ void train_sampler_destroy (train_sampler *sp) {
 
 /* ---- the loss plot --------------------------------------------------------------------------------- */
 
-#define PLOT_SERIES 7
-static const char *const plot_keys[PLOT_SERIES] = { "g_total", "d_total", "g_adv", "content", "style", "color", "tv" };
+#define PLOT_SERIES 10
+static const char *const plot_keys[PLOT_SERIES] = { "g_total", "d_total", "g_adv", "content", "style", "color", "tv",
+                                                    "style_rec", "self_rec", "cycle" };
 static const float plot_colors[PLOT_SERIES][3] = {
   { 0.12f, 0.47f, 0.71f }, { 0.84f, 0.15f, 0.16f }, { 1.0f, 0.5f, 0.05f }, { 0.17f, 0.63f, 0.17f },
   { 0.58f, 0.4f, 0.74f }, { 0.55f, 0.34f, 0.29f }, { 0.5f, 0.5f, 0.5f },
+  { 0.89f, 0.47f, 0.76f }, { 0.74f, 0.74f, 0.13f }, { 0.09f, 0.75f, 0.81f },
 };
 
 static void put_pixel (image *im, int32_t x, int32_t y, const float *rgb) {
@@ -110,7 +116,7 @@ bool train_plot_losses (const char *metrics_path, const char *png_path, char *er
   }
   size_t n = 0, cap = 0;
   double *steps = NULL, *vals = NULL; /* vals[i * PLOT_SERIES + k], NAN when absent */
-  bool *warm = NULL;
+  bool *warm = NULL, present[PLOT_SERIES] = { false };
   char line[4096];
   while (fgets (line, sizeof line, f)) {
     double step;
@@ -133,6 +139,7 @@ bool train_plot_losses (const char *metrics_path, const char *png_path, char *er
       snprintf (key, sizeof key, "\"%s\":", plot_keys[k]);
       const char *p = strstr (line, key);
       vals[n * PLOT_SERIES + k] = p ? strtod (p + strlen (key), NULL) : NAN;
+      present[k] |= p != NULL;
     }
     n++;
   }
@@ -140,7 +147,10 @@ bool train_plot_losses (const char *metrics_path, const char *png_path, char *er
   bool ok = false;
   image im = { .width = 800, .channels = 3, .bit_depth = 8 };
   const int32_t panel = 100, gap = 12, margin = 10;
-  im.height = PLOT_SERIES * (panel + gap) + gap;
+  int32_t panels = 0;
+  for (int k = 0; k < PLOT_SERIES; k++)
+    panels += present[k];
+  im.height = (panels ? panels : 1) * (panel + gap) + gap;
   if (n < 1) {
     snprintf (err, errlen, "no steps in '%s'", metrics_path);
     goto done;
@@ -154,8 +164,10 @@ bool train_plot_losses (const char *metrics_path, const char *png_path, char *er
   double s0 = steps[0], s1 = steps[n - 1] > s0 ? steps[n - 1] : s0 + 1;
   int32_t w = im.width - 2 * margin;
   static const float frame[3] = { 0.75f, 0.75f, 0.75f }, shade[3] = { 0.93f, 0.93f, 0.96f };
-  for (int k = 0; k < PLOT_SERIES; k++) {
-    int32_t top = gap + k * (panel + gap), bottom = top + panel;
+  for (int k = 0, row = 0; k < PLOT_SERIES; k++) {
+    if (!present[k])
+      continue;
+    int32_t top = gap + row++ * (panel + gap), bottom = top + panel;
     double lo = INFINITY, hi = -INFINITY;
     for (size_t i = 0; i < n; i++) {
       double v = vals[i * PLOT_SERIES + k];
