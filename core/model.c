@@ -818,7 +818,7 @@ cel_status cel_model_build_nodes (const cel_model *m, cel_graph *g, cel_node ima
     goto done;
   }
   for (int32_t k = 0; k < n; k++) {
-    want[k] = find_layer (m, m->n_layers, names[k]);
+    want[k] = names[k] ? find_layer (m, m->n_layers, names[k]) : m->output;
     if (want[k] < 0) {
       st = cel_set_error (ctx, CEL_ERROR_INVALID_ARGUMENT, "model '%s' has no node '%s'", m->info.name, names[k]);
       goto done;

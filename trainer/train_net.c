@@ -251,8 +251,8 @@ cel_status train_graph_build (cel_context *ctx, const train_setup *s, bool gan, 
   /* the generator, its parameters uploaded from the store; reference-guided, also the reference's style code */
   cel_node ref_code = CEL_NO_NODE;
   if (s->reference) {
-    const char *names[2] = { "out.tanh", "style.code" };
-    cel_node outs[2];
+    const char *names[2] = { NULL, "style.code" }; /* the output, and the code it was computed from */
+    cel_node outs[2] = { CEL_NO_NODE, CEL_NO_NODE };
     if (!b->st && (b->st = cel_model_build_nodes (s->model, g, tg->photo, tg->style, 2, names, outs)))
       b->what = "generator";
     tg->fake = outs[0];
