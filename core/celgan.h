@@ -441,6 +441,14 @@ const char *cel_model_graph_json (const cel_model *model);
 cel_status cel_model_build (const cel_model *model, cel_graph *graph, cel_node image, cel_node reference,
                             cel_node *out);
 
+/* Adds only what the architecture's nodes `names` (n of them, named as in cel_model_graph_json) depend on, and
+ * returns them in outs[i] (a NULL name: the model's output). Parameters are shared with earlier builds of the
+ * model on the same graph. For losses on a network's inner tensors: celgan train --reference-guided compares the
+ * style code ("style.code") of its output with the reference's. image or reference may be CEL_NO_NODE when no
+ * named node depends on it. CEL_ERROR_INVALID_ARGUMENT for an unknown name or a missing input. */
+cel_status cel_model_build_nodes (const cel_model *model, cel_graph *graph, cel_node image, cel_node reference, int32_t n,
+                                  const char *const *names, cel_node *outs);
+
 /* ------------------------------------------------------------------------------------------------ */
 /* Stylizing images of any size: tiled execution with exact whole-image statistics.                  */
 

@@ -398,6 +398,158 @@ static bool expand_reference_generator (const cel_json *a, cel_strbuf *out, char
   return ok || fail (err, errlen, "out of memory");
 }
 
+/* ---- reference-gan ---------------------------------------------------------------------------------- */
+
+/* A convolution whose output is renormalized with a scale and shift computed from the style code (AdaIN
+ * from a code, as in FUNIT / StarGAN v2): y = instance_norm (conv (x)) * (1 + gamma (code)) + beta (code), then
+ * LeakyReLU when `act`. gamma and beta are 1x1 convolutions (linear layers) of the code vector. Tensors
+ * P.conv.weight (no bias: the norm removes it), P.gamma.weight, P.gamma.bias, P.beta.weight, P.beta.bias. */
+static void adain_conv (emitter *e, const char *prefix, const char *in, int32_t cin, int32_t cout, int32_t k, int32_t style_dim,
+                        bool act) {
+  char conv[96], norm[96], gamma[96], gamma1[96], beta[96], scaled[96], sum[96], src[96];
+  int32_t pad[4];
+  same_pad (k, pad);
+  tensor (e, prefix, ".conv.weight", 4, cout, cin, k, k);
+  tensor (e, prefix, ".gamma.weight", 4, cout, style_dim, 1, 1);
+  tensor (e, prefix, ".gamma.bias", 1, cout, 0, 0, 0);
+  tensor (e, prefix, ".beta.weight", 4, cout, style_dim, 1, 1);
+  tensor (e, prefix, ".beta.bias", 1, cout, 0, 0, 0);
+  snprintf (conv, sizeof conv, "%s.conv", prefix);
+  begin_node (e, conv, "conv2d", in, NULL);
+  cel_strbuf_printf (e->out, ",\"weight\":\"%s.conv.weight\",\"padding\":[%d,%d,%d,%d],\"padding_mode\":\"%s\"}", prefix,
+                     (int) pad[0], (int) pad[1], (int) pad[2], (int) pad[3], e->pad_mode);
+  snprintf (norm, sizeof norm, "%s.norm", prefix);
+  begin_node (e, norm, "instance_norm", conv, NULL);
+  cel_strbuf_puts (e->out, ",\"eps\":1e-5}");
+  snprintf (gamma, sizeof gamma, "%s.gamma", prefix);
+  begin_node (e, gamma, "conv2d", "style.code", NULL);
+  cel_strbuf_printf (e->out, ",\"weight\":\"%s.gamma.weight\",\"bias\":\"%s.gamma.bias\"}", prefix, prefix);
+  snprintf (gamma1, sizeof gamma1, "%s.gamma1", prefix);
+  begin_node (e, gamma1, "scale_shift", gamma, NULL);
+  cel_strbuf_puts (e->out, ",\"scale\":1,\"shift\":1}");
+  snprintf (beta, sizeof beta, "%s.beta", prefix);
+  begin_node (e, beta, "conv2d", "style.code", NULL);
+  cel_strbuf_printf (e->out, ",\"weight\":\"%s.beta.weight\",\"bias\":\"%s.beta.bias\"}", prefix, prefix);
+  snprintf (scaled, sizeof scaled, "%s.scaled", prefix);
+  begin_node (e, scaled, "mul", norm, gamma1);
+  cel_strbuf_puts (e->out, "}");
+  snprintf (sum, sizeof sum, "%s.adain", prefix);
+  begin_node (e, sum, "add", scaled, beta);
+  cel_strbuf_puts (e->out, "}");
+  if (act) {
+    snprintf (src, sizeof src, "%s.act", prefix);
+    begin_node (e, src, "leaky_relu", sum, NULL);
+    cel_strbuf_printf (e->out, ",\"slope\":%.17g}", e->slope);
+  }
+}
+
+/* The generator of celgan train --reference-guided: a content encoder with instance norms, a style encoder that
+ * pools the reference into one style code vector, and a decoder whose every convolution is renormalized by
+ * AdaIN from that code (adain_conv). The code depends on the whole reference and not on the image, so tiled
+ * execution is exact. */
+static bool expand_reference_gan (const cel_json *a, cel_strbuf *out, char *err, size_t errlen) {
+  static const char *const keys[] = { "family", "in_channels", "out_channels", "widths", "style_widths", "style_dim",
+                                      "stem_kernel", "blocks", "padding_mode", "slope", "align_corners", "head_kernel", NULL };
+  static const char *const pads[] = { "reflect", "zero", NULL };
+  if (!only_keys (a, keys, err, errlen))
+    return false;
+  int32_t in_ch, out_ch, widths[8], n_w, sw[8], n_sw, style_dim, stem_k, n_blocks, align, head_k;
+  const char *pad_mode;
+  if (!get_int (a, "in_channels", 3, 1, 4, &in_ch, err, errlen) || !get_int (a, "out_channels", 3, 1, 4, &out_ch, err, errlen) ||
+      !get_int_list (a, "widths", widths, 8, &n_w, err, errlen) || !get_int (a, "style_dim", 64, 1, 4096, &style_dim, err, errlen) ||
+      !get_int (a, "stem_kernel", 5, 1, 15, &stem_k, err, errlen) || !get_int (a, "blocks", 2, 0, 64, &n_blocks, err, errlen) ||
+      !get_int (a, "align_corners", 0, 0, 1, &align, err, errlen) || !get_int (a, "head_kernel", 5, 1, 15, &head_k, err, errlen) ||
+      !get_choice (a, "padding_mode", "reflect", pads, &pad_mode, err, errlen))
+    return false;
+  if (cel_json_get (a, "style_widths")) {
+    if (!get_int_list (a, "style_widths", sw, 8, &n_sw, err, errlen))
+      return false;
+  } else {
+    n_sw = n_w;
+    memcpy (sw, widths, sizeof sw);
+  }
+  if (stem_k % 2 == 0 || head_k % 2 == 0)
+    return fail (err, errlen, "architecture: kernels must be odd");
+  double slope = 0.2;
+  const cel_json *sv = cel_json_get (a, "slope");
+  if (sv && (sv->type != CEL_JSON_NUMBER || sv->number < 0 || sv->number > 1))
+    return fail (err, errlen, "architecture: 'slope' must be in 0..1");
+  if (sv)
+    slope = sv->number;
+  emitter e = { .out = out, .norm = "instance", .pad_mode = pad_mode, .slope = slope };
+  cel_strbuf_printf (out, "{\"family\":\"graph\",\"inputs\":[\"image\",\"reference\"],\"in_channels\":%d,\"out_channels\":%d,"
+                     "\"input_range\":[-1,1],\"output_range\":[-1,1],\"nodes\":[", (int) in_ch, (int) out_ch);
+  int32_t pad[4], dpad[4] = { 0, 1, 0, 1 };
+  char prefix[64], in[96], stage_out[8][96];
+  /* style encoder: no norms (the reference's statistics are what it reads), bias and LeakyReLU */
+  e.norm = "none";
+  same_pad (stem_k, pad);
+  conv_block (&e, "enc.style.stem", "reference", in_ch, sw[0], stem_k, 1, pad, 1, true, false, true);
+  for (int32_t st = 1; st < n_sw; st++) {
+    snprintf (in, sizeof in, "%s", e.last);
+    snprintf (prefix, sizeof prefix, "enc.style.down%d", (int) st);
+    conv_block (&e, prefix, in, sw[st - 1], sw[st], 3, 2, dpad, 1, true, false, true);
+  }
+  snprintf (in, sizeof in, "%s", e.last);
+  begin_node (&e, "style.pool", "global_avg_pool", in, NULL);
+  cel_strbuf_puts (out, "}");
+  begin_node (&e, "style.code", "conv2d", "style.pool", NULL);
+  cel_strbuf_puts (out, ",\"weight\":\"enc.style.code.weight\",\"bias\":\"enc.style.code.bias\"}");
+  tensor (&e, "enc.style.code", ".weight", 4, style_dim, sw[n_sw - 1], 1, 1);
+  tensor (&e, "enc.style.code", ".bias", 1, style_dim, 0, 0, 0);
+  /* content encoder: instance norm with affine parameters */
+  e.norm = "instance";
+  same_pad (stem_k, pad);
+  conv_block (&e, "enc.content.stem", "image", in_ch, widths[0], stem_k, 1, pad, 1, false, true, true);
+  snprintf (stage_out[0], sizeof stage_out[0], "%s", e.last);
+  for (int32_t st = 1; st < n_w; st++) {
+    snprintf (in, sizeof in, "%s", e.last);
+    snprintf (prefix, sizeof prefix, "enc.content.down%d", (int) st);
+    conv_block (&e, prefix, in, widths[st - 1], widths[st], 3, 2, dpad, 1, false, true, true);
+    snprintf (stage_out[st], sizeof stage_out[st], "%s", e.last);
+  }
+  int32_t ch = widths[n_w - 1];
+  for (int32_t b = 0; b < n_blocks; b++) {
+    char skip[96], body[96], sum[96];
+    snprintf (skip, sizeof skip, "%s", e.last);
+    snprintf (prefix, sizeof prefix, "dec.blocks.%d.0", (int) b);
+    adain_conv (&e, prefix, skip, ch, ch, 3, style_dim, true);
+    snprintf (in, sizeof in, "%s", e.last);
+    snprintf (prefix, sizeof prefix, "dec.blocks.%d.1", (int) b);
+    adain_conv (&e, prefix, in, ch, ch, 3, style_dim, false);
+    snprintf (body, sizeof body, "%s", e.last);
+    snprintf (sum, sizeof sum, "dec.blocks.%d.add", (int) b);
+    begin_node (&e, sum, "add", skip, body);
+    cel_strbuf_puts (out, "}");
+  }
+  for (int32_t lvl = n_w - 2; lvl >= 0; lvl--) {
+    char up[96];
+    snprintf (in, sizeof in, "%s", e.last);
+    snprintf (up, sizeof up, "dec.up%d.upsample", (int) lvl);
+    begin_node (&e, up, "resize", in, NULL);
+    cel_strbuf_puts (out, ",\"size_of\":");
+    cel_strbuf_json_string (out, stage_out[lvl]);
+    cel_strbuf_printf (out, ",\"mode\":\"%s\"}", align ? "bilinear-align-corners" : "bilinear");
+    snprintf (in, sizeof in, "%s", e.last);
+    snprintf (prefix, sizeof prefix, "dec.up%d", (int) lvl);
+    adain_conv (&e, prefix, in, ch, widths[lvl], 3, style_dim, true);
+    ch = widths[lvl];
+  }
+  e.norm = "none";
+  snprintf (in, sizeof in, "%s", e.last);
+  same_pad (head_k, pad);
+  conv_block (&e, "dec.head", in, ch, out_ch, head_k, 1, pad, 1, true, false, false);
+  snprintf (in, sizeof in, "%s", e.last);
+  begin_node (&e, "out.tanh", "tanh", in, NULL);
+  cel_strbuf_puts (out, "}],\"output\":\"out.tanh\",\"tensors\":{");
+  if (e.tensors.data)
+    cel_strbuf_append (out, e.tensors.data, e.tensors.len);
+  cel_strbuf_puts (out, "}}");
+  bool ok = !e.tensors.failed;
+  cel_strbuf_free (&e.tensors);
+  return ok || fail (err, errlen, "out of memory");
+}
+
 bool cel_family_expand (const cel_json *arch, cel_strbuf *out, char *err, size_t errlen) {
   if (!arch || arch->type != CEL_JSON_OBJECT)
     return fail (err, errlen, "celgan.architecture must be a JSON object");
@@ -412,6 +564,9 @@ bool cel_family_expand (const cel_json *arch, cel_strbuf *out, char *err, size_t
     return expand_style_generator (arch, out, err, errlen);
   if (strcmp (family->string, "reference-generator") == 0)
     return expand_reference_generator (arch, out, err, errlen);
-  return fail (err, errlen, "unknown model family '%s' (this CelGAN knows graph, style-generator and reference-generator)",
+  if (strcmp (family->string, "reference-gan") == 0)
+    return expand_reference_gan (arch, out, err, errlen);
+  return fail (err, errlen, "unknown model family '%s' (this CelGAN knows graph, style-generator, reference-generator and "
+               "reference-gan)",
                family->string);
 }

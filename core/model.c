@@ -804,6 +804,69 @@ cel_status cel_model_build (const cel_model *m, cel_graph *g, cel_node image, ce
   return st;
 }
 
+cel_status cel_model_build_nodes (const cel_model *m, cel_graph *g, cel_node image, cel_node reference, int32_t n,
+                                  const char *const *names, cel_node *outs) {
+  cel_context *ctx = cel_graph_context (g);
+  for (int32_t k = 0; k < n; k++)
+    outs[k] = CEL_NO_NODE;
+  cel_node *nodes = malloc ((size_t) m->n_layers * sizeof *nodes);
+  bool *needed = calloc ((size_t) m->n_layers, sizeof *needed);
+  int32_t *want = malloc (((size_t) n + 1) * sizeof *want);
+  cel_status st = CEL_OK;
+  if (!nodes || !needed || !want) {
+    st = CEL_ERROR_OUT_OF_HOST_MEMORY;
+    goto done;
+  }
+  for (int32_t k = 0; k < n; k++) {
+    want[k] = names[k] ? find_layer (m, m->n_layers, names[k]) : m->output;
+    if (want[k] < 0) {
+      st = cel_set_error (ctx, CEL_ERROR_INVALID_ARGUMENT, "model '%s' has no node '%s'", m->info.name, names[k]);
+      goto done;
+    }
+    needed[want[k]] = true;
+  }
+  /* what the wanted layers depend on: their inputs and the layers whose size they take */
+  bool uses_image = false, uses_reference = false;
+  for (int32_t i = m->n_layers - 1; i >= 0; i--) {
+    const layer *L = &m->layers[i];
+    if (!needed[i])
+      continue;
+    for (int k = 0; k < L->n_in; k++) {
+      if (L->in[k] >= 0)
+        needed[L->in[k]] = true;
+      uses_image |= L->in[k] == -1;
+      uses_reference |= L->in[k] == -2;
+    }
+    if ((L->op == L_RESIZE || L->op == L_CROP) && L->size_of != INT32_MIN) {
+      if (L->size_of >= 0)
+        needed[L->size_of] = true;
+      uses_image |= L->size_of == -1;
+    }
+  }
+  if ((uses_image && image == CEL_NO_NODE) || (uses_reference && reference == CEL_NO_NODE)) {
+    st = cel_set_error (ctx, CEL_ERROR_INVALID_ARGUMENT, "model '%s': the nodes asked for need the %s input", m->info.name,
+                        uses_image && image == CEL_NO_NODE ? "image" : "reference");
+    goto done;
+  }
+  for (int32_t i = 0; i < m->n_layers && !st; i++) {
+    const layer *L = &m->layers[i];
+    cel_node in[MAX_NODE_INPUTS];
+    nodes[i] = CEL_NO_NODE;
+    if (!needed[i])
+      continue;
+    for (int k = 0; k < L->n_in; k++)
+      in[k] = L->in[k] == -1 ? image : L->in[k] == -2 ? reference : nodes[L->in[k]];
+    st = cel_model_build_layer (m, g, i, in, image, nodes, &nodes[i]);
+  }
+  for (int32_t k = 0; k < n && !st; k++)
+    outs[k] = nodes[want[k]];
+done:
+  free (nodes);
+  free (needed);
+  free (want);
+  return st;
+}
+
 /* ---- creating a model file with fresh weights -------------------------------------------------- */
 
 static uint64_t splitmix (uint64_t *s) {

@@ -89,6 +89,42 @@ static void test_configurations (void) {
   }
   cel_model_free (mr);
   free (r);
+  /* reference-gan: a reference-guided model whose style code is a node of its own (cel_model_build_nodes) */
+  char *rg = config ("reference-gan");
+  cel_model *mg = create ("reference-gan", rg, err, sizeof err);
+  if (!tap_ok (mg && cel_model_get_info (mg)->needs_reference && cel_model_get_info (mg)->stride == 4,
+               "/model/reference_gan_config_loads"))
+    tap_diag ("  %s", err);
+  if (mg) {
+    cel_graph *g = NULL;
+    cel_node r, code[2] = { CEL_NO_NODE, CEL_NO_NODE };
+    cel_shape cs = { 0 };
+    const char *names[2] = { "style.code", "enc.style.stem.conv" };
+    int32_t before = 0, after = 0;
+    bool ok = cel_graph_create (oc_context (), &g) == CEL_OK &&
+              cel_graph_input (g, "reference", (cel_shape) { 2, 3, 29, 41 }, &r) == CEL_OK &&
+              (before = cel_graph_node_count (g)) > 0 &&
+              cel_model_build_nodes (mg, g, CEL_NO_NODE, r, 2, names, code) == CEL_OK &&
+              cel_graph_shape (g, code[0], &cs) == CEL_OK;
+    after = cel_graph_node_count (g);
+    if (!ok)
+      tap_diag ("  %s", cel_context_last_error (oc_context ()));
+    /* only the style encoder: its 3 convolutions with their weights and biases, 3 activations, a pool, the code */
+    tap_ok (ok && cs.n == 2 && cs.c == 64 && cs.h == 1 && cs.w == 1 && after - before < 20,
+            "/model/build_nodes_builds_only_the_style_encoder");
+    cel_node bad;
+    const char *unknown = "no.such.node";
+    tap_ok (cel_model_build_nodes (mg, g, CEL_NO_NODE, r, 1, &unknown, &bad) == CEL_ERROR_INVALID_ARGUMENT &&
+              strstr (cel_context_last_error (oc_context ()), "no.such.node") && bad == CEL_NO_NODE,
+            "/model/build_nodes_unknown_name_refused");
+    const char *out = "out.tanh";
+    tap_ok (cel_model_build_nodes (mg, g, CEL_NO_NODE, r, 1, &out, &bad) == CEL_ERROR_INVALID_ARGUMENT &&
+              strstr (cel_context_last_error (oc_context ()), "image"),
+            "/model/build_nodes_missing_input_refused");
+    cel_graph_destroy (g);
+  }
+  cel_model_free (mg);
+  free (rg);
   /* Build and run the fast model on an odd size. */
   if (mf) {
     cel_graph *g = NULL;

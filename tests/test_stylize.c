@@ -101,7 +101,8 @@ static void tiled_equals_untiled (const char *what, cel_model *m, int32_t w, int
 }
 
 /* Reference-guided: the style encoder runs once on the reference, the content side in tiles. */
-static void reference_tiled_equals_untiled (cel_model *m, int32_t w, int32_t h, int32_t rw, int32_t rh, int32_t tile) {
+static void reference_tiled_equals_untiled (const char *what, cel_model *m, int32_t w, int32_t h, int32_t rw, int32_t rh,
+                                            int32_t tile) {
   cel_stylizer *s = NULL;
   size_t n = (size_t) w * h * 3;
   float *img = test_image (w, h, 3), *ref = test_image (rw, rh, 3), *a = calloc (n, sizeof (float)), *b = calloc (n, sizeof (float));
@@ -115,11 +116,13 @@ static void reference_tiled_equals_untiled (cel_model *m, int32_t w, int32_t h, 
   if (!st)
     st = cel_stylize (s, img, w, h, 3, ref, rw, rh, 3, &tiled, b, &rb);
   double d = st ? INFINITY : max_diff (a, b, n);
-  if (!tap_ok (!st && d <= 5e-5 && rb.tiles > 1, "/stylize/reference/tiled_equals_untiled_%dx%d_ref_%dx%d", w, h, rw, rh))
+  if (!tap_ok (!st && d <= 5e-5 && rb.tiles > 1, "/stylize/%s/tiled_equals_untiled_%dx%d_ref_%dx%d", what, w, h, rw,
+               rh))
     tap_diag ("  %s (%s); max diff %.3g", cel_status_string (st), cel_context_last_error (oc_context ()), d);
   if (s)
     tap_ok (cel_stylize (s, img, w, h, 3, NULL, 0, 0, 0, NULL, a, NULL) == CEL_ERROR_INVALID_ARGUMENT &&
-            strstr (cel_context_last_error (oc_context ()), "reference"), "/stylize/reference/missing_reference_is_refused");
+            strstr (cel_context_last_error (oc_context ()), "reference"), "/stylize/%s/missing_reference_is_refused",
+            what);
   cel_stylizer_destroy (s);
   free (img);
   free (ref);
@@ -231,8 +234,14 @@ int main (void) {
   tiled_equals_untiled ("graph", g, 64, 48, 3, 16);
   tiled_equals_untiled ("graph", g, 67, 53, 3, 24);
   cel_model *refm = config_model ("reference");
-  reference_tiled_equals_untiled (refm, 75, 58, 40, 52, 24);
+  reference_tiled_equals_untiled ("reference", refm, 75, 58, 40, 52, 24);
   cel_model_free (refm);
+  /* reference-gan (celgan train --reference-guided): instance norms on the content side, AdaIN from a style code
+   * pooled from the whole reference in every decoder layer */
+  cel_model *rgan = config_model ("reference-gan");
+  reference_tiled_equals_untiled ("reference-gan", rgan, 75, 58, 40, 52, 24);
+  reference_tiled_equals_untiled ("reference-gan", rgan, 61, 70, 90, 33, 16);
+  cel_model_free (rgan);
   /* MicroAST's shape: stride-2 reflect convolutions that round sizes up, channel scales pooled from the
    * reference's features (a reference-side vector in every tile), AdaIN blended with its input, 2x
    * resizes, and a crop back to the image's size */
@@ -264,8 +273,8 @@ int main (void) {
   cel_model *mm = model_from ("microast-shaped", micro);
   tap_ok (mm && cel_model_get_info (mm)->needs_reference && cel_model_get_info (mm)->stride == 4,
           "/stylize/crop/model_loads");
-  reference_tiled_equals_untiled (mm, 67, 53, 41, 29, 16);
-  reference_tiled_equals_untiled (mm, 64, 48, 30, 50, 16);
+  reference_tiled_equals_untiled ("microast-shaped", mm, 67, 53, 41, 29, 16);
+  reference_tiled_equals_untiled ("microast-shaped", mm, 64, 48, 30, 50, 16);
   cel_model_free (mm);
   if (fast)
     test_progress_and_cancel (fast);

@@ -1,6 +1,7 @@
-/* celgan train: headless GAN training of a style-generator from a folder of photos and a folder of style
- * images (docs/training.md). The networks and losses are in train_net.c, the data pipeline in train_data.c,
- * the sample grids and the loss plot in train_report.c. */
+/* celgan train: headless GAN training of a style-generator (or, with --reference-guided, a reference-gan
+ * generator) from a folder of photos and a folder of style images (docs/training.md). The networks and losses
+ * are in train_net.c and train_reference.c, the data pipeline in train_data.c, the sample grids and the loss
+ * plot in train_report.c. */
 #include "cli.h"
 #include "image.h"
 #include "mpi_comm.h"
@@ -26,11 +27,11 @@ typedef struct train_opts {
   const char *photos, *styles, *out, *config, *ckpt_dir, *device, *vgg, *dump_dir, *weights;
   const char *name, *description, *license;
   int64_t steps, warmup, checkpoint_every, sample_every, log_every;
-  int32_t crop, batch, d_width, d_layers, threads, samples;
+  int32_t crop, batch, d_width, d_layers, d_scales, threads, samples;
   uint64_t seed, cache_mb;
   float lr_g, lr_d, lr_warmup;
   double comm_timeout, time_limit;
-  bool resume, quiet;
+  bool resume, quiet, reference, config_given;
 } train_opts;
 
 static void usage (FILE *out) {
@@ -40,9 +41,11 @@ static void usage (FILE *out) {
          "then writes the generator as a model file usable by 'celgan apply' and the GIMP plug-in.\n"
          "\n"
          "  --photos DIR            photos (the content domain)\n"
-         "  --styles DIR            style images (e.g. anime frames)\n"
+         "  --styles DIR            style images (e.g. anime frames); the references when reference-guided\n"
          "  --out MODEL             the model file to write (.safetensors)\n"
-         "  --config NAME|FILE      generator architecture: fast (default), animeganv2, or a JSON file\n"
+         "  --reference-guided      train a reference-guided generator (content and style encoders, AdaIN decoder;\n"
+         "                          'celgan apply -r REFERENCE'), config reference-gan by default\n"
+         "  --config NAME|FILE      generator architecture: fast (default), animeganv2, reference-gan, or a JSON file\n"
          "  --steps N               training steps in all, warm-up included (default 10000)\n"
          "  --time-limit S          stop after S seconds of training as if --steps were reached: checkpoint,\n"
          "                          samples and model file are written (a later --resume --steps N goes on)\n"
@@ -53,11 +56,14 @@ static void usage (FILE *out) {
          "  --lr-warmup X           learning rate of the warm-up (default 2e-4)\n"
          "  --weights K=V,...       loss weights (defaults: adv_g=300,adv_d=300,content=1.5,style=2.5,color=10,\n"
          "                          tv=1,fm=0,warmup_content=1.5,d_real=1.2,d_fake=1.2,d_gray=1.2,d_blur=0.8);\n"
-         "                          fm > 0 adds discriminator feature matching to the generator's loss\n"
+         "                          fm > 0 adds discriminator feature matching to the generator's loss;\n"
+         "                          reference-guided: adv_g=1,adv_d=1,content=1,style_rec=1,self_rec=10,cycle=5,\n"
+         "                          fm=1,warmup_content=1,d_real=1,d_fake=1\n"
          "  --vgg FILE              VGG19 weights (safetensors, torchvision names features.N.weight/bias) for the\n"
          "                          content and style losses; default a fixed random network from the seed\n"
          "  --d-width N             discriminator's first width (default 32)\n"
          "  --d-layers N            discriminator's stride-2 layers (default 3)\n"
+         "  --d-scales N            discriminators on the crop, half of it, ... (default 1; reference-guided 2)\n"
          "  --checkpoint-dir DIR    checkpoint, metrics.jsonl, samples/ and loss.png (default MODEL.train)\n"
          "  --checkpoint-every N    steps between checkpoints (default 500; one is always written at the end)\n"
          "  --resume                continue from the checkpoint in the checkpoint folder\n"
@@ -245,11 +251,11 @@ static int train_main (int argc, char **argv, mpi_comm *comm, bool *all_know) {
   train_opts o = { .config = "fast", .steps = 10000, .warmup = 1000, .checkpoint_every = 500, .sample_every = 500,
                    .log_every = 10, .crop = 256, .batch = 4, .d_width = 32, .d_layers = 3, .threads = 2, .samples = 4,
                    .seed = 1, .cache_mb = 1024, .lr_g = 2e-5f, .lr_d = 4e-5f, .lr_warmup = 2e-4f, .comm_timeout = 600,
-                   .name = "celgan-trained", .description = "A photo-to-style generator trained with celgan train.",
+                   .name = "celgan-trained", .description = NULL,
                    .license = "unspecified (the weights derive from the training images: check their licenses)" };
   enum { O_PHOTOS = 256, O_STYLES, O_OUT, O_CONFIG, O_STEPS, O_WARMUP, O_CROP, O_BATCH, O_CKDIR, O_CKEVERY, O_RESUME,
          O_SEED, O_LRG, O_LRD, O_LRW, O_SAMPLE, O_WEIGHTS, O_VGG, O_DW, O_DL, O_THREADS, O_NAME, O_DESC, O_LICENSE,
-         O_QUIET, O_DUMP, O_LOG, O_CACHE, O_COMM_TIMEOUT, O_TIME_LIMIT };
+         O_QUIET, O_DUMP, O_LOG, O_CACHE, O_COMM_TIMEOUT, O_TIME_LIMIT, O_REFERENCE, O_DS };
   static const struct option opts[] = {
     { "photos", required_argument, NULL, O_PHOTOS }, { "styles", required_argument, NULL, O_STYLES },
     { "out", required_argument, NULL, O_OUT }, { "config", required_argument, NULL, O_CONFIG },
@@ -266,6 +272,7 @@ static int train_main (int argc, char **argv, mpi_comm *comm, bool *all_know) {
     { "quiet", no_argument, NULL, O_QUIET }, { "dump-batches", required_argument, NULL, O_DUMP },
     { "log-every", required_argument, NULL, O_LOG }, { "cache-mb", required_argument, NULL, O_CACHE },
     { "comm-timeout", required_argument, NULL, O_COMM_TIMEOUT }, { "time-limit", required_argument, NULL, O_TIME_LIMIT },
+    { "reference-guided", no_argument, NULL, O_REFERENCE }, { "d-scales", required_argument, NULL, O_DS },
     { "gpu", required_argument, NULL, 'g' }, { "help", no_argument, NULL, 'h' }, { 0 } };
   int c;
   optind = 1;
@@ -278,7 +285,8 @@ static int train_main (int argc, char **argv, mpi_comm *comm, bool *all_know) {
     case O_PHOTOS: o.photos = optarg; break;
     case O_STYLES: o.styles = optarg; break;
     case O_OUT: o.out = optarg; break;
-    case O_CONFIG: o.config = optarg; break;
+    case O_CONFIG: o.config = optarg; o.config_given = true; break;
+    case O_REFERENCE: o.reference = true; break;
     case O_CKDIR: o.ckpt_dir = optarg; break;
     case O_RESUME: o.resume = true; break;
     case O_WEIGHTS: o.weights = optarg; break;
@@ -300,6 +308,7 @@ static int train_main (int argc, char **argv, mpi_comm *comm, bool *all_know) {
     case O_BATCH: ok = parse_i64 (optarg, 1, &v) && v <= 1024; o.batch = (int32_t) v; break;
     case O_DW: ok = parse_i64 (optarg, 1, &v) && v <= 1024; o.d_width = (int32_t) v; break;
     case O_DL: ok = parse_i64 (optarg, 1, &v) && v <= 6; o.d_layers = (int32_t) v; break;
+    case O_DS: ok = parse_i64 (optarg, 1, &v) && v <= MAX_D_SCALES; o.d_scales = (int32_t) v; break;
     case O_THREADS: ok = parse_i64 (optarg, 1, &v) && v <= 64; o.threads = (int32_t) v; break;
     case O_LRG: case O_LRD: case O_LRW:
       f = strtof (optarg, &end);
@@ -328,6 +337,8 @@ static int train_main (int argc, char **argv, mpi_comm *comm, bool *all_know) {
     cli_error ("train needs --photos DIR, --styles DIR and --out MODEL (see 'celgan train --help')");
     return EXIT_USAGE;
   }
+  if (o.reference && !o.config_given)
+    o.config = "reference-gan";
   if (!root)
     o.quiet = true; /* rank 0 reports; the others speak only of their own failures */
   if (ranks > 1 && o.time_limit > 0) { /* the ranks' clocks would end them at different steps */
@@ -375,7 +386,7 @@ static int train_main (int argc, char **argv, mpi_comm *comm, bool *all_know) {
   train_setup rs; /* this rank's: its share of the batch; external optimizer when data parallel */
   char devbuf[64];
   FILE *metrics = NULL;
-  float *fixed_photos = NULL;
+  float *fixed_photos = NULL, *fixed_refs = NULL;
   int32_t n_fixed = 0;
   int64_t step = 0, last_ckpt = -1;
   cel_status st;
@@ -441,6 +452,13 @@ static int train_main (int argc, char **argv, mpi_comm *comm, bool *all_know) {
     s.d_layers = (int32_t) vals[5];
     o.warmup = vals[6];
     moments_gan = (uint64_t) vals[7];
+    const char *ds = cel_safetensors_metadata (ck, "celgan.train.d_scales"); /* absent before reference-guided runs */
+    if (ds && (!parse_i64 (ds, 1, &vals[0]) || vals[0] > MAX_D_SCALES)) {
+      cli_error ("%s: bad celgan.train.d_scales", ckpath);
+      code = EXIT_BAD_MODEL;
+      goto done;
+    }
+    o.d_scales = ds ? (int32_t) vals[0] : 1;
     arch = strdup (a);
     if (!o.quiet)
       fprintf (stderr, "celgan: resuming from step %lld (crop %d, batch %d, seed %llu from the checkpoint)\n",
@@ -464,8 +482,30 @@ static int train_main (int argc, char **argv, mpi_comm *comm, bool *all_know) {
   }
   unlink (tmpmodel);
   const cel_model_info *mi = cel_model_get_info (model);
-  if (strcmp (mi->family, "style-generator") != 0 || mi->in_channels != 3 || mi->out_channels != 3) {
-    cli_error ("configuration '%s': the trainer trains RGB style-generator models (this is a %s)", o.config, mi->family);
+  s.reference = strcmp (mi->family, "reference-gan") == 0;
+  if ((strcmp (mi->family, "style-generator") != 0 && !s.reference) || mi->in_channels != 3 || mi->out_channels != 3) {
+    cli_error ("configuration '%s': the trainer trains RGB style-generator and reference-gan models (this is a %s)", o.config,
+               mi->family);
+    code = EXIT_USAGE;
+    goto done;
+  }
+  if (o.reference && !s.reference) {
+    cli_error ("--reference-guided trains reference-gan models; configuration '%s' is a %s", o.config, mi->family);
+    code = EXIT_USAGE;
+    goto done;
+  }
+  if (s.reference) { /* the reference-guided defaults, then --weights over them (parsed once above already) */
+    train_weights_default_reference (&s.w);
+    if (o.weights)
+      train_weights_parse (&s.w, o.weights, err, sizeof err);
+  }
+  s.d_scales = o.d_scales ? o.d_scales : s.reference ? 2 : 1;
+  if (!o.description)
+    o.description = s.reference ? "A reference-guided generator trained with celgan train --reference-guided: "
+                                  "celgan apply -r REFERENCE puts the reference's look onto the input."
+                                : "A photo-to-style generator trained with celgan train.";
+  if ((s.crop >> (s.d_scales - 1)) < (2 << s.d_layers)) {
+    cli_error ("--crop %d is too small for %d discriminator scales of %d stride-2 layers", s.crop, s.d_scales, s.d_layers);
     code = EXIT_USAGE;
     goto done;
   }
@@ -528,6 +568,11 @@ static int train_main (int argc, char **argv, mpi_comm *comm, bool *all_know) {
   if (o.sample_every && root) {
     fixed_photos = malloc ((size_t) o.samples * 3 * s.crop * s.crop * sizeof (float));
     n_fixed = fixed_photos ? train_data_fixed_photos (data, o.samples, s.crop, fixed_photos) : 0;
+    if (s.reference) { /* photo k with reference k */
+      fixed_refs = malloc ((size_t) o.samples * 3 * s.crop * s.crop * sizeof (float));
+      int32_t n_refs = fixed_refs ? train_data_fixed_styles (data, o.samples, s.crop, fixed_refs) : 0;
+      n_fixed = n_refs < n_fixed ? n_refs : n_fixed;
+    }
   }
   if (o.resume && root)
     truncate_metrics (metrics_path, step);
@@ -651,11 +696,20 @@ static int train_main (int argc, char **argv, mpi_comm *comm, bool *all_know) {
     if (!o.quiet && (tty || (step + 1) % o.log_every == 0 || step + 1 == o.steps || step == first_step)) {
       char eta[32];
       format_duration (t_rate * (double) (o.steps - step - 1), eta, sizeof eta);
-      if (gan)
+      if (gan && s.reference)
+        fprintf (stderr, "%sstep %lld/%lld  G %.4g (adv %.3g con %.3g sty-rec %.3g self %.3g cyc %.3g)  D %.4g  %.2f img/s  "
+                 "ETA %s%s", tty ? "\r" : "", (long long) step + 1, (long long) o.steps, losses[LOSS_G], losses[LOSS_G_ADV],
+                 losses[LOSS_CONTENT], losses[LOSS_STYLE_REC], losses[LOSS_SELF_REC], losses[LOSS_CYCLE], losses[LOSS_D],
+                 s.batch / t_rate, eta, tty ? "   " : "\n");
+      else if (gan)
         fprintf (stderr, "%sstep %lld/%lld  G %.4g (adv %.3g con %.3g sty %.3g col %.3g tv %.3g)  D %.4g  %.2f img/s  ETA %s%s",
                  tty ? "\r" : "", (long long) step + 1, (long long) o.steps, losses[LOSS_G], losses[LOSS_G_ADV],
                  losses[LOSS_CONTENT], losses[LOSS_STYLE], losses[LOSS_COLOR], losses[LOSS_TV], losses[LOSS_D],
                  s.batch / t_rate, eta, tty ? "   " : "\n");
+      else if (s.reference)
+        fprintf (stderr, "%sstep %lld/%lld  warm-up content %.4g self %.4g  %.2f img/s  ETA %s%s", tty ? "\r" : "",
+                 (long long) step + 1, (long long) o.steps, losses[LOSS_CONTENT], losses[LOSS_SELF_REC], s.batch / t_rate, eta,
+                 tty ? "   " : "\n");
       else
         fprintf (stderr, "%sstep %lld/%lld  warm-up content %.4g  %.2f img/s  ETA %s%s", tty ? "\r" : "",
                  (long long) step + 1, (long long) o.steps, losses[LOSS_CONTENT], s.batch / t_rate, eta, tty ? "   " : "\n");
@@ -691,7 +745,8 @@ static int train_main (int argc, char **argv, mpi_comm *comm, bool *all_know) {
         goto done;
       }
       snprintf (path, sizeof path, "%s/samples/step-%06lld.png", ckdir, (long long) step + 1);
-      if ((st = train_sample_grid (&sampler, ctx, model, &state, fixed_photos, n_fixed, s.crop, path, err, sizeof err))) {
+      if ((st = train_sample_grid (&sampler, ctx, model, &state, fixed_photos, fixed_refs, n_fixed, s.crop, path, err,
+                                    sizeof err))) {
         cli_error ("%s", err);
         code = st == CEL_ERROR_IO ? EXIT_IO : cli_exit_code (st);
         goto done;
@@ -709,12 +764,14 @@ static int train_main (int argc, char **argv, mpi_comm *comm, bool *all_know) {
       snprintf (ckmeta_vals[8], sizeof ckmeta_vals[8], "%016llx", (unsigned long long) data_hash);
       snprintf (ckmeta_vals[9], sizeof ckmeta_vals[9], "%lld photos in %s, %lld style images in %s", (long long) n_photos,
                 o.photos, (long long) n_styles, o.styles);
+      snprintf (ckmeta_vals[10], sizeof ckmeta_vals[10], "%d", s.d_scales);
       const char *meta[] = { "celgan.checkpoint", "1", "celgan.train.architecture", arch,
                              "celgan.train.step", ckmeta_vals[0], "celgan.train.crop", ckmeta_vals[1],
                              "celgan.train.batch", ckmeta_vals[2], "celgan.train.seed", ckmeta_vals[3],
                              "celgan.train.d_width", ckmeta_vals[4], "celgan.train.d_layers", ckmeta_vals[5],
                              "celgan.train.warmup", ckmeta_vals[6], "celgan.train.g_moments_gan", ckmeta_vals[7],
                              "celgan.train.data_hash", ckmeta_vals[8], "celgan.train.data", ckmeta_vals[9],
+                             "celgan.train.d_scales", ckmeta_vals[10],
                              "celgan.train.rng", "counter-based: the data order, crops and flips of step t are "
                              "functions of (seed, t)" };
       if (!train_checkpoint_save (ckpath, &state, meta, sizeof meta / sizeof meta[0] / 2, err, sizeof err)) {
@@ -747,10 +804,10 @@ static int train_main (int argc, char **argv, mpi_comm *comm, bool *all_know) {
     snprintf (training, sizeof training,
               "{\"tool\": \"celgan train %s\", \"date\": \"%s\", \"steps\": %lld, \"warmup\": %lld, \"crop\": %d, "
               "\"batch\": %d, \"seed\": %llu, \"photos\": %lld, \"styles\": %lld, \"skipped_images\": %lld, "
-              "\"features\": \"%s\", \"lr_g\": %g, \"lr_d\": %g}",
+              "\"features\": \"%s\", \"lr_g\": %g, \"lr_d\": %g, \"mode\": \"%s\", \"d_scales\": %d}",
               CELGAN_VERSION, date, (long long) o.steps, (long long) o.warmup, s.crop, s.batch, (unsigned long long) s.seed,
               (long long) n_photos, (long long) n_styles, (long long) (unreadable + too_small),
-              s.vgg ? "vgg19" : "random", o.lr_g, o.lr_d);
+              s.vgg ? "vgg19" : "random", o.lr_g, o.lr_d, s.reference ? "reference-guided" : "style", s.d_scales);
     const char *meta[] = { "celgan.format", "1", "celgan.architecture", arch, "celgan.name", o.name,
                            "celgan.description", o.description, "celgan.license", o.license, "celgan.training", training };
     if (tg.g && (st = train_graph_download (&tg, &state)))
@@ -799,6 +856,7 @@ done:
   cel_context_destroy (ctx);
   free (arch);
   free (fixed_photos);
+  free (fixed_refs);
   return code;
 }
 

@@ -449,13 +449,13 @@ void train_data_close (train_data *d) {
   free (d);
 }
 
-int32_t train_data_fixed_photos (train_data *d, int32_t count, int32_t size, float *out) {
+static int32_t fixed_images (train_data *d, int domain, int32_t count, int32_t size, float *out) {
   int32_t found = 0;
   size_t per = (size_t) 3 * size * size;
-  for (int64_t i = 0; i < d->f[DOMAIN_PHOTO].n && found < count; i++) {
+  for (int64_t i = 0; i < d->f[domain].n && found < count; i++) {
     cached_image img;
     bool owned = true;
-    if (load_image (d, DOMAIN_PHOTO, i, &img, &owned) != FILE_OK)
+    if (load_image (d, domain, i, &img, &owned) != FILE_OK)
       continue;
     put_crop (img.rgb, img.w, (img.h - size) / 2, (img.w - size) / 2, size, false, false, out + found * per);
     found++;
@@ -463,6 +463,14 @@ int32_t train_data_fixed_photos (train_data *d, int32_t count, int32_t size, flo
       free (img.rgb);
   }
   return found;
+}
+
+int32_t train_data_fixed_photos (train_data *d, int32_t count, int32_t size, float *out) {
+  return fixed_images (d, DOMAIN_PHOTO, count, size, out);
+}
+
+int32_t train_data_fixed_styles (train_data *d, int32_t count, int32_t size, float *out) {
+  return fixed_images (d, DOMAIN_STYLE, count, size, out);
 }
 
 void train_data_skipped (train_data *d, int64_t *unreadable, int64_t *too_small) {

@@ -49,6 +49,8 @@ void train_data_close (train_data *d);
 /* The first `count` usable photos in name order, center-cropped to size x size, NCHW in [-1, 1] (the fixed
  * inputs of the sample grids). Returns how many were found (<= count). */
 int32_t train_data_fixed_photos (train_data *d, int32_t count, int32_t size, float *out);
+/* The same from the style folder (the references of a reference-guided run's sample grids). */
+int32_t train_data_fixed_styles (train_data *d, int32_t count, int32_t size, float *out);
 
 /* Counts of images skipped so far: unreadable and smaller than the crop, over both folders. */
 void train_data_skipped (train_data *d, int64_t *unreadable, int64_t *too_small);

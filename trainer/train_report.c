@@ -11,13 +11,15 @@
 #include <unistd.h>
 
 cel_status train_sample_grid (train_sampler *sp, cel_context *ctx, const cel_model *model, host_store *state,
-                              const float *photos, int32_t count, int32_t size, const char *path, char *err,
-                              size_t errlen) {
+                              const float *photos, const float *refs, int32_t count, int32_t size, const char *path,
+                              char *err, size_t errlen) {
   cel_status st = CEL_OK;
   if (!sp->g) {
+    sp->reference = CEL_NO_NODE;
     if ((st = cel_graph_create (ctx, &sp->g)) ||
         (st = cel_graph_input (sp->g, "image", (cel_shape) { count, 3, size, size }, &sp->image)) ||
-        (st = cel_model_build (model, sp->g, sp->image, CEL_NO_NODE, &sp->out)) || (st = cel_graph_mark_output (sp->g, sp->out)))
+        (refs && (st = cel_graph_input (sp->g, "reference", (cel_shape) { count, 3, size, size }, &sp->reference))) ||
+        (st = cel_model_build (model, sp->g, sp->image, sp->reference, &sp->out)) || (st = cel_graph_mark_output (sp->g, sp->out)))
       goto fail;
   }
   const cel_safetensors *mt = cel_model_tensors (model);
@@ -32,7 +34,8 @@ cel_status train_sample_grid (train_sampler *sp, cel_context *ctx, const cel_mod
   }
   size_t plane = (size_t) size * size, per = 3 * plane;
   float *out = malloc (count * per * sizeof *out);
-  image grid = { .width = count * size, .height = 2 * size, .channels = 3, .bit_depth = 8 };
+  int32_t rows = refs ? 3 : 2;
+  image grid = { .width = count * size, .height = rows * size, .channels = 3, .bit_depth = 8 };
   grid.data = malloc ((size_t) grid.width * grid.height * 3 * sizeof (float));
   if (!out || !grid.data) {
     free (out);
@@ -40,15 +43,16 @@ cel_status train_sample_grid (train_sampler *sp, cel_context *ctx, const cel_mod
     snprintf (err, errlen, "out of memory for the sample grid");
     return CEL_ERROR_OUT_OF_HOST_MEMORY;
   }
-  if ((st = cel_graph_set_data (sp->g, sp->image, photos, count * per)) || (st = cel_graph_run (sp->g)) ||
+  if ((st = cel_graph_set_data (sp->g, sp->image, photos, count * per)) ||
+      (refs && (st = cel_graph_set_data (sp->g, sp->reference, refs, count * per))) || (st = cel_graph_run (sp->g)) ||
       (st = cel_graph_get_data (sp->g, sp->out, out, count * per))) {
     free (out);
     free (grid.data);
     goto fail;
   }
-  for (int32_t row = 0; row < 2; row++)
+  for (int32_t row = 0; row < rows; row++)
     for (int32_t k = 0; k < count; k++) {
-      const float *src = (row ? out : photos) + k * per;
+      const float *src = (row == rows - 1 ? out : row == 0 ? photos : refs) + k * per;
       for (int32_t y = 0; y < size; y++)
         for (int32_t x = 0; x < size; x++)
           for (int c = 0; c < 3; c++) {
@@ -72,15 +76,17 @@ void train_sampler_destroy (train_sampler *sp) {
 
 /* ---- the loss plot --------------------------------------------------------------------------------- */
 
-#define PLOT_SERIES 8
-static const char *const plot_keys[PLOT_SERIES] = { "g_total", "d_total", "g_adv", "content", "style", "color", "tv", "fm" };
+#define PLOT_SERIES 11
+static const char *const plot_keys[PLOT_SERIES] = { "g_total", "d_total", "g_adv", "content", "style", "color", "tv", "fm",
+                                                    "style_rec", "self_rec", "cycle" };
 static const char *const plot_titles[PLOT_SERIES] = {
   "generator total", "discriminator total", "adversarial (G)", "content", "style (Gram)", "color (YUV)",
-  "total variation", "feature matching",
+  "total variation", "feature matching", "style reconstruction", "self-reconstruction", "cycle",
 };
 static const double plot_colors[PLOT_SERIES][3] = {
-  { 0.12, 0.47, 0.71 }, { 0.84, 0.15, 0.16 }, { 1.0, 0.5, 0.05 }, { 0.17, 0.63, 0.17 },
+  { 0.12, 0.47, 0.71 }, { 0.84, 0.15, 0.16 }, { 1.0, 0.5, 0.05 },  { 0.17, 0.63, 0.17 },
   { 0.58, 0.4, 0.74 },  { 0.55, 0.34, 0.29 }, { 0.5, 0.5, 0.5 },   { 0.09, 0.75, 0.81 },
+  { 0.89, 0.47, 0.76 }, { 0.74, 0.74, 0.13 }, { 0.35, 0.35, 0.8 },
 };
 
 static int cmp_double (const void *a, const void *b) {
@@ -168,7 +174,7 @@ bool train_plot_losses (const char *metrics_path, const char *png_path, char *er
     snprintf (err, errlen, "no steps in '%s'", metrics_path);
     goto done;
   }
-  /* the series that have values; feature matching only where it was on */
+  /* the series that have values (feature matching and the reference-guided terms only where the run has them) */
   int shown[PLOT_SERIES], n_shown = 0;
   for (int k = 0; k < PLOT_SERIES; k++) {
     double lo, hi;

@@ -6,7 +6,8 @@
 1. style-generator: for each configuration (data/configs/*.json and variants with instance norm, transposed
    convolutions and residual blocks), CelGAN writes a model file with fresh weights; an independent PyTorch
    implementation of the family, written from docs/model-format.md, loads the same file; both run the same
-   image (odd sizes included) and must agree within 1e-4.
+   image (odd sizes included) and must agree within 1e-4. The same for the reference-generator and
+   reference-gan families, with references of another size than the image.
 2. A small generator (the fast configuration) followed by a spectral-norm PatchGAN discriminator and an LSGAN
    loss, built with the graph API: the loss, the gradient of the input image and of every generator and
    discriminator weight must match PyTorch's autograd.
@@ -182,6 +183,60 @@ class ReferenceGenerator:
         return torch.tanh(x)
 
 
+class ReferenceGAN:
+    """The reference-gan family from docs/model-format.md (celgan train --reference-guided)."""
+
+    def __init__(self, cfg, w):
+        self.c, self.w = cfg, w
+        self.mode = "reflect" if cfg.get("padding_mode", "reflect") == "reflect" else "constant"
+        self.slope = cfg.get("slope", 0.2)
+
+    def pad(self, x, k):
+        return F.pad(x, (k // 2,) * 4, mode=self.mode)
+
+    def style_code(self, ref):
+        """The style encoder: convolutions with bias and LeakyReLU, a global average pool, a linear layer."""
+        sw = self.c.get("style_widths", self.c["widths"])
+        k = self.c.get("stem_kernel", 5)
+        x = F.leaky_relu(F.conv2d(self.pad(ref, k), self.w["enc.style.stem.conv.weight"],
+                                  self.w["enc.style.stem.conv.bias"]), self.slope)
+        for s in range(1, len(sw)):
+            x = F.leaky_relu(F.conv2d(F.pad(x, (0, 1, 0, 1), mode=self.mode), self.w[f"enc.style.down{s}.conv.weight"],
+                                      self.w[f"enc.style.down{s}.conv.bias"], stride=2), self.slope)
+        x = x.mean(dim=(2, 3), keepdim=True)
+        return F.conv2d(x, self.w["enc.style.code.weight"], self.w["enc.style.code.bias"])
+
+    def content_conv(self, x, prefix, k, stride, pad):
+        x = F.conv2d(F.pad(x, pad, mode=self.mode), self.w[prefix + ".conv.weight"], stride=stride)
+        x = F.instance_norm(x, weight=self.w[prefix + ".norm.weight"], bias=self.w[prefix + ".norm.bias"], eps=1e-5)
+        return F.leaky_relu(x, self.slope)
+
+    def adain_conv(self, x, prefix, code, act=True):
+        x = F.instance_norm(F.conv2d(self.pad(x, 3), self.w[prefix + ".conv.weight"]), eps=1e-5)
+        gamma = F.conv2d(code, self.w[prefix + ".gamma.weight"], self.w[prefix + ".gamma.bias"])
+        beta = F.conv2d(code, self.w[prefix + ".beta.weight"], self.w[prefix + ".beta.bias"])
+        x = x * (1 + gamma) + beta
+        return F.leaky_relu(x, self.slope) if act else x
+
+    def __call__(self, img, ref, code=None):
+        widths = self.c["widths"]
+        code = self.style_code(ref) if code is None else code
+        x = self.content_conv(img, "enc.content.stem", self.c.get("stem_kernel", 5), 1, (self.c.get("stem_kernel", 5) // 2,) * 4)
+        stages = [x]
+        for s in range(1, len(widths)):
+            x = self.content_conv(x, f"enc.content.down{s}", 3, 2, (0, 1, 0, 1))
+            stages.append(x)
+        for b in range(self.c.get("blocks", 2)):
+            x = x + self.adain_conv(self.adain_conv(x, f"dec.blocks.{b}.0", code), f"dec.blocks.{b}.1", code, act=False)
+        for lvl in range(len(widths) - 2, -1, -1):
+            x = F.interpolate(x, size=tuple(stages[lvl].shape[-2:]), mode="bilinear",
+                              align_corners=bool(self.c.get("align_corners", 0)))
+            x = self.adain_conv(x, f"dec.up{lvl}", code)
+        k = self.c.get("head_kernel", 5)
+        x = F.conv2d(self.pad(x, k), self.w["dec.head.conv.weight"], self.w["dec.head.conv.bias"])
+        return torch.tanh(x)
+
+
 def celgan_model_forward(lib, path, img, ref=None):
     """Loads a model file with CelGAN and runs its graph on img (1,C,H,W); returns the output."""
     model = P()
@@ -277,6 +332,29 @@ def test_reference_family(lib, tmp, src, gen):
             diag(str(e))
             continue
         want = ref_net(img.double(), style.double())
+        ok, msg = compare(got, want, 1e-4)
+        if not tap(ok, name):
+            diag(msg)
+
+
+def test_reference_gan_family(lib, tmp, src, gen):
+    with open(os.path.join(src, "data", "configs", "reference-gan.json")) as f:
+        cfg = json.load(f)
+    path = os.path.join(tmp, "reference-gan.safetensors")
+    create_model(lib, path, cfg, 4)
+    w, _ = read_safetensors(path)
+    net = ReferenceGAN(cfg, {k: v.double() for k, v in w.items()})
+    for (h, wd), (rh, rw) in (((45, 61), (32, 48)), ((64, 64), (71, 39))):
+        img = torch.rand((1, 3, h, wd), generator=gen) * 2 - 1
+        style = torch.rand((1, 3, rh, rw), generator=gen) * 2 - 1
+        name = f"/models/reference-gan/{h}x{wd}_style_{rh}x{rw}/forward_matches_pytorch"
+        try:
+            got = celgan_model_forward(lib, path, img, style)
+        except T.CelError as e:
+            tap(False, name)
+            diag(str(e))
+            continue
+        want = net(img.double(), style.double())
         ok, msg = compare(got, want, 1e-4)
         if not tap(ok, name):
             diag(msg)
@@ -439,6 +517,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         test_families(lib, tmp, src, gen)
         test_reference_family(lib, tmp, src, gen)
+        test_reference_gan_family(lib, tmp, src, gen)
         test_gan_step(lib, tmp, src, gen)
     n_val = lib.context_validation_messages(lib.ctx)
     if not tap(n_val == 0, "/oracle/validation/no_messages"):

@@ -82,11 +82,12 @@ class Disc:
     """The spectral-norm PatchGAN; w, b are the parameters, u the power-iteration vectors (from a state dict
     with CelGAN's names d/d.L.weight, d/d.L.bias, d/d.L.u)."""
 
-    def __init__(self, st):
-        n = sum(1 for k in st if k.startswith("d/d.") and k.endswith(".weight"))
-        self.w = [st[f"d/d.{l}.weight"].clone() for l in range(n)]
-        self.b = [st[f"d/d.{l}.bias"].reshape(-1).clone() for l in range(n)]
-        self.u = [st[f"d/d.{l}.u"].reshape(-1)[:self.w[l].shape[0]].clone() for l in range(n)]
+    def __init__(self, st, prefix="d/d."):
+        """prefix: "d/d." for the discriminator on the image, "d/dS." for the one of scale S."""
+        n = sum(1 for k in st if k.startswith(prefix) and k.endswith(".weight"))
+        self.w = [st[f"{prefix}{l}.weight"].clone() for l in range(n)]
+        self.b = [st[f"{prefix}{l}.bias"].reshape(-1).clone() for l in range(n)]
+        self.u = [st[f"{prefix}{l}.u"].reshape(-1)[:self.w[l].shape[0]].clone() for l in range(n)]
 
     def normalized(self):
         """One power iteration per step (u, v constants), as torch.nn.utils.spectral_norm; updates u."""
