@@ -417,6 +417,8 @@ typedef struct cel_model_info {
   bool needs_reference;               /* reference-guided: a second (style) image input */
   bool global_statistics;             /* has norms over the whole image (tiling accumulates them) */
   float input_range[2], output_range[2]; /* pixel value range the network expects / produces */
+  bool feature_strength;              /* blends in feature space by cel_model_set_strength (graph "add" nodes with
+                                       * "blend": "strength"); else strength is a pixel blend (cel_postprocess) */
   bool alpha_bicubic_ncnn;            /* scale models: alpha is resized with ncnn's bicubic (the peers' programs
                                        * do; architecture key "alpha_resize": "bicubic-ncnn"), else bilinearly */
   int64_t parameters;
@@ -430,6 +432,9 @@ cel_status cel_model_load_memory (const void *data, size_t size, const char *wha
                                   size_t errlen);
 void cel_model_free (cel_model *model);
 const cel_model_info *cel_model_get_info (const cel_model *model);
+/* The strength of models with info.feature_strength, 0..1 (default 1): their "blend" nodes compute
+ * strength * a + (1 - strength) * b. Takes effect in the next cel_model_build / cel_stylize. */
+cel_status cel_model_set_strength (cel_model *model, float strength);
 const cel_safetensors *cel_model_tensors (const cel_model *model);
 /* The architecture expanded to the generic graph form (JSON text, owned by the model). */
 const char *cel_model_graph_json (const cel_model *model);

@@ -27,7 +27,7 @@ static const char *const layer_keys[L_COUNT] = {
   "",
   "",
   "scale size_of mode",
-  "alpha beta",
+  "alpha beta blend",
   "",
   "",
   "scale shift",
@@ -217,6 +217,14 @@ static bool parse_layer (cel_model *m, int32_t idx, const cel_json *j, char *err
       !read_float (cel_json_get (j, "alpha"), &L->alpha, -1e6, 1e6) || !read_float (cel_json_get (j, "beta"), &L->beta, -1e6, 1e6) ||
       !read_float (cel_json_get (j, "shift"), &L->shift_f, -1e6, 1e6))
     return fail (err, errlen, "layer '%s': a number is out of range", L->name);
+  const cel_json *blend = cel_json_get (j, "blend");
+  if (blend) {
+    if (L->op != L_ADD || blend->type != CEL_JSON_STRING || strcmp (blend->string, "strength") != 0 ||
+        cel_json_get (j, "alpha") || cel_json_get (j, "beta"))
+      return fail (err, errlen, "layer '%s': 'blend' is \"strength\" on an add without alpha and beta", L->name);
+    L->blend = true;
+    m->info.feature_strength = true;
+  }
   if (L->op == L_LEAKY_RELU && !cel_json_get (j, "slope"))
     return fail (err, errlen, "layer '%s': leaky_relu needs 'slope'", L->name);
   if (L->op == L_SCALE_SHIFT && !read_float (cel_json_get (j, "scale"), &L->scale_f, -1e6, 1e6))
@@ -576,6 +584,7 @@ cel_status cel_model_load_memory (const void *data, size_t size, const char *wha
   cel_model *m = calloc (1, sizeof *m);
   if (!m)
     return fail (err, errlen, "out of memory"), CEL_ERROR_OUT_OF_HOST_MEMORY;
+  m->strength = 1;
   cel_status st = cel_safetensors_open_memory (data, size, what, &m->st, err, errlen);
   if (!st)
     st = finish_load (m, what, err, errlen);
@@ -592,6 +601,7 @@ cel_status cel_model_load (const char *path, cel_model **out, char *err, size_t 
   cel_model *m = calloc (1, sizeof *m);
   if (!m)
     return fail (err, errlen, "out of memory"), CEL_ERROR_OUT_OF_HOST_MEMORY;
+  m->strength = 1;
   cel_status st = cel_safetensors_open (path, &m->st, err, errlen);
   if (!st)
     st = finish_load (m, path, err, errlen);
@@ -612,6 +622,13 @@ void cel_model_free (cel_model *m) {
   free (m->graph_json);
   free (m->layers);
   free (m);
+}
+
+cel_status cel_model_set_strength (cel_model *m, float strength) {
+  if (!m || !(strength >= 0 && strength <= 1))
+    return CEL_ERROR_INVALID_ARGUMENT;
+  m->strength = strength;
+  return CEL_OK;
 }
 
 const cel_model_info *cel_model_get_info (const cel_model *m) {
@@ -736,7 +753,9 @@ cel_status cel_model_build_layer (const cel_model *m, cel_graph *g, int32_t i, c
     }
     break;
   }
-  case L_ADD: st = cel_add (g, in[0], in[1], L->alpha, L->beta, &y); break;
+  case L_ADD:
+    st = L->blend ? cel_add (g, in[0], in[1], m->strength, 1 - m->strength, &y) : cel_add (g, in[0], in[1], L->alpha, L->beta, &y);
+    break;
   case L_MUL: st = cel_mul (g, in[0], in[1], &y); break;
   case L_CONCAT: st = cel_concat (g, in[0], in[1], &y); break;
   case L_SCALE_SHIFT: st = cel_scale_shift (g, in[0], L->scale_f, L->shift_f, &y); break;

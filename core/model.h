@@ -52,6 +52,7 @@ typedef struct layer {
   int32_t crop[4]; /* crop: top, bottom, left, right removed (size_of: top, left offsets in [0], [2]) */
   int32_t size_ratio; /* crop with size_of: this layer's resolution / size_of's (a whole number) */
   int32_t align;   /* pad: bottom and right also pad the input up to a multiple of this */
+  bool blend;      /* add: alpha = the model's strength, beta = 1 - strength ("blend": "strength") */
   /* analysis */
   int32_t channels;
   double res;      /* resolution relative to the image input: 0.5 after a stride-2 conv */
@@ -75,6 +76,7 @@ struct cel_model {
   int32_t output;
   int32_t n_inputs;
   cel_model_info info;
+  float strength; /* of the layers that blend in feature space (cel_model_set_strength; 1 by default) */
 };
 
 

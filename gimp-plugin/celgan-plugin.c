@@ -20,7 +20,8 @@
  * result depends on every pixel of the area being filtered (the selection bounds). The network therefore
  * runs once on the whole area and its output is kept; the preview shows the kept output for its visible
  * part. Strength and keep-colors are post-operations (cel_postprocess) redone on the visible part only,
- * which is instant. The network runs again only when the model, device, tile size or reference change.
+ * which is instant. The network runs again only when the model, device, tile size or reference change, and
+ * for models that blend the strength in feature space when the strength changes.
  * The final apply reuses the kept output when the dialog computed it for the same values, so what the
  * preview showed is exactly what is applied.
  */
@@ -390,7 +391,7 @@ celgan (CelganState  *state,
 
           memcpy (view + at, src, sizeof (gfloat) * (x1 - x0) * ch);
           cel_postprocess (view_original + at, view + at, x1 - x0, 1, ch,
-                           (gfloat) params.strength, params.keep_colors);
+                           (gfloat) celgan_pixel_strength (state, &params), params.keep_colors);
         }
 
       babl_process (babl_fish (state->format, preview_format),
@@ -417,7 +418,7 @@ celgan (CelganState  *state,
       memcpy (result, state->stylized,
               sizeof (gfloat) * state->width * state->height * ch);
       cel_postprocess (state->original, result, state->width, state->height, ch,
-                       (gfloat) params.strength, params.keep_colors);
+                       (gfloat) celgan_pixel_strength (state, &params), params.keep_colors);
 
       /* Only the shadow buffer is written; merging it is the one undo step and applies the
        * selection mask. A cancel before this point leaves the image as it was. */

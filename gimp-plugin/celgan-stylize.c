@@ -312,9 +312,14 @@ celgan_stylize (CelganState   *state,
       state->scale_note_given = TRUE;
     }
 
-  key = g_strdup_printf ("%s\n%s\n%d\n%s", params->model_path, params->device,
+  /* Models that blend in feature space compute the strength inside the network: it is part of what the
+   * kept result depends on. */
+  if (info->feature_strength)
+    cel_model_set_strength (state->model, (float) params->strength);
+  key = g_strdup_printf ("%s\n%s\n%d\n%s\n%.4f", params->model_path, params->device,
                          params->tile_size,
-                         info->needs_reference ? state->reference_key : "");
+                         info->needs_reference ? state->reference_key : "",
+                         info->feature_strength ? params->strength : -1.0);
 
   if (state->stylized && g_strcmp0 (key, state->stylized_key) == 0)
     {
@@ -469,4 +474,13 @@ celgan_state_clear (CelganState *state)
   g_free (state->original);
   g_clear_object (&state->buffer);
   g_clear_pointer (&state->models, g_ptr_array_unref);
+}
+
+gdouble
+celgan_pixel_strength (CelganState        *state,
+                       const CelganParams *params)
+{
+  const cel_model_info *info = state->model ? cel_model_get_info (state->model) : NULL;
+
+  return info && info->feature_strength ? 1.0 : params->strength;
 }

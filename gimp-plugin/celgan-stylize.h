@@ -91,6 +91,11 @@ gboolean   celgan_stylize      (CelganState          *state,
                                 GError              **error);
 
 /* A GError with a sentence for the status, then the library's detail. */
+/* The strength left for the pixel blend (cel_postprocess) after celgan_stylize: 1 for models that blend in
+ * feature space (they took the strength inside the network), else the chosen strength. */
+gdouble    celgan_pixel_strength (CelganState        *state,
+                                  const CelganParams *params);
+
 void       celgan_set_error    (GError              **error,
                                 cel_status            status,
                                 const gchar          *detail);

@@ -113,8 +113,20 @@ if [ -d "$weights" ]; then
     check "/cli/microast/apply_with_${r%.*}_reference" "$celgan" apply --quiet -i "$tmp/in/rgb.png" -o "$tmp/ma-$r.png" -m "$tmp/microast.safetensors" -r "$tmp/in/$r"
   done
   check "/cli/microast/apply_rgba_input_tiled" "$celgan" apply --quiet -i "$tmp/in/rgba.png" -o "$tmp/ma-t.png" -m "$tmp/microast.safetensors" -r "$tmp/in/deep.png" -t 16
+  # strength in feature space (--alpha strength): -s 0.5 is the original's alpha 0.5 (== a model imported with
+  # --alpha 0.5, bit for bit), and differs from -s 1; the default import blends in pixel space
+  check "/cli/microast/strength_in_feature_space_info" bash -c "'$celgan' import microast '$weights' --alpha strength -o '$tmp/microast-s.safetensors' 2>/dev/null &&
+    '$celgan' info '$tmp/microast-s.safetensors' | grep -q 'Strength: blended in feature space' &&
+    '$celgan' info '$tmp/microast.safetensors' | grep -q 'Strength: a blend with the original'"
+  check "/cli/microast/strength_equals_baked_alpha" bash -c "'$celgan' import microast '$weights' --alpha 0.5 -o '$tmp/microast05.safetensors' 2>/dev/null &&
+    '$celgan' apply --quiet -i '$tmp/in/rgb.png' -r '$tmp/in/deep.png' -m '$tmp/microast-s.safetensors' -s 0.5 -o '$tmp/ms-a.png' &&
+    '$celgan' apply --quiet -i '$tmp/in/rgb.png' -r '$tmp/in/deep.png' -m '$tmp/microast05.safetensors' -o '$tmp/ms-b.png' &&
+    cmp '$tmp/ms-a.png' '$tmp/ms-b.png' && ! '$celgan' info '$tmp/microast05.safetensors' | grep -q 'Strength: blended'"
+  check "/cli/microast/strength_changes_the_result" bash -c "'$celgan' apply --quiet -i '$tmp/in/rgb.png' -r '$tmp/in/deep.png' -m '$tmp/microast-s.safetensors' -o '$tmp/ms-c.png' &&
+    ! cmp -s '$tmp/ms-a.png' '$tmp/ms-c.png'"
 else
-  for t in import/microast import/microast/info microast/apply_with_references microast/apply_rgba_input_tiled; do
+  for t in import/microast import/microast/info microast/apply_with_references microast/apply_rgba_input_tiled \
+           microast/strength_in_feature_space_info microast/strength_equals_baked_alpha microast/strength_changes_the_result; do
     n=$((n + 1)); echo "ok $n - /cli/$t # SKIP no MicroAST weights in $weights"
   done
 fi

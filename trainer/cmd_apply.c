@@ -31,7 +31,8 @@ static void usage (FILE *out) {
          "  -o, --output PATH       output file (.png, .jpg) or folder\n"
          "  -m, --model MODEL       model file (.safetensors) or the name of an installed model\n"
          "  -r, --reference PATH    style image for reference-guided models\n"
-         "  -s, --strength S        0..1 blend with the original (default 1)\n"
+         "  -s, --strength S        0..1 style strength (default 1): a blend in feature space for models that have\n"
+         "                          one (celgan info says so), else a blend with the original\n"
          "  -k, --keep-colors       keep the original colors, take the style's light and shade\n"
          "  -t, --tile N            tile edge in pixels (default 0: automatic from device memory)\n"
          "  -g, --gpu DEVICE        Vulkan device index or name part (see 'celgan devices'); default automatic\n"
@@ -158,8 +159,10 @@ static int apply_one (cel_stylizer *sty, const cel_model_info *mi, const apply_o
     cli_error ("%s: %s", in, cel_context_last_error (cel_stylizer_context (sty)));
     code = cli_exit_code (st);
   } else {
-    if (mi->scale == 1 && (o->strength < 1.0f || o->keep_colors))
-      cel_postprocess (img.data, res.data, img.width, img.height, img.channels, o->strength, o->keep_colors);
+    /* strength: in feature space inside the network where the model blends there, else a pixel blend */
+    float pixel_strength = mi->feature_strength ? 1.0f : o->strength;
+    if (mi->scale == 1 && (pixel_strength < 1.0f || o->keep_colors))
+      cel_postprocess (img.data, res.data, img.width, img.height, img.channels, pixel_strength, o->keep_colors);
     if (!image_save (out, &res, fmt, img.bit_depth, o->jpeg_quality, err, sizeof err)) {
       cli_error ("%s", err);
       code = EXIT_IO;
@@ -297,6 +300,8 @@ static int apply_main (int argc, char **argv, mpi_comm *comm, bool *all_know) {
     goto done;
   }
   const cel_model_info *mi = cel_model_get_info (model);
+  if (mi->feature_strength)
+    cel_model_set_strength (model, o.strength);
   if (mi->needs_reference && !o.reference) {
     cli_error ("model '%s' is reference-guided: give a style image with -r", mi->name);
     code = EXIT_USAGE;

@@ -58,6 +58,7 @@ int cmd_info (int argc, char **argv) {
   printf ("Family: %s%s\n", mi->family, mi->needs_reference ? " (reference-guided)" : "");
   printf ("Channels: %d in, %d out; scale %dx; stride %d; receptive field +-%d px%s\n", mi->in_channels, mi->out_channels,
           mi->scale, mi->stride, mi->halo, mi->global_statistics ? "; whole-image statistics" : "");
+  printf ("Strength: %s\n", mi->feature_strength ? "blended in feature space (celgan apply -s)" : "a blend with the original in pixel space");
   printf ("Pixel range: in [%g, %g], out [%g, %g]\n", (double) mi->input_range[0], (double) mi->input_range[1],
           (double) mi->output_range[0], (double) mi->output_range[1]);
   cel_model_free (m);

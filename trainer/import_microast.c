@@ -244,11 +244,12 @@ static bool encoder (importer *im, int f, const char *p, const char *input) {
   return residual (im, f, "enc1.10", r1, in, NULL, NULL) && residual (im, f, "enc2.0", r2, f1, NULL, NULL);
 }
 
-/* AdaIN of content node c to style node s, blended with c by alpha in feature space. Result in `out`. */
+/* AdaIN of content node c to style node s, blended with c by alpha in feature space (alpha < 0: by the
+ * strength the user chooses at run time, a "blend" node). Result in `out`. */
 static void adain_blend (importer *im, const char *p, const char *c, const char *s, double alpha, char *out, size_t outlen) {
   char a[96];
   snprintf (a, sizeof a, "%s.adain", p);
-  if (alpha <= 0) { /* no style statistics at all: the content features as they are */
+  if (alpha >= 0 && alpha <= 0) { /* no style statistics at all: the content features as they are */
     snprintf (out, outlen, "%s", c);
     return;
   }
@@ -260,7 +261,10 @@ static void adain_blend (importer *im, const char *p, const char *c, const char 
   }
   snprintf (out, outlen, "%s.blend", p);
   node (im, out, "add", a, c);
-  tprintf (&im->nodes, ",\"alpha\":%.9g,\"beta\":%.9g}", alpha, 1 - alpha);
+  if (alpha < 0)
+    tprintf (&im->nodes, ",\"blend\":\"strength\"}");
+  else
+    tprintf (&im->nodes, ",\"alpha\":%.9g,\"beta\":%.9g}", alpha, 1 - alpha);
 }
 
 static bool build (importer *im, double alpha) {
@@ -345,7 +349,11 @@ static void usage (FILE *out) {
          "Apply the result with 'celgan apply -m OUTPUT -r STYLE_IMAGE'.\n"
          "\n"
          "  -o, --output FILE     the model file to write (.safetensors)\n"
-         "  -a, --alpha A         style strength 0..1, blended in feature space as the original does (default 1)\n"
+         "  -a, --alpha A         style strength 0..1 baked into the model, blended in feature space as the\n"
+         "                        original does (default 1; strength at apply time is then a pixel blend);\n"
+         "                        'strength': the model blends in feature space by the strength chosen when it is\n"
+         "                        applied (celgan apply -s, the plug-in's slider). MicroAST's decoder was trained\n"
+         "                        at alpha 1: at middle values its output saturates on many images\n"
          "  -n, --name NAME       the model's name (default \"MicroAST\")\n"
          "  -h, --help\n"
          "\n"
@@ -356,7 +364,7 @@ static void usage (FILE *out) {
 
 int import_microast (int argc, char **argv) {
   const char *output = NULL, *name = "MicroAST";
-  double alpha = 1;
+  double alpha = 1; /* < 0: the strength at run time */
   static const struct option opts[] = { { "output", required_argument, NULL, 'o' }, { "alpha", required_argument, NULL, 'a' },
                                         { "name", required_argument, NULL, 'n' },   { "help", no_argument, NULL, 'h' },
                                         { 0 } };
@@ -367,9 +375,13 @@ int import_microast (int argc, char **argv) {
     switch (c) {
     case 'o': output = optarg; break;
     case 'a':
+      if (strcmp (optarg, "strength") == 0) {
+        alpha = -1;
+        break;
+      }
       alpha = strtod (optarg, &end);
-      if (!end || *end || !(alpha >= 0 && alpha <= 1)) {
-        cli_error ("--alpha must be a number from 0 to 1");
+      if (!end || *end || end == optarg || !(alpha >= 0 && alpha <= 1)) {
+        cli_error ("--alpha must be a number from 0 to 1, or 'strength'");
         return EXIT_USAGE;
       }
       break;
@@ -425,7 +437,11 @@ int import_microast (int argc, char **argv) {
     const char *base = strrchr (im->paths[f], '/');
     tprintf (&p, "%s\"%s\"", f ? "," : "", base ? base + 1 : im->paths[f]);
   }
-  tprintf (&p, "],\"alpha\":%.9g,\"tool\":\"celgan import microast %s\",\"date\":\"%s\"}", alpha, CELGAN_VERSION, date);
+  if (alpha < 0)
+    tprintf (&p, "],\"alpha\":\"strength\"");
+  else
+    tprintf (&p, "],\"alpha\":%.9g", alpha);
+  tprintf (&p, ",\"tool\":\"celgan import microast %s\",\"date\":\"%s\"}", CELGAN_VERSION, date);
   arch = a.d;
   provenance = p.d;
   if (a.failed || p.failed || im->nodes.failed || im->tensors.failed) {
@@ -435,7 +451,7 @@ int import_microast (int argc, char **argv) {
   }
   char description[256];
   snprintf (description, sizeof description, "Puts the look of a reference image onto the input (arbitrary style "
-            "transfer, MicroAST)%s.", alpha < 1 ? ", at reduced style strength" : "");
+            "transfer, MicroAST)%s.", alpha >= 0 && alpha < 1 ? ", at reduced style strength" : "");
   const char *meta[] = { "celgan.format", "1", "celgan.architecture", arch, "celgan.name", name, "celgan.description",
                          description, "celgan.license", mit_notice, "celgan.training", provenance };
   char err[1024];
@@ -455,7 +471,11 @@ int import_microast (int argc, char **argv) {
     goto done;
   }
   const cel_model_info *mi = cel_model_get_info (m);
-  fprintf (stderr, "%s: MicroAST, %lld parameters, style strength %g\n", output, (long long) mi->parameters, alpha);
+  if (alpha < 0)
+    fprintf (stderr, "%s: MicroAST, %lld parameters, style strength chosen when applied (feature space)\n", output,
+             (long long) mi->parameters);
+  else
+    fprintf (stderr, "%s: MicroAST, %lld parameters, style strength %g\n", output, (long long) mi->parameters, alpha);
   cel_model_free (m);
 
 done:
