@@ -112,10 +112,10 @@ done
 float64_checks realesr-animevideov3-x2 "$tmp/models/models/realesr-animevideov3-x2.safetensors" odd.png
 # x4plus-anime (6 RRDB blocks of 3 dense blocks, 5 convolutions each: the deepest model): means stay near
 # 0.18/255, but the 99.9th percentile reaches 3.8-4.1/255 on three of the four images, past the 3/255 the issue
-# sets. The error is the program's: against float64 its 99.9th percentile is 3.1-4.1/255, ours 0.003/255 (16-bit
-# output); ncnn's fp16 storage of its winograd intermediates, emulated, gives 2.8-3.6/255 (docs/ncnn-import.md).
+# sets. The error is the program's: against float64 its 99.9th percentile is 3.1-4.9/255, ours 0.003/255 (16-bit
+# output); ncnn's fp16 storage of its winograd intermediates, emulated, gives 2.8-3.7/255 (docs/ncnn-import.md).
 # An exact result cannot meet the issue's limit against this program: a TODO, and the float64 checks below.
-todo="x4plus-anime: the program's fp16 error (p99.9 3.1-4.1/255 from float64; ours 0.003/255) exceeds 3/255"
+todo="x4plus-anime: the program's fp16 error (p99.9 3.1-4.9/255 from float64; ours 0.003/255) exceeds 3/255"
 run_pair realesrgan-x4plus-anime "$tmp/in" "$tmp/models/models/realesrgan-x4plus-anime.safetensors" \
   "$esr/realesrgan-ncnn-vulkan" -n realesrgan-x4plus-anime -s 4 -m "$esr/models"
 todo=
