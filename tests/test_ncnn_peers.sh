@@ -5,7 +5,9 @@
 # on the same device and compares (tests/oracle/ncnn_images.py: mean <= 0.5/255, p99.9 <= 3/255):
 # waifu2x upconv_7 (noise -1..3, 2x) and cunet (noise 0, 2x), Real-ESRGAN realesr-animevideov3-x2 and -x4 and
 # realesrgan-x4plus-anime, Real-CUGAN up2x-conservative.
-# Also: our tiled output equals our untiled output. TAP output.
+# Also: our tiled output equals our untiled output; and against a float64 PyTorch run of the imported graph
+# (tests/oracle/ncnn_f64.py, needs python3-torch), that ours is exact up to the 8-bit rounding and that the
+# peer's deviation is the size its fp16 storage gives. TAP output.
 #   tests/test_ncnn_peers.sh path/to/celgan
 set -u
 celgan=$1
@@ -55,6 +57,24 @@ mkdir -p "$tmp/in" "$tmp/in-odd"
 $images make "$tmp/in"
 cp "$tmp/in/odd.png" "$tmp/in-odd/"
 
+# float64_checks LABEL MODEL IMAGE: after run_pair LABEL, ours and the peer's output of IMAGE against float64
+float64_checks () {
+  local label=$1 model=$2 f=$3 status name found=0
+  if ! $py -c 'import torch' 2>/dev/null; then
+    n=$((n + 1))
+    echo "ok $n - /ncnn_peers/float64/$label/$f # SKIP /usr/bin/python3 lacks torch (Debian: python3-torch)"
+    return
+  fi
+  nice -n 5 $py "$src/tests/oracle/ncnn_f64.py" check "$model" "$tmp/in/$f" "$tmp/ours-$label/$f" \
+    --peer "$tmp/peer-$label/$f" >"$tmp/f64.log" 2>&1
+  while read -r status name; do
+    ok "$status" "/ncnn_peers/float64/$label/$f/$name"
+    found=1
+  done < <(sed -n 's/^result //p' "$tmp/f64.log")
+  [ $found = 1 ] || ok 1 "/ncnn_peers/float64/$label/$f"
+  grep -v '^result ' "$tmp/f64.log" | sed 's/^\([^#]\)/# \1/' | tail -12
+}
+
 # label, input folder, our model, the peer's command
 run_pair () {
   local label=$1 in=$2 model=$3; shift 3
@@ -89,13 +109,17 @@ for x in 2 4; do
   run_pair realesr-animevideov3-x$x "$tmp/in" "$tmp/models/models/realesr-animevideov3-x$x.safetensors" \
     "$esr/realesrgan-ncnn-vulkan" -n realesr-animevideov3-x$x -s $x -m "$esr/models"
 done
-# x4plus-anime (23 RRDB blocks, the deepest model): means stay near 0.18/255, but the 99.9th percentile reaches
-# 3.8-4.1/255 on three of the four images, past the 3/255 the issue sets (the odd image: 3.00). Not yet known
-# whether ours or the peer's fp16 is further from exact arithmetic (open in issue 8): reported, not hidden.
-todo="x4plus-anime: 99.9th percentile up to 4.1/255 (limit 3/255), cause not yet known (issue 8)"
+float64_checks realesr-animevideov3-x2 "$tmp/models/models/realesr-animevideov3-x2.safetensors" odd.png
+# x4plus-anime (6 RRDB blocks of 3 dense blocks, 5 convolutions each: the deepest model): means stay near
+# 0.18/255, but the 99.9th percentile reaches 3.8-4.1/255 on three of the four images, past the 3/255 the issue
+# sets. The error is the program's: against float64 its 99.9th percentile is 3.1-4.9/255, ours 0.003/255 (16-bit
+# output); ncnn's fp16 storage of its winograd intermediates, emulated, gives 2.8-3.7/255 (docs/ncnn-import.md).
+# An exact result cannot meet the issue's limit against this program: a TODO, and the float64 checks below.
+todo="x4plus-anime: the program's fp16 error (p99.9 3.1-4.9/255 from float64; ours 0.003/255) exceeds 3/255"
 run_pair realesrgan-x4plus-anime "$tmp/in" "$tmp/models/models/realesrgan-x4plus-anime.safetensors" \
   "$esr/realesrgan-ncnn-vulkan" -n realesrgan-x4plus-anime -s 4 -m "$esr/models"
 todo=
+float64_checks realesrgan-x4plus-anime "$tmp/models/models/realesrgan-x4plus-anime.safetensors" gray.png
 run_pair realcugan_up2x-conservative "$tmp/in" "$tmp/models/models-se/up2x-conservative.safetensors" \
   "$peers/real-cugan/realcugan-ncnn-vulkan" -n -1 -s 2 -m "$peers/real-cugan/models-se"
 
