@@ -31,7 +31,7 @@ typedef struct train_opts {
   uint64_t seed, cache_mb;
   float lr_g, lr_d, lr_warmup;
   double comm_timeout, time_limit;
-  bool resume, quiet, reference, config_given;
+  bool resume, quiet, reference, config_given, profile;
 } train_opts;
 
 static void usage (FILE *out) {
@@ -47,6 +47,8 @@ static void usage (FILE *out) {
          "                          'celgan apply -r REFERENCE'), config reference-gan by default\n"
          "  --config NAME|FILE      generator architecture: fast (default), animeganv2, reference-gan, or a JSON file\n"
          "  --steps N               training steps in all, warm-up included (default 10000)\n"
+         "  --profile               at the end, the GPU time of every shader over the run (timestamps after each\n"
+         "                          dispatch; CELGAN_PROFILE=1 does the same)\n"
          "  --time-limit S          stop after S seconds of training as if --steps were reached: checkpoint,\n"
          "                          samples and model file are written (a later --resume --steps N goes on)\n"
          "  --warmup N              first N steps train the generator on the content loss only (default 1000)\n"
@@ -255,7 +257,7 @@ static int train_main (int argc, char **argv, mpi_comm *comm, bool *all_know) {
                    .license = "unspecified (the weights derive from the training images: check their licenses)" };
   enum { O_PHOTOS = 256, O_STYLES, O_OUT, O_CONFIG, O_STEPS, O_WARMUP, O_CROP, O_BATCH, O_CKDIR, O_CKEVERY, O_RESUME,
          O_SEED, O_LRG, O_LRD, O_LRW, O_SAMPLE, O_WEIGHTS, O_VGG, O_DW, O_DL, O_THREADS, O_NAME, O_DESC, O_LICENSE,
-         O_QUIET, O_DUMP, O_LOG, O_CACHE, O_COMM_TIMEOUT, O_TIME_LIMIT, O_REFERENCE, O_DS };
+         O_QUIET, O_DUMP, O_LOG, O_CACHE, O_COMM_TIMEOUT, O_TIME_LIMIT, O_REFERENCE, O_DS, O_PROFILE };
   static const struct option opts[] = {
     { "photos", required_argument, NULL, O_PHOTOS }, { "styles", required_argument, NULL, O_STYLES },
     { "out", required_argument, NULL, O_OUT }, { "config", required_argument, NULL, O_CONFIG },
@@ -273,6 +275,7 @@ static int train_main (int argc, char **argv, mpi_comm *comm, bool *all_know) {
     { "log-every", required_argument, NULL, O_LOG }, { "cache-mb", required_argument, NULL, O_CACHE },
     { "comm-timeout", required_argument, NULL, O_COMM_TIMEOUT }, { "time-limit", required_argument, NULL, O_TIME_LIMIT },
     { "reference-guided", no_argument, NULL, O_REFERENCE }, { "d-scales", required_argument, NULL, O_DS },
+    { "profile", no_argument, NULL, O_PROFILE },
     { "gpu", required_argument, NULL, 'g' }, { "help", no_argument, NULL, 'h' }, { 0 } };
   int c;
   optind = 1;
@@ -295,6 +298,7 @@ static int train_main (int argc, char **argv, mpi_comm *comm, bool *all_know) {
     case O_DESC: o.description = optarg; break;
     case O_LICENSE: o.license = optarg; break;
     case O_QUIET: o.quiet = true; break;
+    case O_PROFILE: o.profile = true; break;
     case O_DUMP: o.dump_dir = optarg; break;
     case 'g': o.device = optarg; break;
     case O_STEPS: ok = parse_i64 (optarg, 1, &o.steps); break;
@@ -565,6 +569,8 @@ static int train_main (int argc, char **argv, mpi_comm *comm, bool *all_know) {
     code = EXIT_NO_DEVICE;
     goto done;
   }
+  if (o.profile && (st = cel_context_set_profiling (ctx, true)) && root)
+    fprintf (stderr, "celgan: warning: no profile: %s\n", cel_context_last_error (ctx));
   if (o.sample_every && root) {
     fixed_photos = malloc ((size_t) o.samples * 3 * s.crop * s.crop * sizeof (float));
     n_fixed = fixed_photos ? train_data_fixed_photos (data, o.samples, s.crop, fixed_photos) : 0;
@@ -844,6 +850,10 @@ device_error:
   cli_error ("%s", cel_context_last_error (ctx));
   code = cli_exit_code (st);
 done:
+  if (ctx && root && (o.profile || getenv ("CELGAN_PROFILE"))) {
+    fprintf (stderr, "celgan: GPU time per shader over the run (training steps and sample grids):\n");
+    cel_context_profile_report (ctx, stderr);
+  }
   train_parallel_destroy (par);
   if (metrics)
     fclose (metrics);
