@@ -41,8 +41,10 @@ cel_node train_reference_losses (bld *b, const train_setup *s, bool gan, const d
   /* discriminators: real references against stopped outputs; G's term through the stopped weights */
   cel_node fake_stopped = bld_stop (b, fake), d_real = CEL_NO_NODE, d_fake = CEL_NO_NODE, g_adv = CEL_NO_NODE, fm = CEL_NO_NODE;
   bool want_fm = w->fm > 0;
+  /* at function scope: declared in the loop body, gcc 14 (-O2, Debian 13) gave real_feat[0]'s slot to an inlined
+   * at_scale's result at scale 1, so feature matching compared D's features with an image */
+  cel_node real_feat[MAX_D_LAYERS] = { 0 }, fake_feat[MAX_D_LAYERS] = { 0 };
   for (int32_t k = 0; k < n_scales; k++) {
-    cel_node real_feat[MAX_D_LAYERS], fake_feat[MAX_D_LAYERS];
     cel_node r = bld_mse_to (b, bld_discriminate (b, &d[k], at_scale (b, s, ref, k), false, want_fm ? real_feat : NULL), 1);
     cel_node q = bld_mse_to (b, bld_discriminate (b, &d[k], at_scale (b, s, fake_stopped, k), false, NULL), 0);
     cel_node a = bld_mse_to (b, bld_discriminate (b, &d[k], at_scale (b, s, fake, k), true, want_fm ? fake_feat : NULL), 1);
