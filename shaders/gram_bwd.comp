@@ -21,16 +21,17 @@ void main() {
   uint g = n * p.c * p.c, base = n * p.c * p.hw, c = c0 + ly, k = k0 + lx;
   float s = 0.0;
   for (uint j0 = 0u; j0 < p.c; j0 += KC) {
-    for (uint q = lx; q < KC; q += 16u) { // ts[ly][q] = S[c][j0 + q]
+    uint jn = min(KC, p.c - j0); // the channels of this step (fewer than KC for narrow features: no zero work)
+    for (uint q = lx; q < jn; q += 16u) { // ts[ly][q] = S[c][j0 + q]
       uint j = j0 + q;
-      ts[ly][q] = c < p.c && j < p.c ? dy[g + c * p.c + j] + dy[g + j * p.c + c] : 0.0;
+      ts[ly][q] = c < p.c ? dy[g + c * p.c + j] + dy[g + j * p.c + c] : 0.0;
     }
-    for (uint q = ly; q < KC; q += 16u) { // tx[q][lx] = X[j0 + q][k]
+    for (uint q = ly; q < jn; q += 16u) { // tx[q][lx] = X[j0 + q][k]
       uint j = j0 + q;
-      tx[q][lx] = j < p.c && k < p.hw ? x[base + j * p.hw + k] : 0.0;
+      tx[q][lx] = k < p.hw ? x[base + j * p.hw + k] : 0.0;
     }
     barrier();
-    for (uint jj = 0u; jj < KC; jj++) s += ts[ly][jj] * tx[jj][lx];
+    for (uint jj = 0u; jj < jn; jj++) s += ts[ly][jj] * tx[jj][lx];
     barrier();
   }
   if (c < p.c && k < p.hw) dx[base + c * p.hw + k] = p.scale * s;

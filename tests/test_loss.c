@@ -186,6 +186,7 @@ int main (void) {
   /* 16x16 tiles: several tiles each way, mirrored tiles above the diagonal, partial edge tiles */
   test_gram ("several_tiles", (cel_shape) { 2, 37, 5, 7 }, 0.0f);
   test_gram ("channels_a_multiple_of_the_tile", (cel_shape) { 1, 32, 4, 4 }, 0.5f);
+  test_gram ("more_channels_than_one_step", (cel_shape) { 1, 70, 3, 5 }, 0.0f); /* a partial second step of 64 */
   test_style_loss ();
   for (int i = 0; i < 6; i++) {
     snprintf (label, sizeof label, "%d", i);
