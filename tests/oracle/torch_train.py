@@ -252,13 +252,23 @@ def main():
     ap.add_argument("--fm", type=float, default=float(os.environ.get("CELGAN_TRAIN_FM", "100")))
     ap.add_argument("--dtype", choices=("float64", "float32"), default=os.environ.get("CELGAN_TRAIN_DTYPE", "float64"))
     ap.add_argument("--both-dtypes", action="store_true")
+    ap.add_argument("--config", help="generator architecture (JSON file or a name in data/configs); default a tiny one")
+    ap.add_argument("--d-width", type=int, default=D_WIDTH)
+    ap.add_argument("--d-layers", type=int, default=D_LAYERS)
     args = ap.parse_args()
+    global CFG
+    if args.config:
+        path = args.config if os.path.exists(args.config) else os.path.join(
+            os.environ.get("CELGAN_SOURCE_DIR", "."), "data", "configs", args.config + ".json")
+        with open(path) as f:
+            CFG = json.load(f)
     celgan = os.path.abspath(args.celgan)
     steps, crop = args.steps, args.crop
     warmup = max(1, steps // 10)
     w = dict(W, fm=args.fm)
     torch.set_num_threads(2)
-    name = f"/train/{steps}_steps_{crop}x{crop}" + (f"_fm{args.fm:g}" if args.fm > 0 else "") + f"/{args.dtype}"
+    name = f"/train/{steps}_steps_{crop}x{crop}" + (f"_{os.path.basename(args.config).removesuffix('.json')}" if args.config else "")
+    name += (f"_fm{args.fm:g}" if args.fm > 0 else "") + f"/{args.dtype}"
     with tempfile.TemporaryDirectory() as tmp:
         make_images(os.path.join(tmp, "photos"), 1, 3, "photo", crop)
         make_images(os.path.join(tmp, "styles"), 2, 3, "style", crop)
@@ -268,8 +278,8 @@ def main():
         dump = os.path.join(tmp, "dump")
         cmd = [celgan, "train", "--photos", os.path.join(tmp, "photos"), "--styles", os.path.join(tmp, "styles"),
                "--out", os.path.join(tmp, "m.safetensors"), "--config", cfg_path, "--steps", str(steps),
-               "--warmup", str(warmup), "--crop", str(crop), "--batch", "2", "--d-width", str(D_WIDTH),
-               "--d-layers", str(D_LAYERS), "--lr-g", str(LR_G), "--lr-d", str(LR_D), "--lr-warmup", str(LR_W),
+               "--warmup", str(warmup), "--crop", str(crop), "--batch", "2", "--d-width", str(args.d_width),
+               "--d-layers", str(args.d_layers), "--lr-g", str(LR_G), "--lr-d", str(LR_D), "--lr-warmup", str(LR_W),
                "--weights", ",".join(f"{k}={v:g}" for k, v in w.items()),
                "--sample-every", "0", "--checkpoint-every", "0", "--seed", "7", "--quiet", "--dump-batches", dump]
         r = subprocess.run(cmd, capture_output=True, text=True)
