@@ -93,12 +93,17 @@ void main() {
       float v = x[xr + uint(cols[t])];
       seg[t] = row_ok && col_ok[t] ? v : 0.0;
     }
-    // Output row r reads this input row with kernel row kh when r*SH + kh*DH == i.
-    [[unroll]] for (int r = 0; r < PY; r++)
-      [[unroll]] for (int kh = 0; kh < KH; kh++)
-        if (r * SH + kh * DH == i)
-          [[unroll]] for (int kw = 0; kw < KW; kw++)
-            [[unroll]] for (int q = 0; q < PX; q++) acc[r][q] += wt[kh * KW + kw] * seg[q * SW + kw * DW];
+    // Output row r reads this input row with kernel row kh = (i - r*SH) / DH when that divides and is in range.
+    // Computing kh (not testing every kh) keeps the unrolled code before folding small: the driver's compile
+    // time (lavapipe's start-up) grows with it.
+    [[unroll]] for (int r = 0; r < PY; r++) {
+      int d = i - r * SH;
+      if (d >= 0 && d % DH == 0 && d / DH < KH) {
+        int kh = d / DH;
+        [[unroll]] for (int kw = 0; kw < KW; kw++)
+          [[unroll]] for (int q = 0; q < PX; q++) acc[r][q] += wt[kh * KW + kw] * seg[q * SW + kw * DW];
+      }
+    }
   }
 
   if (!live) return;
