@@ -70,8 +70,9 @@ typedef struct cel_context_options {
   /* Device memory budget in bytes for everything this context allocates (0: no limit but the device's).
    * Allocations past it fail with CEL_ERROR_OUT_OF_DEVICE_MEMORY, exactly as the device would. */
   uint64_t memory_budget;
-  /* Pipeline cache file. NULL: $XDG_CACHE_HOME/celgan/pipelines-<device>.bin (or ~/.cache/...);
-   * "": no cache on disk. */
+  /* Pipeline cache file, read at creation and written (atomically, when it changed) at destruction. NULL:
+   * $XDG_CACHE_HOME/celgan/pipelines-<vendor>-<device>-<pipeline cache UUID>.bin (or ~/.cache/...), one per
+   * device and driver build; "": no cache on disk. A corrupt or foreign file is ignored and replaced. */
   const char *pipeline_cache_path;
   /* Enable the Khronos validation layer (also enabled by the environment variable CELGAN_VALIDATION=1).
    * Every message it reports is recorded; cel_context_validation_messages counts them. */
@@ -113,6 +114,25 @@ cel_status cel_context_set_profiling (cel_context *ctx, bool enable);
 /* Writes the totals so far, slowest shader first (shader, dispatches, total ms, share), then clears them.
  * out NULL: only clears. */
 void cel_context_profile_report (cel_context *ctx, FILE *out);
+
+/* Where a context's start-up went, for finding what delays the first computation (`celgan apply` prints it
+ * with --profile or CELGAN_PROFILE=1). Durations in ms of host wall time. */
+typedef struct cel_startup_stats {
+  double instance_ms;            /* vkCreateInstance: the loader, its layers and the drivers it opens */
+  double device_ms;              /* reading the devices' properties, vkCreateDevice, command pool */
+  double cache_load_ms;          /* reading the pipeline cache file and vkCreatePipelineCache */
+  uint64_t cache_loaded_bytes;   /* driver data taken from the cache file; 0: no file, or one that was ignored */
+  bool cache_ignored;            /* a cache file was there but unreadable, corrupt, or from another device or driver
+                                  * version: it was not given to the driver, and is replaced at destruction */
+  uint32_t pipelines_created;    /* compute pipelines created so far (each shader and constants once) */
+  uint32_t pipeline_cache_hits;  /* of them, found in the pipeline cache by the driver's own account
+                                  * (VK_EXT_pipeline_creation_feedback); 0 where the driver does not say */
+  double pipelines_ms;           /* creating shader modules and pipelines */
+  double first_run_ms;           /* from the start of cel_context_create to the first graph run's submission
+                                  * (parameter uploads done); -1 before one */
+} cel_startup_stats;
+/* Copies the start-up figures so far. */
+void cel_context_startup_stats (const cel_context *ctx, cel_startup_stats *out);
 
 /* ------------------------------------------------------------------------------------------------ */
 /* Graph                                                                                            */

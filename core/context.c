@@ -2,11 +2,19 @@
 #include "internal.h"
 
 #include <ctype.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
+
+double cel_now (void) {
+  struct timespec ts;
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (double) ts.tv_sec + (double) ts.tv_nsec * 1e-9;
+}
 
 const char *cel_status_string (cel_status status) {
   switch (status) {
@@ -282,7 +290,40 @@ static cel_status choose_device (cel_context *ctx, const char *want) {
   return CEL_OK;
 }
 
-static char *default_cache_path (const cel_device_info *info) {
+/* The pipeline cache on disk: a header of ours, then the driver's data (vkGetPipelineCacheData). The header
+ * keys the file to one device and driver build and carries a checksum, so a truncated, corrupt or foreign file
+ * is never handed to the driver (drivers are not required to survive bad data). Host byte order. */
+typedef struct cache_file_header {
+  char magic[8]; /* "CELGANPC" */
+  uint32_t version, vendor_id, device_id, driver_version;
+  uint8_t cache_uuid[VK_UUID_SIZE]; /* VkPhysicalDeviceProperties.pipelineCacheUUID */
+  uint64_t data_bytes, data_hash;   /* FNV-1a of the driver data */
+} cache_file_header;
+_Static_assert (sizeof (cache_file_header) == 56, "cache file header layout");
+#define CACHE_FILE_VERSION 1u
+#define CACHE_FILE_MAX_BYTES (256ull << 20)
+
+static uint64_t fnv1a (const void *data, size_t n) {
+  const unsigned char *p = data;
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (size_t i = 0; i < n; i++)
+    h = (h ^ p[i]) * 0x100000001b3ull;
+  return h;
+}
+
+static void cache_header_for (const VkPhysicalDeviceProperties *props, cache_file_header *h) {
+  memset (h, 0, sizeof *h);
+  memcpy (h->magic, "CELGANPC", 8);
+  h->version = CACHE_FILE_VERSION;
+  h->vendor_id = props->vendorID;
+  h->device_id = props->deviceID;
+  h->driver_version = props->driverVersion;
+  memcpy (h->cache_uuid, props->pipelineCacheUUID, VK_UUID_SIZE);
+}
+
+/* $XDG_CACHE_HOME/celgan/pipelines-VENDOR-DEVICE-UUID.bin: one file per device and driver build, so two
+ * drivers (a GPU and lavapipe, two Mesa versions) never overwrite each other's cache. */
+static char *default_cache_path (VkPhysicalDevice pd) {
   const char *xdg = getenv ("XDG_CACHE_HOME");
   const char *home = getenv ("HOME");
   char dir[1024];
@@ -292,42 +333,74 @@ static char *default_cache_path (const cel_device_info *info) {
     snprintf (dir, sizeof dir, "%s/.cache/celgan", home);
   else
     return NULL;
+  VkPhysicalDeviceProperties props;
+  vkGetPhysicalDeviceProperties (pd, &props);
+  char uuid[2 * VK_UUID_SIZE + 1];
+  for (unsigned i = 0; i < VK_UUID_SIZE; i++)
+    snprintf (uuid + 2 * i, 3, "%02x", props.pipelineCacheUUID[i]);
   char *path = malloc (1200);
   if (path)
-    snprintf (path, 1200, "%s/pipelines-%04x-%04x.bin", dir, info->vendor_id, info->device_id);
+    snprintf (path, 1200, "%s/pipelines-%04x-%04x-%s.bin", dir, props.vendorID, props.deviceID, uuid);
   return path;
 }
 
-static VkResult create_pipeline_cache (cel_context *ctx) {
+/* Reads the cache file's driver data if it is whole and made by this device and driver build; NULL (and
+ * *ignored when a file was there) otherwise. */
+static void *read_cache_file (const char *path, VkPhysicalDevice pd, size_t *size, bool *ignored) {
+  *size = 0;
+  *ignored = false;
+  FILE *f = fopen (path, "rb");
+  if (!f)
+    return NULL;
+  *ignored = true;
+  cache_file_header want, have;
+  VkPhysicalDeviceProperties props;
+  vkGetPhysicalDeviceProperties (pd, &props);
+  cache_header_for (&props, &want);
   void *data = NULL;
+  if (fread (&have, sizeof have, 1, f) != 1 || memcmp (&have, &want, offsetof (cache_file_header, data_bytes)) != 0 ||
+      have.data_bytes < 16 + VK_UUID_SIZE || have.data_bytes > CACHE_FILE_MAX_BYTES)
+    goto done;
+  data = malloc (have.data_bytes);
+  /* exactly data_bytes follow, no more */
+  if (!data || fread (data, 1, have.data_bytes, f) != have.data_bytes || fgetc (f) != EOF ||
+      fnv1a (data, have.data_bytes) != have.data_hash)
+    goto done;
+  /* the driver's own header (VkPipelineCacheHeaderVersionOne) must name this device too */
+  const uint32_t *drv = data;
+  if (drv[1] != VK_PIPELINE_CACHE_HEADER_VERSION_ONE || drv[2] != props.vendorID || drv[3] != props.deviceID ||
+      memcmp (&drv[4], props.pipelineCacheUUID, VK_UUID_SIZE) != 0)
+    goto done;
+  *size = have.data_bytes;
+  *ignored = false;
+
+done:
+  fclose (f);
+  if (*ignored) {
+    free (data);
+    data = NULL;
+  }
+  return data;
+}
+
+static VkResult create_pipeline_cache (cel_context *ctx) {
   size_t size = 0;
-  if (ctx->pipeline_cache_path) {
-    FILE *f = fopen (ctx->pipeline_cache_path, "rb");
-    if (f) {
-      if (fseek (f, 0, SEEK_END) == 0) {
-        long len = ftell (f);
-        if (len > 32 && len < (64L << 20) && fseek (f, 0, SEEK_SET) == 0) {
-          data = malloc ((size_t) len);
-          if (data && fread (data, 1, (size_t) len, f) == (size_t) len)
-            size = (size_t) len;
-        }
-      }
-      fclose (f);
-    }
-  }
-  /* A cache from another driver or version is ignored by the driver; check the header anyway. */
-  if (size >= 32) {
-    const uint32_t *hdr = data;
-    VkPhysicalDeviceProperties props;
-    vkGetPhysicalDeviceProperties (ctx->physical, &props);
-    if (hdr[1] != VK_PIPELINE_CACHE_HEADER_VERSION_ONE || hdr[2] != props.vendorID || hdr[3] != props.deviceID ||
-        memcmp (&hdr[4], props.pipelineCacheUUID, VK_UUID_SIZE) != 0)
-      size = 0;
-  }
+  bool ignored = false;
+  void *data = ctx->pipeline_cache_path ? read_cache_file (ctx->pipeline_cache_path, ctx->physical, &size, &ignored) : NULL;
   VkPipelineCacheCreateInfo ci = { .sType = VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO,
                                    .initialDataSize = size,
-                                   .pInitialData = size ? data : NULL };
+                                   .pInitialData = data };
   VkResult r = vkCreatePipelineCache (ctx->device, &ci, NULL, &ctx->pipeline_cache);
+  if (r != VK_SUCCESS && data) { /* the driver refused data it wrote itself: start empty */
+    ci.initialDataSize = 0;
+    ci.pInitialData = NULL;
+    size = 0;
+    ignored = true;
+    r = vkCreatePipelineCache (ctx->device, &ci, NULL, &ctx->pipeline_cache);
+  }
+  ctx->startup.cache_loaded_bytes = size;
+  ctx->startup.cache_ignored = ignored;
+  ctx->cache_loaded_hash = size ? fnv1a (data, size) : 0;
   free (data);
   return r;
 }
@@ -344,29 +417,43 @@ static void mkdir_parents (const char *path) {
   }
 }
 
+/* Writes the cache atomically (a temporary named by the PID, then rename) unless it is what was loaded. Best
+ * effort: a cache that cannot be written costs only time next run. */
 static void save_pipeline_cache (cel_context *ctx) {
   if (!ctx->pipeline_cache || !ctx->pipeline_cache_path)
     return;
   size_t size = 0;
-  if (vkGetPipelineCacheData (ctx->device, ctx->pipeline_cache, &size, NULL) != VK_SUCCESS || size == 0)
+  if (vkGetPipelineCacheData (ctx->device, ctx->pipeline_cache, &size, NULL) != VK_SUCCESS || size == 0 ||
+      size > CACHE_FILE_MAX_BYTES)
     return;
   void *data = malloc (size);
   if (!data)
     return;
-  if (vkGetPipelineCacheData (ctx->device, ctx->pipeline_cache, &size, data) == VK_SUCCESS) {
-    mkdir_parents (ctx->pipeline_cache_path);
-    char tmp[1300];
-    snprintf (tmp, sizeof tmp, "%s.%ld.tmp", ctx->pipeline_cache_path, (long) getpid ());
-    FILE *f = fopen (tmp, "wb");
-    if (f) {
-      bool ok = fwrite (data, 1, size, f) == size;
-      ok = (fclose (f) == 0) && ok;
-      if (ok)
-        ok = rename (tmp, ctx->pipeline_cache_path) == 0;
-      if (!ok)
-        remove (tmp);
-    }
+  if (vkGetPipelineCacheData (ctx->device, ctx->pipeline_cache, &size, data) != VK_SUCCESS)
+    goto done;
+  uint64_t hash = fnv1a (data, size);
+  if (size == ctx->startup.cache_loaded_bytes && hash == ctx->cache_loaded_hash)
+    goto done;
+  VkPhysicalDeviceProperties props;
+  vkGetPhysicalDeviceProperties (ctx->physical, &props);
+  cache_file_header h;
+  cache_header_for (&props, &h);
+  h.data_bytes = size;
+  h.data_hash = hash;
+  mkdir_parents (ctx->pipeline_cache_path);
+  char tmp[1300];
+  snprintf (tmp, sizeof tmp, "%s.%ld.tmp", ctx->pipeline_cache_path, (long) getpid ());
+  FILE *f = fopen (tmp, "wb");
+  if (f) {
+    bool ok = fwrite (&h, sizeof h, 1, f) == 1 && fwrite (data, 1, size, f) == size;
+    ok = (fclose (f) == 0) && ok;
+    if (ok)
+      ok = rename (tmp, ctx->pipeline_cache_path) == 0;
+    if (!ok)
+      remove (tmp);
   }
+
+done:
   free (data);
 }
 
@@ -378,6 +465,8 @@ cel_status cel_context_create (const cel_context_options *options, cel_context *
   if (!ctx)
     return CEL_ERROR_OUT_OF_HOST_MEMORY;
   *out = ctx;
+  ctx->created_at = cel_now ();
+  ctx->startup.first_run_ms = -1;
   ctx->budget = o->memory_budget;
   ctx->validation = o->validation || env_true ("CELGAN_VALIDATION");
 
@@ -409,6 +498,8 @@ cel_status cel_context_create (const cel_context_options *options, cel_context *
     }
   }
 
+  double t = cel_now ();
+  ctx->startup.instance_ms = (t - ctx->created_at) * 1e3;
   if ((st = choose_device (ctx, o->device)) != CEL_OK)
     goto fail;
 
@@ -432,9 +523,19 @@ cel_status cel_context_create (const cel_context_options *options, cel_context *
                                   .queueFamilyIndex = ctx->queue_family,
                                   .queueCount = 1,
                                   .pQueuePriorities = &prio };
+  /* pipeline creation feedback, where offered, says which pipelines came from the cache */
+  const char *feedback_ext = "VK_EXT_pipeline_creation_feedback";
+  uint32_t n_ext = 0;
+  vkEnumerateDeviceExtensionProperties (ctx->physical, NULL, &n_ext, NULL);
+  VkExtensionProperties *ext = calloc (n_ext ? n_ext : 1, sizeof *ext);
+  if (ext && vkEnumerateDeviceExtensionProperties (ctx->physical, NULL, &n_ext, ext) == VK_SUCCESS)
+    ctx->pipeline_feedback = has_extension (ext, n_ext, feedback_ext);
+  free (ext);
   VkDeviceCreateInfo dci = { .sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO,
                              .queueCreateInfoCount = 1,
-                             .pQueueCreateInfos = &qci };
+                             .pQueueCreateInfos = &qci,
+                             .enabledExtensionCount = ctx->pipeline_feedback ? 1 : 0,
+                             .ppEnabledExtensionNames = &feedback_ext };
   r = vkCreateDevice (ctx->physical, &dci, NULL, &ctx->device);
   if (r != VK_SUCCESS) {
     ctx->device = VK_NULL_HANDLE;
@@ -469,14 +570,17 @@ cel_status cel_context_create (const cel_context_options *options, cel_context *
     goto fail;
   }
 
+  t = cel_now ();
+  ctx->startup.device_ms = (t - ctx->created_at) * 1e3 - ctx->startup.instance_ms;
   if (o->pipeline_cache_path)
     ctx->pipeline_cache_path = *o->pipeline_cache_path ? strdup (o->pipeline_cache_path) : NULL;
   else
-    ctx->pipeline_cache_path = default_cache_path (&ctx->info);
+    ctx->pipeline_cache_path = default_cache_path (ctx->physical);
   if ((r = create_pipeline_cache (ctx)) != VK_SUCCESS) {
     st = cel_vk_error (ctx, r, "vkCreatePipelineCache");
     goto fail;
   }
+  ctx->startup.cache_load_ms = (cel_now () - t) * 1e3;
   if ((st = cel_validation_check (ctx)) != CEL_OK)
     goto fail;
   const char *prof = getenv ("CELGAN_PROFILE");
@@ -531,6 +635,10 @@ void cel_context_destroy (cel_context *ctx) {
 
 const char *cel_context_last_error (const cel_context *ctx) {
   return ctx ? ctx->error : "no context (out of host memory)";
+}
+
+void cel_context_startup_stats (const cel_context *ctx, cel_startup_stats *out) {
+  *out = ctx->startup;
 }
 
 const cel_device_info *cel_context_device (const cel_context *ctx) {

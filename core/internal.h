@@ -15,10 +15,14 @@
 
 /* ---- context ---------------------------------------------------------------------------------- */
 
-typedef struct cel_pipeline_entry {
+typedef struct cel_pipeline_key {
   cel_shader_id shader;
   uint32_t n_spec;
-  uint32_t spec[8];
+  uint32_t spec[8]; /* specialization constants 0..n_spec-1 */
+} cel_pipeline_key;
+
+typedef struct cel_pipeline_entry {
+  cel_pipeline_key key;
   VkPipeline pipeline;
 } cel_pipeline_entry;
 
@@ -36,6 +40,10 @@ struct cel_context {
   VkFence fence;
   VkPipelineCache pipeline_cache;
   char *pipeline_cache_path;
+  uint64_t cache_loaded_hash; /* of the driver data loaded from the file: an unchanged cache is not rewritten */
+  bool pipeline_feedback;     /* VK_EXT_pipeline_creation_feedback enabled: the driver reports cache hits */
+  double created_at;          /* cel_now () when cel_context_create began */
+  cel_startup_stats startup;
 
   cel_device_info info;
   VkPhysicalDeviceMemoryProperties memory;
@@ -63,6 +71,9 @@ struct cel_context {
   uint64_t prof_calls[CEL_SHADER_COUNT];
 };
 
+/* Monotonic host clock in seconds. */
+double cel_now (void);
+
 /* Records a formatted message as the context's last error and returns `status`. */
 cel_status cel_set_error (cel_context *ctx, cel_status status, const char *fmt, ...)
   __attribute__ ((format (printf, 3, 4)));
@@ -87,6 +98,8 @@ cel_status cel_oneshot_begin (cel_context *ctx, VkCommandBuffer *cmd);
 cel_status cel_oneshot_submit (cel_context *ctx, VkCommandBuffer cmd);
 cel_status cel_submit_and_wait (cel_context *ctx, VkCommandBuffer cmd);
 
+/* Creates the pipelines of `keys` the context does not have yet (on GPUs several at once, on threads). */
+cel_status cel_pipelines_prepare (cel_context *ctx, const cel_pipeline_key *keys, uint32_t n);
 /* A compute pipeline for a shader with specialization constants 0..n_spec-1 (cached in ctx). */
 cel_status cel_pipeline_get (cel_context *ctx, cel_shader_id shader, const uint32_t *spec, uint32_t n_spec,
                              VkPipeline *out, VkPipelineLayout *layout, VkDescriptorSetLayout *set_layout);

@@ -12,6 +12,10 @@ struct cel_exec {
   cel_graph *g;
   VkCommandBuffer cmd;
   uint32_t dispatches;
+  /* collecting (cmd is NULL): the pipelines the dispatches would use, nothing recorded */
+  bool collect;
+  cel_pipeline_key *keys;
+  uint32_t n_keys, cap_keys;
 };
 
 static VkDeviceSize align_up (VkDeviceSize v, VkDeviceSize a) {
@@ -328,6 +332,23 @@ cel_status cel_exec_dispatch (cel_exec *ex, cel_shader_id shader, const uint32_t
   if (gx > 65535 || gy > 65535 || gz > 65535)
     return cel_graph_error (g, CEL_ERROR_INVALID_ARGUMENT, "%s: %u x %u x %u workgroups exceed the device limit (use tiling)",
                             code->name, gx, gy, gz);
+  if (ex->collect) {
+    if (n_spec > 8)
+      return cel_graph_error (g, CEL_ERROR_INVALID_ARGUMENT, "internal: %s has too many specialization constants", code->name);
+    if (ex->n_keys == ex->cap_keys) {
+      uint32_t cap = ex->cap_keys ? 2 * ex->cap_keys : 64;
+      cel_pipeline_key *k = realloc (ex->keys, cap * sizeof *k);
+      if (!k)
+        return cel_graph_error (g, CEL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+      ex->keys = k;
+      ex->cap_keys = cap;
+    }
+    cel_pipeline_key *k = &ex->keys[ex->n_keys++];
+    *k = (cel_pipeline_key) { .shader = shader, .n_spec = n_spec };
+    if (n_spec)
+      memcpy (k->spec, spec, n_spec * sizeof *spec);
+    return CEL_OK;
+  }
   VkPipeline pipe;
   VkPipelineLayout layout;
   VkDescriptorSetLayout set_layout;
@@ -379,8 +400,25 @@ cel_status cel_exec_dispatch_1d (cel_exec *ex, cel_shader_id shader, const cel_n
   return cel_exec_dispatch (ex, shader, NULL, 0, bind, n_bind, push, push_size, gx, gy, 1);
 }
 
+/* Creates every pipeline the graph's dispatches use at once (in parallel on GPUs) before recording needs them
+ * one by one: the ops' record functions run once with nothing recorded, collecting the (shader, constants). */
+static cel_status prepare_pipelines (cel_graph *g) {
+  cel_exec ex = { .g = g, .collect = true };
+  cel_status st = CEL_OK;
+  for (int32_t i = 0; i < g->n_nodes && !st; i++)
+    if (g->nodes[i].kind == CEL_NODE_OP)
+      st = cel_op_table[g->nodes[i].op].record (&ex, g, i);
+  if (!st)
+    st = cel_pipelines_prepare (g->ctx, ex.keys, ex.n_keys);
+  free (ex.keys);
+  return st;
+}
+
 static cel_status record (cel_graph *g) {
   cel_context *ctx = g->ctx;
+  cel_status pst = prepare_pipelines (g);
+  if (pst)
+    return pst;
   VkCommandBufferAllocateInfo ai = { .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
                                      .commandPool = ctx->command_pool,
                                      .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
@@ -595,6 +633,8 @@ cel_status cel_graph_run (cel_graph *g) {
   if ((st = upload_dirty (g)))
     return st;
   g->ran = false;
+  if (g->ctx->startup.first_run_ms < 0)
+    g->ctx->startup.first_run_ms = (cel_now () - g->ctx->created_at) * 1e3;
   if ((st = cel_submit_and_wait (g->ctx, g->cmd)))
     return st;
   g->ran = true;
