@@ -14,6 +14,12 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Host times (now ()) of the start-up's steps, for --profile: where the time before the first dispatch goes. */
+typedef struct startup_clock {
+  double start, model_loaded, context_start, context_made, stylizer_made;
+  double decode_start, decoded, stylize_start, stylized, saved;
+} startup_clock;
+
 typedef struct apply_opts {
   const char *input, *output, *model, *reference, *device, *format;
   float strength;
@@ -40,6 +46,8 @@ static void usage (FILE *out) {
          "  -q, --quality Q         JPEG quality 1..100 (default 95)\n"
          "      --skip-existing     leave outputs that already exist alone\n"
          "      --quiet             no progress output\n"
+         "      --profile           print where the start-up went (up to the first dispatch) and the GPU time per\n"
+         "                          shader (also with the environment variable CELGAN_PROFILE=1)\n"
          "  -h, --help\n"
          "\n"
          "Under MPI (mpirun -n N celgan apply -i DIR -o DIR ..., when built with MPI) the ranks share the folder's\n"
@@ -124,9 +132,34 @@ static int cmp_str (const void *a, const void *b) {
   return strcmp (*(char *const *) a, *(char *const *) b);
 }
 
+static void print_startup (cel_context *ctx, const startup_clock *t) {
+  cel_startup_stats s;
+  cel_context_startup_stats (ctx, &s);
+  double first = t->context_start + s.first_run_ms / 1e3;
+#define MS(a, b) (((b) - (a)) * 1e3)
+  fprintf (stderr, "start-up, ms:\n");
+  fprintf (stderr, "  %-34s %8.1f\n", "model file load", MS (t->start, t->model_loaded));
+  fprintf (stderr, "  %-34s %8.1f\n", "Vulkan instance", s.instance_ms);
+  fprintf (stderr, "  %-34s %8.1f\n", "device", s.device_ms);
+  fprintf (stderr, "  %-34s %8.1f  (%s, %llu bytes)\n", "pipeline cache load", s.cache_load_ms,
+           s.cache_ignored ? "file ignored" : s.cache_loaded_bytes ? "loaded" : "no file",
+           (unsigned long long) s.cache_loaded_bytes);
+  fprintf (stderr, "  %-34s %8.1f\n", "context, other", MS (t->context_start, t->context_made) - s.instance_ms -
+           s.device_ms - s.cache_load_ms);
+  fprintf (stderr, "  %-34s %8.1f\n", "stylizer (parameters)", MS (t->context_made, t->stylizer_made));
+  fprintf (stderr, "  %-34s %8.1f\n", "image decode", MS (t->decode_start, t->decoded));
+  fprintf (stderr, "  %-34s %8.1f\n", "graph build, plan, record, upload", MS (t->stylize_start, first) - s.pipelines_ms);
+  fprintf (stderr, "  %-34s %8.1f  (%u created, %u cache hits by the driver's account)\n", "pipelines", s.pipelines_ms,
+           s.pipelines_created, s.pipeline_cache_hits);
+  fprintf (stderr, "  %-34s %8.1f\n", "= first dispatch submitted at", MS (t->start, first));
+  fprintf (stderr, "  %-34s %8.1f\n", "compute and read back", MS (first, t->stylized));
+  fprintf (stderr, "  %-34s %8.1f\n", "image encode and write", MS (t->stylized, t->saved));
+#undef MS
+}
+
 /* One image: load, stylize, post-process, save. Returns an exit code. */
 static int apply_one (cel_stylizer *sty, const cel_model_info *mi, const apply_opts *o, const char *in, const char *out,
-                      const image *ref, progress_state *prog) {
+                      const image *ref, progress_state *prog, startup_clock *clock) {
   char err[1024];
   image img, res = { 0 };
   image_format fmt;
@@ -134,10 +167,14 @@ static int apply_one (cel_stylizer *sty, const cel_model_info *mi, const apply_o
     cli_error ("%s: the output name must end in .png, .jpg or .jpeg", out);
     return EXIT_USAGE;
   }
+  if (clock)
+    clock->decode_start = now ();
   if (!image_load (in, &img, 0, err, sizeof err)) {
     cli_error ("%s", err);
     return EXIT_IO;
   }
+  if (clock)
+    clock->decoded = now ();
   res = img;
   res.width = img.width * mi->scale;
   res.height = img.height * mi->scale;
@@ -150,8 +187,12 @@ static int apply_one (cel_stylizer *sty, const cel_model_info *mi, const apply_o
   cel_stylize_options so = { .tile = o->tile, .progress = on_progress, .progress_user = prog };
   cel_stylize_report rep;
   prog->start = now ();
+  if (clock)
+    clock->stylize_start = prog->start;
   cel_status st = cel_stylize (sty, img.data, img.width, img.height, img.channels, ref ? ref->data : NULL,
                                ref ? ref->width : 0, ref ? ref->height : 0, ref ? ref->channels : 0, &so, res.data, &rep);
+  if (clock)
+    clock->stylized = now ();
   if (prog->show)
     fputc ('\n', stderr);
   int code = EXIT_OK;
@@ -171,13 +212,20 @@ static int apply_one (cel_stylizer *sty, const cel_model_info *mi, const apply_o
                rep.tile ? ", tiled" : "");
     }
   }
+  if (clock && code == EXIT_OK) {
+    clock->saved = now ();
+    print_startup (cel_stylizer_context (sty), clock);
+  }
   image_free (&img);
   image_free (&res);
   return code;
 }
 
 static int apply_main (int argc, char **argv, mpi_comm *comm, bool *all_know) {
+  startup_clock clock = { .start = now () };
   apply_opts o = { .strength = 1.0f, .jpeg_quality = 95 };
+  const char *env_profile = getenv ("CELGAN_PROFILE");
+  o.profile = env_profile && *env_profile && strcmp (env_profile, "0") != 0;
   static const struct option opts[] = {
     { "input", required_argument, NULL, 'i' },   { "output", required_argument, NULL, 'o' },
     { "model", required_argument, NULL, 'm' },   { "reference", required_argument, NULL, 'r' },
@@ -185,6 +233,7 @@ static int apply_main (int argc, char **argv, mpi_comm *comm, bool *all_know) {
     { "tile", required_argument, NULL, 't' },    { "gpu", required_argument, NULL, 'g' },
     { "format", required_argument, NULL, 'f' },  { "quality", required_argument, NULL, 'q' },
     { "skip-existing", no_argument, NULL, 1 },   { "quiet", no_argument, NULL, 2 },
+    { "profile", no_argument, NULL, 3 },
     { "help", no_argument, NULL, 'h' },          { 0 } };
   int c;
   optind = 1;
@@ -227,6 +276,7 @@ static int apply_main (int argc, char **argv, mpi_comm *comm, bool *all_know) {
       break;
     case 1: o.skip_existing = true; break;
     case 2: o.quiet = true; break;
+    case 3: o.profile = true; break;
     case 'h': usage (stdout); return EXIT_OK;
     default: usage (stderr); return EXIT_USAGE;
     }
@@ -293,7 +343,9 @@ static int apply_main (int argc, char **argv, mpi_comm *comm, bool *all_know) {
     code = EXIT_BAD_MODEL;
     goto done;
   }
+  clock.start = now (); /* the command line and folder listing are not start-up */
   cel_status st = cel_model_load (model_path, &model, err, sizeof err);
+  clock.model_loaded = now ();
   if (st) {
     cli_error ("%s", err);
     code = st == CEL_ERROR_IO ? EXIT_BAD_MODEL : cli_exit_code (st);
@@ -321,22 +373,25 @@ static int apply_main (int argc, char **argv, mpi_comm *comm, bool *all_know) {
     fprintf (stderr, "celgan: note: strength and keep-colors apply to style models only; ignored for this %dx model\n",
              mi->scale);
   char devbuf[64];
+  clock.context_start = now ();
   if (!(ctx = cli_context (mpi_comm_device (comm, o.device, devbuf, sizeof devbuf)))) {
     code = EXIT_NO_DEVICE;
     goto done;
   }
-  if ((st = cel_stylizer_create (ctx, model, &sty))) {
+  clock.context_made = now ();
+  if ((st = o.profile ? cel_context_set_profiling (ctx, true) : CEL_OK) || (st = cel_stylizer_create (ctx, model, &sty))) {
     cli_error ("%s", cel_context_last_error (ctx));
     code = cli_exit_code (st);
     goto done;
   }
+  clock.stylizer_made = now ();
   progress_state prog = { .show = !o.quiet && isatty (STDERR_FILENO), .count = folder ? (int) n_names : 1 };
   if (!folder && mpi_comm_rank (comm) > 0) {
     /* one file: rank 0 does it */
   } else if (!folder) {
     prog.index = 1;
     prog.name = o.input;
-    code = apply_one (sty, mi, &o, o.input, o.output, have_ref ? &ref : NULL, &prog);
+    code = apply_one (sty, mi, &o, o.input, o.output, have_ref ? &ref : NULL, &prog, o.profile ? &clock : NULL);
   } else {
     apply_batch batch;
     size_t i;
@@ -359,7 +414,9 @@ static int apply_main (int argc, char **argv, mpi_comm *comm, bool *all_know) {
       }
       prog.index = (int) i + 1;
       prog.name = names[i];
-      int r = apply_one (sty, mi, &o, in, out, have_ref ? &ref : NULL, &prog);
+      /* the start-up is the first image's */
+      int r = apply_one (sty, mi, &o, in, out, have_ref ? &ref : NULL, &prog,
+                         o.profile && batch.written + batch.failed == 0 ? &clock : NULL);
       batch.written += r == EXIT_OK;
       batch.failed += r != EXIT_OK;
       if (r == EXIT_DEVICE || r == EXIT_NO_DEVICE) { /* the device is gone: this rank stops, the others go on */
@@ -369,6 +426,11 @@ static int apply_main (int argc, char **argv, mpi_comm *comm, bool *all_know) {
     }
     code = apply_batch_end (&batch, o.quiet);
     *all_know = true;
+  }
+
+  if (o.profile && ctx) {
+    fprintf (stderr, "GPU time per shader, all images:\n");
+    cel_context_profile_report (ctx, stderr);
   }
 
 done:
