@@ -134,6 +134,12 @@ typedef struct cel_startup_stats {
 /* Copies the start-up figures so far. */
 void cel_context_startup_stats (const cel_context *ctx, cel_startup_stats *out);
 
+/* Measures the device's fp32 FMA throughput in GFLOP/s (2 FLOP per fused multiply-add): a compute shader of
+ * independent vec4 FMAs and nothing else, the best over a few chain counts per invocation (written to
+ * best_chains if not NULL). The limit that benchmarks state their fraction of. Takes about 3 s on lavapipe,
+ * well under 1 s on a GPU. */
+cel_status cel_device_fma_gflops (cel_context *ctx, double *gflops, uint32_t *best_chains);
+
 /* ------------------------------------------------------------------------------------------------ */
 /* Graph                                                                                            */
 

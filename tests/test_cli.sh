@@ -44,6 +44,9 @@ check "/cli/apply/strength_and_keep_colors" "$celgan" apply --quiet -i "$tmp/in/
 check "/cli/apply/strength_zero_is_the_input" bash -c "'$celgan' apply --quiet -i '$tmp/in/rgb.png' -o '$tmp/s0.png' -m '$model' -s 0 && cmp '$tmp/in/rgb.png' '$tmp/s0.png'"
 check "/cli/apply/tiled_output_equals_untiled" bash -c "'$celgan' apply --quiet -i '$tmp/in/rgb.png' -o '$tmp/t.png' -m '$model' -t 16 && cmp '$tmp/t.png' '$tmp/out-rgb.png'"
 check "/cli/apply/model_by_name" env CELGAN_MODEL_PATH="$src/data/models" "$celgan" apply --quiet -i "$tmp/in/rgb.png" -o "$tmp/n.png" -m toon
+check "/cli/bench/fma_and_a_wxh_size" bash -c "'$celgan' bench --fma -c '$src/data/configs/fast.json' -s 24x16 -n 1 >'$tmp/b.log' &&
+  grep -q '^fma gflops=[0-9]' '$tmp/b.log' && grep -q '^bench size=24x16 .*gmac=0.0' '$tmp/b.log'"
+expect_fail "/cli/bench/bad_size" 2 "bad size" "$celgan" bench -c "$src/data/configs/fast.json" -s 24y16 -n 1
 # --profile: the start-up up to the first dispatch, and GPU time per shader; a second run loads the pipeline cache
 check "/cli/apply/profile_shows_startup_and_gpu_time" bash -c "XDG_CACHE_HOME='$tmp/cache' '$celgan' apply --quiet --profile -i '$tmp/in/rgb.png' -o '$tmp/p.png' -m '$model' 2>'$tmp/p1.log' &&
   grep -q 'first dispatch submitted at' '$tmp/p1.log' && grep -q 'pipeline cache load .*(no file' '$tmp/p1.log' && grep -q '^conv2d' '$tmp/p1.log'"

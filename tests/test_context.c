@@ -1,7 +1,7 @@
 /* The context's start-up: the pipeline cache on disk is written where the XDG spec says, reused by the next
  * context, not rewritten when unchanged, and a corrupt, truncated or foreign file is ignored without an error
  * (and replaced); the start-up figures count what was created. Each context here is a fresh one, as a second
- * `celgan apply` run would make. */
+ * `celgan apply` run would make. And the device's FMA microbenchmark (core/peak.c). */
 #include "opcheck.h"
 
 #include <dirent.h>
@@ -211,6 +211,16 @@ int main (void) {
   tap_ok (run_small_graph (ctx), "/context/pipeline_cache/none/computes");
   cel_context_destroy (ctx);
   tap_ok (cache_files (path, sizeof path) == 0, "/context/pipeline_cache/none/writes_nothing");
+
+  /* the FMA microbenchmark: a positive rate, from one of the chain counts it tries */
+  ctx = new_context ("");
+  double gflops = 0;
+  uint32_t chains = 0;
+  cel_status st = cel_device_fma_gflops (ctx, &gflops, &chains);
+  tap_ok (st == CEL_OK && gflops > 0 && (chains == 1 || chains == 2 || chains == 3 || chains == 4 || chains == 6 ||
+          chains == 8), "/context/fma_peak/measures");
+  tap_diag ("  %.1f GFLOP/s with %u chains", gflops, chains);
+  cel_context_destroy (ctx);
 
   char dir[512];
   snprintf (dir, sizeof dir, "%s/celgan", cache_home);

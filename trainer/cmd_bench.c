@@ -1,5 +1,6 @@
 /* celgan bench: times a model's forward pass on the device at given sizes (planning excluded, median of
- * several runs), and optionally a tiled run with its peak device memory. Used by bench/run.sh. */
+ * several runs), optionally a tiled run with its peak device memory, and the device's FMA throughput (the limit
+ * the runs are a fraction of). Used by bench/run.sh and bench/speed.sh. */
 #include "cli.h"
 
 #include <getopt.h>
@@ -40,12 +41,12 @@ static char *read_file (const char *path) {
 
 int cmd_bench (int argc, char **argv) {
   const char *model_path = NULL, *config = NULL, *device = NULL, *sizes = "256,512";
-  int runs = 5, tiled = 0, tile = 1024, profile = 0;
+  int runs = 5, tiled = 0, tile = 1024, profile = 0, fma = 0;
   static const struct option opts[] = { { "model", required_argument, NULL, 'm' }, { "config", required_argument, NULL, 'c' },
                                         { "sizes", required_argument, NULL, 's' }, { "runs", required_argument, NULL, 'n' },
                                         { "gpu", required_argument, NULL, 'g' },   { "tiled", required_argument, NULL, 'T' },
                                         { "tile", required_argument, NULL, 't' },  { "help", no_argument, NULL, 'h' },
-                                        { "profile", no_argument, NULL, 'P' },
+                                        { "profile", no_argument, NULL, 'P' },   { "fma", no_argument, NULL, 'F' },
                                         { 0 } };
   int c;
   optind = 1;
@@ -59,14 +60,19 @@ int cmd_bench (int argc, char **argv) {
     case 'T': tiled = atoi (optarg); break;
     case 't': tile = atoi (optarg); break;
     case 'P': profile = 1; break;
+    case 'F': fma = 1; break;
     default:
-      puts ("Usage: celgan bench (-m MODEL | -c CONFIG.json) [-s 256,512,...] [-n RUNS] [-g DEVICE]\n"
-            "                    [--tiled SIZE [-t TILE]] [--profile]\n\n"
-            "Times the model's forward pass at each square size: planning once, then the median of RUNS runs\n"
-            "(inputs uploaded, output read back). With -c, a model with fresh random weights is made from an\n"
-            "architecture file. --tiled SIZE also stylizes a SIZE x SIZE image through the tiled path and\n"
-            "reports its time and peak device memory. Prints one line per measurement:\n"
-            "  bench size=S plan_ms=P run_ms=R gmac=G\n  tiled size=S ms=T tile=N tiles=K segments=M peak_mib=X\n"
+      puts ("Usage: celgan bench (-m MODEL | -c CONFIG.json) [-s 256,512x288,...] [-n RUNS] [-g DEVICE]\n"
+            "                    [--tiled SIZE [-t TILE]] [--profile] [--fma]\n"
+            "       celgan bench --fma [-g DEVICE]\n\n"
+            "Times the model's forward pass at each size (S for S x S, or WxH): planning once, then the median of\n"
+            "RUNS runs (inputs uploaded, output read back). With -c, a model with fresh random weights is made\n"
+            "from an architecture file. --tiled SIZE also stylizes a SIZE x SIZE image through the tiled path and\n"
+            "reports its time and peak device memory. --fma first measures the device's fp32 FMA throughput (a\n"
+            "shader of independent vec4 FMAs, best of a few chain counts). Prints one line per measurement:\n"
+            "  fma gflops=F chains=C\n"
+            "  bench size=S plan_ms=P run_ms=R gmac=G            (size=WxH when not square)\n"
+            "  tiled size=S ms=T tile=N tiles=K segments=M peak_mib=X\n"
             "--profile adds each size's GPU time per shader over the timed runs (device timestamps).");
       return c == 'h' ? EXIT_OK : EXIT_USAGE;
     }
@@ -91,12 +97,16 @@ int cmd_bench (int argc, char **argv) {
     model_path = tmp;
     made = true;
   }
-  if (!model_path) {
-    cli_error ("bench needs -m MODEL or -c CONFIG");
+  if (!model_path && !fma) {
+    cli_error ("bench needs -m MODEL, -c CONFIG or --fma");
+    return EXIT_USAGE;
+  }
+  if (runs < 1) {
+    cli_error ("--runs must be at least 1");
     return EXIT_USAGE;
   }
   cel_model *m = NULL;
-  cel_status st = cel_model_load (model_path, &m, err, sizeof err);
+  cel_status st = model_path ? cel_model_load (model_path, &m, err, sizeof err) : CEL_OK;
   if (made)
     remove (tmp);
   if (st) {
@@ -107,6 +117,22 @@ int cmd_bench (int argc, char **argv) {
   if (!ctx) {
     cel_model_free (m);
     return EXIT_NO_DEVICE;
+  }
+  if (fma) {
+    double gflops;
+    uint32_t chains;
+    if ((st = cel_device_fma_gflops (ctx, &gflops, &chains))) {
+      cli_error ("fma: %s", cel_context_last_error (ctx));
+      cel_context_destroy (ctx);
+      cel_model_free (m);
+      return cli_exit_code (st);
+    }
+    printf ("device: %s\nfma gflops=%.1f chains=%u\n", cel_context_device (ctx)->name, gflops, chains);
+    fflush (stdout);
+    if (!m) {
+      cel_context_destroy (ctx);
+      return EXIT_OK;
+    }
   }
   if (profile && cel_context_set_profiling (ctx, true)) {
     cli_error ("%s", cel_context_last_error (ctx));
@@ -120,18 +146,27 @@ int cmd_bench (int argc, char **argv) {
   int code = EXIT_OK;
   char *list = strdup (sizes);
   for (char *save = NULL, *tok = strtok_r (list, ",", &save); tok && code == EXIT_OK; tok = strtok_r (NULL, ",", &save)) {
-    int32_t s = atoi (tok);
+    /* S or WxH */
+    char *end = NULL;
+    int32_t w = (int32_t) strtol (tok, &end, 10), h = w;
+    if (end && (*end == 'x' || *end == 'X'))
+      h = (int32_t) strtol (end + 1, &end, 10);
+    if (!end || *end || w < 1 || h < 1) {
+      cli_error ("bad size '%s' (S or WxH)", tok);
+      code = EXIT_USAGE;
+      break;
+    }
     cel_graph *g = NULL;
     cel_node x, r = CEL_NO_NODE, y;
-    size_t n = (size_t) mi->in_channels * s * s, no = (size_t) mi->out_channels * s * mi->scale * s * mi->scale;
+    size_t n = (size_t) mi->in_channels * h * w, no = (size_t) mi->out_channels * h * mi->scale * w * mi->scale;
     float *in = malloc (n * sizeof *in), *out = malloc (no * sizeof *out);
     for (size_t i = 0; i < n; i++)
       in[i] = (float) ((i * 2654435761u) % 1000) / 500.0f - 1.0f;
     double t0 = now (), t1 = 0;
     st = cel_graph_create (ctx, &g);
-    if (!st) st = cel_graph_input (g, "image", (cel_shape) { 1, mi->in_channels, s, s }, &x);
+    if (!st) st = cel_graph_input (g, "image", (cel_shape) { 1, mi->in_channels, h, w }, &x);
     /* reference-guided models: a reference of the image's size (the input reversed), timed with the image */
-    if (!st && mi->needs_reference) st = cel_graph_input (g, "reference", (cel_shape) { 1, mi->in_channels, s, s }, &r);
+    if (!st && mi->needs_reference) st = cel_graph_input (g, "reference", (cel_shape) { 1, mi->in_channels, h, w }, &r);
     if (!st) st = cel_model_build (m, g, x, r, &y);
     if (!st) st = cel_graph_mark_output (g, y);
     if (!st) st = cel_graph_set_data (g, x, in, n);
@@ -155,16 +190,21 @@ int cmd_bench (int argc, char **argv) {
         st = cel_graph_get_data (g, y, out, no);
       ms[r] = (now () - a) * 1e3;
     }
+    char label[32];
+    if (w == h)
+      snprintf (label, sizeof label, "%d", w);
+    else
+      snprintf (label, sizeof label, "%dx%d", w, h);
     if (st) {
-      cli_error ("size %d: %s", s, cel_context_last_error (ctx));
+      cli_error ("size %s: %s", label, cel_context_last_error (ctx));
       code = cli_exit_code (st);
     } else {
       qsort (ms, (size_t) runs, sizeof *ms, cmp_double);
       double macs = 0;
-      cel_model_macs (m, s, s, &macs);
-      printf ("bench size=%d plan_ms=%.1f run_ms=%.2f gmac=%.3f\n", s, (t1 - t0) * 1e3, ms[runs / 2], macs / 1e9);
+      cel_model_macs (m, w, h, &macs);
+      printf ("bench size=%s plan_ms=%.1f run_ms=%.2f gmac=%.3f\n", label, (t1 - t0) * 1e3, ms[runs / 2], macs / 1e9);
       if (profile) {
-        printf ("profile size=%d, %d runs:\n", s, runs);
+        printf ("profile size=%s, %d runs:\n", label, runs);
         cel_context_profile_report (ctx, stdout);
       }
       fflush (stdout);
