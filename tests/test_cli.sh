@@ -46,6 +46,7 @@ check "/cli/apply/tiled_output_equals_untiled" bash -c "'$celgan' apply --quiet 
 check "/cli/apply/model_by_name" env CELGAN_MODEL_PATH="$src/data/models" "$celgan" apply --quiet -i "$tmp/in/rgb.png" -o "$tmp/n.png" -m toon
 check "/cli/bench/fma_and_a_wxh_size" bash -c "'$celgan' bench --fma -c '$src/data/configs/fast.json' -s 24x16 -n 1 >'$tmp/b.log' &&
   grep -q '^fma gflops=[0-9]' '$tmp/b.log' && grep -q '^bench size=24x16 .*gmac=0.0' '$tmp/b.log'"
+check "/cli/bench/tiled_wxh" bash -c "'$celgan' bench -c '$src/data/configs/fast.json' -s 16 -n 1 --tiled 40x24 -t 16 | grep -q '^tiled size=40x24 .* tiles=[2-9].*gmac=0.04'"
 expect_fail "/cli/bench/bad_size" 2 "bad size" "$celgan" bench -c "$src/data/configs/fast.json" -s 24y16 -n 1
 # --profile: the start-up up to the first dispatch, and GPU time per shader; a second run loads the pipeline cache
 check "/cli/apply/profile_shows_startup_and_gpu_time" bash -c "XDG_CACHE_HOME='$tmp/cache' '$celgan' apply --quiet --profile -i '$tmp/in/rgb.png' -o '$tmp/p.png' -m '$model' 2>'$tmp/p1.log' &&

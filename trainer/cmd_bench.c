@@ -41,7 +41,7 @@ static char *read_file (const char *path) {
 
 int cmd_bench (int argc, char **argv) {
   const char *model_path = NULL, *config = NULL, *device = NULL, *sizes = "256,512";
-  int runs = 5, tiled = 0, tile = 1024, profile = 0, fma = 0;
+  int runs = 5, tiled = 0, tiled_h = 0, tile = 1024, profile = 0, fma = 0;
   static const struct option opts[] = { { "model", required_argument, NULL, 'm' }, { "config", required_argument, NULL, 'c' },
                                         { "sizes", required_argument, NULL, 's' }, { "runs", required_argument, NULL, 'n' },
                                         { "gpu", required_argument, NULL, 'g' },   { "tiled", required_argument, NULL, 'T' },
@@ -57,7 +57,17 @@ int cmd_bench (int argc, char **argv) {
     case 's': sizes = optarg; break;
     case 'n': runs = atoi (optarg); break;
     case 'g': device = optarg; break;
-    case 'T': tiled = atoi (optarg); break;
+    case 'T': { /* S or WxH */
+      char *end = NULL;
+      tiled = tiled_h = (int) strtol (optarg, &end, 10);
+      if (end && (*end == 'x' || *end == 'X'))
+        tiled_h = (int) strtol (end + 1, &end, 10);
+      if (!end || *end || tiled < 1 || tiled_h < 1) {
+        cli_error ("bad --tiled size '%s' (S or WxH)", optarg);
+        return EXIT_USAGE;
+      }
+      break;
+    }
     case 't': tile = atoi (optarg); break;
     case 'P': profile = 1; break;
     case 'F': fma = 1; break;
@@ -67,12 +77,12 @@ int cmd_bench (int argc, char **argv) {
             "       celgan bench --fma [-g DEVICE]\n\n"
             "Times the model's forward pass at each size (S for S x S, or WxH): planning once, then the median of\n"
             "RUNS runs (inputs uploaded, output read back). With -c, a model with fresh random weights is made\n"
-            "from an architecture file. --tiled SIZE also stylizes a SIZE x SIZE image through the tiled path and\n"
-            "reports its time and peak device memory. --fma first measures the device's fp32 FMA throughput (a\n"
+            "from an architecture file. --tiled SIZE (S or WxH) also stylizes an image of that size through the tiled\n"
+            "path and reports its time and peak device memory. --fma first measures the device's fp32 FMA throughput (a\n"
             "shader of independent vec4 FMAs, best of a few chain counts). Prints one line per measurement:\n"
             "  fma gflops=F chains=C\n"
             "  bench size=S plan_ms=P run_ms=R gmac=G            (size=WxH when not square)\n"
-            "  tiled size=S ms=T tile=N tiles=K segments=M peak_mib=X\n"
+            "  tiled size=S ms=T tile=N tiles=K segments=M peak_mib=X gmac=G   (size=WxH when not square)\n"
             "--profile adds each size's GPU time per shader over the timed runs (device timestamps).");
       return c == 'h' ? EXIT_OK : EXIT_USAGE;
     }
@@ -216,11 +226,11 @@ int cmd_bench (int argc, char **argv) {
   }
   free (list);
   if (tiled > 0 && code == EXIT_OK) {
-    size_t n = (size_t) tiled * tiled * 3;
+    size_t n = (size_t) tiled * tiled_h * 3;
     float *img = malloc (n * sizeof *img), *out = malloc (n * (size_t) mi->scale * mi->scale * sizeof *out);
     cel_stylizer *sty = NULL;
     if (!img || !out) {
-      cli_error ("out of host memory for a %dx%d image", tiled, tiled);
+      cli_error ("out of host memory for a %dx%d image", tiled, tiled_h);
       code = EXIT_FAILURE_GENERIC;
     } else {
       for (size_t i = 0; i < n; i++)
@@ -230,14 +240,21 @@ int cmd_bench (int argc, char **argv) {
       double a = now ();
       st = cel_stylizer_create (ctx, m, &sty);
       if (!st)
-        st = cel_stylize (sty, img, tiled, tiled, 3, mi->needs_reference ? img : NULL, mi->needs_reference ? tiled : 0,
-                          mi->needs_reference ? tiled : 0, 3, &o, out, &rep);
+        st = cel_stylize (sty, img, tiled, tiled_h, 3, mi->needs_reference ? img : NULL, mi->needs_reference ? tiled : 0,
+                          mi->needs_reference ? tiled_h : 0, 3, &o, out, &rep);
       if (st) {
-        cli_error ("tiled %d: %s", tiled, cel_context_last_error (ctx));
+        cli_error ("tiled %dx%d: %s", tiled, tiled_h, cel_context_last_error (ctx));
         code = cli_exit_code (st);
       } else {
-        printf ("tiled size=%d ms=%.0f tile=%d tiles=%d segments=%d peak_mib=%.1f\n", tiled, (now () - a) * 1e3, rep.tile,
-                rep.tiles, rep.segments, cel_context_peak_device_bytes (ctx) / 1048576.0);
+        double ms = (now () - a) * 1e3, macs = 0;
+        cel_model_macs (m, tiled, tiled_h, &macs);
+        char label[32];
+        if (tiled == tiled_h)
+          snprintf (label, sizeof label, "%d", tiled);
+        else
+          snprintf (label, sizeof label, "%dx%d", tiled, tiled_h);
+        printf ("tiled size=%s ms=%.0f tile=%d tiles=%d segments=%d peak_mib=%.1f gmac=%.3f\n", label, ms, rep.tile,
+                rep.tiles, rep.segments, cel_context_peak_device_bytes (ctx) / 1048576.0, macs / 1e9);
       }
     }
     cel_stylizer_destroy (sty);
