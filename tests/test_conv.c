@@ -1,7 +1,8 @@
 /* conv2d: forward, backward (x, w, b) against the double reference and finite differences, over named cases
  * (1x1 kernels and images, stride 2 and 3, dilation, groups, depthwise, zero/reflect, asymmetric padding,
  * bias or none), cases at the edges of the register-blocked kernels (blocks of 8 channels and 8 pixels, partial
- * blocks, 7x7 with rolled kernel rows, strided gathers, the per-element fallback) and random ones; shape errors;
+ * blocks, 7x7 with rolled kernel rows, strided gathers, 1x1 rows read as vec4, the per-element fallback) and random
+ * ones; shape errors;
  * re-planning after an input shape change. */
 #include "conv_ref.h"
 #include "opcheck.h"
@@ -174,6 +175,17 @@ static void blocked_cases (void) {
   /* 1x1: the weight gradient gives each lane 5 input channels (a tile of 8 x 40) */
   c = make_case (2, 40, 6, 7, 24, 1, 1, true, P (0));
   check_case ("blocked/kernel_1x1_40_to_24", &c, true);
+  /* 1x1, stride 1 along w, no padding along w, width a multiple of 4: rows read as vec4. Width 12 (not a
+   * multiple of 8): 4 pixels per invocation, as width 4; width 16: 8; rows padded (zero, reflect) and strided.
+   * With padding on the right the rows are read one float at a time (output wider than x). */
+  c = make_case (2, 13, 5, 12, 10, 1, 1, true, P (.stride_h = 2, .pad_top = 1, .pad_bottom = 2));
+  check_case ("blocked/kernel_1x1_vec4_rows_width12_rows_padded", &c, true);
+  c = make_case (1, 6, 3, 4, 18, 1, 1, false, P (.groups = 2, .pad_top = 1, .padding_mode = CEL_PAD_REFLECT));
+  check_case ("blocked/kernel_1x1_vec4_rows_width4_groups2_reflect", &c, true);
+  c = make_case (2, 9, 2, 16, 17, 1, 1, true, P (0));
+  check_case ("blocked/kernel_1x1_vec4_rows_width16", &c, true);
+  c = make_case (1, 5, 3, 8, 9, 1, 1, true, P (.pad_right = 2, .pad_bottom = 1));
+  check_case ("blocked/kernel_1x1_width8_pad_right", &c, true);
   /* two groups of 16 input and 24 output channels */
   c = make_case (1, 32, 9, 10, 48, 3, 3, true,
                  P (.groups = 2, .pad_top = 1, .pad_bottom = 1, .pad_left = 1, .pad_right = 1, .padding_mode = CEL_PAD_REFLECT));
