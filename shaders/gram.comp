@@ -1,5 +1,6 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
 #include "common.glsl"
 // Gram matrix per sample: x (N,C,H,W) -> y (N,1,C,C), y[n][i][j] = scale * sum_hw x[n][i][hw] * x[n][j][hw].
 // Tiled as a matrix product X X^T with X (C, HW): workgroup (ti, tj, n) computes the 16x16 tile of rows
@@ -25,7 +26,9 @@ void main() {
       tb[ly][q] = rj < p.c && k < p.hw ? x[base + rj * p.hw + k] : 0.0;
     }
     barrier();
-    for (uint kk = 0u; kk < KC; kk++) s += ta[ly][kk] * tb[lx][kk];
+    // unrolled: llvmpipe caps shader loops at 65535 iterations (its guard against endless loops); as a loop this
+    // one came out 10 % short at HW = 65536 (a 256x256 feature map). The outer loop runs HW / 64 times.
+    [[unroll]] for (uint kk = 0u; kk < KC; kk++) s += ta[ly][kk] * tb[lx][kk];
     barrier();
   }
   uint i = ti * 16u + ly, j = tj * 16u + lx;

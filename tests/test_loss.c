@@ -187,6 +187,9 @@ int main (void) {
   test_gram ("several_tiles", (cel_shape) { 2, 37, 5, 7 }, 0.0f);
   test_gram ("channels_a_multiple_of_the_tile", (cel_shape) { 1, 32, 4, 4 }, 0.5f);
   test_gram ("more_channels_than_one_step", (cel_shape) { 1, 70, 3, 5 }, 0.0f); /* a partial second step of 64 */
+  /* 65536 products per element, the trainer's 256x256 features: llvmpipe caps shader loops at 65535
+   * iterations, and gram.comp's inner loop came out 10 % low here before it was unrolled */
+  test_gram ("long_sum", (cel_shape) { 1, 16, 256, 256 }, 0.0f);
   test_style_loss ();
   for (int i = 0; i < 6; i++) {
     snprintf (label, sizeof label, "%d", i);
