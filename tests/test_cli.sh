@@ -8,17 +8,7 @@ celgan=$1
 here=$(cd "$(dirname "$0")" && pwd)
 src=${CELGAN_SOURCE_DIR:-$here/..}
 bin=$(dirname "$celgan")/../tests
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-n=0
-failed=0
-ok () { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; failed=$((failed + 1)); fi; }
-check () { local name=$1; shift; if "$@" >"$tmp/out.log" 2>&1; then ok 0 "$name"; else ok 1 "$name"; sed 's/^/# /' "$tmp/out.log" | head -20; fi; }
-expect_fail () { # name, expected exit code, message fragment, command...
-  local name=$1 code=$2 frag=$3; shift 3
-  "$@" >"$tmp/out.log" 2>&1; local rc=$?
-  if [ $rc -eq "$code" ] && grep -q -- "$frag" "$tmp/out.log"; then ok 0 "$name"; else ok 1 "$name"; echo "# exit $rc (want $code)"; sed 's/^/# /' "$tmp/out.log" | head -10; fi
-}
+. "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 
 mkdir -p "$tmp/in"
 "$bin/make-test-images" "$tmp/in" || { echo "Bail out! cannot make test images"; exit 1; }

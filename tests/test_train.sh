@@ -6,17 +6,7 @@
 set -u
 celgan=$1
 bin=$(dirname "$celgan")/../tests
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-n=0
-failed=0
-ok () { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; failed=$((failed + 1)); fi; }
-check () { local name=$1; shift; if "$@" >"$tmp/out.log" 2>&1; then ok 0 "$name"; else ok 1 "$name"; sed 's/^/# /' "$tmp/out.log" | head -20; fi; }
-expect_fail () { # name, expected exit code, message fragment, command...
-  local name=$1 code=$2 frag=$3; shift 3
-  "$@" >"$tmp/out.log" 2>&1; local rc=$?
-  if [ $rc -eq "$code" ] && grep -q -- "$frag" "$tmp/out.log"; then ok 0 "$name"; else ok 1 "$name"; echo "# exit $rc (want $code)"; sed 's/^/# /' "$tmp/out.log" | head -10; fi
-}
+. "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 
 # images: make-test-images writes 67x45, 40x52 and 48x40 colour images (usable with a 32 crop), smaller ones,
 # and a corrupt PNG
