@@ -4,10 +4,10 @@
 // Tensors are NCHW fp32 arrays bound as std430 storage buffers at bindings 0..n-1; parameters come in a
 // push-constant block mirrored by a C struct (pinned with _Static_assert in the op's .c file).
 
-// Linear invocation index of a 1-D dispatch split over x and y (cel_exec_dispatch_1d).
-uint cel_linear_index() {
-  return gl_GlobalInvocationID.x + gl_GlobalInvocationID.y * gl_NumWorkGroups.x * gl_WorkGroupSize.x;
-}
+// Linear invocation index of a 1-D dispatch split over x and y (cel_exec_dispatch_1d). A macro, not a function:
+// gl_WorkGroupSize is (1, 1, 1) in code compiled before the shader's `layout(local_size_x = ...) in;` (as a
+// function here it was, and every 1-D op skipped or overwrote elements past 65535 workgroups).
+#define cel_linear_index() (gl_GlobalInvocationID.x + gl_GlobalInvocationID.y * gl_NumWorkGroups.x * gl_WorkGroupSize.x)
 
 // Linear index of the workgroup in a 2-D grid of workgroups (one workgroup per output element).
 uint cel_group_index() {

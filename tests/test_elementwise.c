@@ -162,6 +162,14 @@ int main (void) {
     test_binary ("mul", i, false);
     test_binary ("mul", i, true);
   }
+  {
+    /* the gradient of a broadcast scalar sums 4608*4608 elements: 82944 strides per invocation (llvmpipe's cap
+     * on loop trips: shaders/common.glsl) */
+    bin_case c = { .a = { 1, 1, 4608, 4608 }, .b = { 1, 1, 1, 1 }, .alpha = 1.0f, .beta = 1.0f };
+    oc_spec s = { .name = "/add/broadcast_long_sum", .n_in = 2, .in_shape = { c.a, c.b }, .in_grad = { true, true },
+                  .out_shape = c.a, .build = build_add, .fwd = ref_add, .bwd = ref_add_bwd, .ud = &c, .fd_points = 2 };
+    oc_check (&s);
+  }
   for (int i = 0; i < 4; i++) {
     ss_case c = { random_shape (), (float) oc_rand_uniform (-3, 3), (float) oc_rand_uniform (-1, 1) };
     char name[64];
