@@ -1,5 +1,6 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
 #include "common.glsl"
 // Gradient of adain_apply with respect to one of its stats inputs, per (n, c), from
 // A = sum dy and B = sum dy (x - mean_x) over the plane, with r = 1 / sqrt (var_x + eps), s = sqrt (var_s + eps):
@@ -22,11 +23,16 @@ void main() {
   uint base = g * p.hw;
   float mean = cstats[2u * g];
   float a = 0.0, b = 0.0;
-  for (uint k = t; k < p.hw; k += 256u) {
-    float d = dy[base + k];
-    a += d;
-    b += d * (x[base + k] - mean);
-  }
+  // CEL_STRIDES_PER_TRIP strides per loop trip: llvmpipe's cap on loop trips (common.glsl)
+  for (uint k0 = t; k0 < p.hw; k0 += CEL_STRIDES_PER_TRIP * 256u)
+    [[unroll]] for (uint u = 0u; u < CEL_STRIDES_PER_TRIP; u++) {
+      uint k = k0 + u * 256u;
+      if (k < p.hw) {
+        float d = dy[base + k];
+        a += d;
+        b += d * (x[base + k] - mean);
+      }
+    }
   s_a[t] = a;
   s_b[t] = b;
   barrier();

@@ -4,6 +4,14 @@
 // Tensors are NCHW fp32 arrays bound as std430 storage buffers at bindings 0..n-1; parameters come in a
 // push-constant block mirrored by a C struct (pinned with _Static_assert in the op's .c file).
 
+// llvmpipe (lavapipe) counts the loop trips of each invocation, all loops together, and once 65535 have run it
+// ends every loop early (its guard against endless loops), silently. No invocation may loop more often than that:
+// unrolled loops do not count, so long loops unroll part of their stride, or the work is split across
+// dispatches (conv2d_bwd_weight_blocked.comp). A tensor on lavapipe holds at most 2^25 floats (its storage
+// buffer range is 128 MiB), so a loop striding by 256 through one tensor takes 4 strides per trip: at most
+// 32768 trips.
+const uint CEL_STRIDES_PER_TRIP = 4u;
+
 // Linear invocation index of a 1-D dispatch split over x and y (cel_exec_dispatch_1d). A macro, not a function:
 // gl_WorkGroupSize is (1, 1, 1) in code compiled before the shader's `layout(local_size_x = ...) in;` (as a
 // function here it was, and every 1-D op skipped or overwrote elements past 65535 workgroups).

@@ -1,5 +1,6 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
 #include "common.glsl"
 // dw of y = conv2d (x, w). One workgroup per weight element; its 256 threads stride over the N*OH*OW output
 // positions and combine in shared memory (as sum_to.comp), so large images do not serialize.
@@ -34,13 +35,16 @@ void main() {
   int h_off = wi.z * p.dilation.x - p.pad.x, w_off = wi.w * p.dilation.y - p.pad.y;
   uint plane = uint(p.yshape.z * p.yshape.w), total = uint(p.yshape.x) * plane;
   float s = 0.0;
-  for (uint k = gl_LocalInvocationID.x; k < total; k += 256u) {
-    int n = int(k / plane), r = int(k % plane);
-    int oh = r / p.yshape.w, ow = r % p.yshape.w;
-    int ih = source(oh * p.stride.x + h_off, p.xshape.z), iw = source(ow * p.stride.y + w_off, p.xshape.w);
-    if (ih >= 0 && iw >= 0)
-      s += dy[cel_offset(p.yshape, n, wi.x, 0, 0) + uint(r)] * x[cel_offset(p.xshape, n, ic, ih, iw)];
-  }
+  // CEL_STRIDES_PER_TRIP strides per loop trip: llvmpipe's cap on loop trips (common.glsl)
+  for (uint k0 = gl_LocalInvocationID.x; k0 < total; k0 += CEL_STRIDES_PER_TRIP * 256u)
+    [[unroll]] for (uint u = 0u; u < CEL_STRIDES_PER_TRIP; u++) {
+      uint k = k0 + u * 256u;
+      int n = int(k / plane), r = int(k % plane);
+      int oh = r / p.yshape.w, ow = r % p.yshape.w;
+      int ih = source(oh * p.stride.x + h_off, p.xshape.z), iw = source(ow * p.stride.y + w_off, p.xshape.w);
+      if (k < total && ih >= 0 && iw >= 0)
+        s += dy[cel_offset(p.yshape, n, wi.x, 0, 0) + uint(r)] * x[cel_offset(p.xshape, n, ic, ih, iw)];
+    }
   partial[gl_LocalInvocationID.x] = s;
   barrier();
   for (uint step = 128u; step > 0u; step >>= 1) {

@@ -7,7 +7,8 @@
 // dw of y = conv2d (x, w), register-blocked: a workgroup computes a tile of 8 output channels x 8*ICL input
 // channels x KT kernel rows x KW taps of one group; lane l of each subgroup (of exactly 8) owns ICL input
 // channels and accumulates 8 x ICL x KT x KW sums (T = ICL*KT*KW <= 16; 1x1 kernels take ICL up to 16). The
-// 8 subgroups split the N*OH*(OW/PX) blocks of PX adjacent output pixels; per block each lane loads the dy
+// 8 subgroups split the N*OH*(OW/PX) blocks of PX adjacent output pixels (or the dispatch's slice of them: a
+// long reduction runs as several dispatches, the later ones adding to dw); per block each lane loads the dy
 // values of one output channel, which subgroupBroadcast hands to the others, and the L = SW*(PX-1) +
 // DW*(KW-1) + 1 columns of x its PX pixels read through each kernel row (shared by the KW taps). Zero or reflect
 // padding is resolved per block with the column sources. Every FLUSH blocks the sums move to shared memory
@@ -27,12 +28,13 @@ layout(constant_id = 5) const int KT = 3; // kernel rows per tile
 layout(constant_id = 6) const int ICL = 1; // input channels per lane
 layout(std430, binding = 0) readonly buffer DY { float dy[]; };
 layout(std430, binding = 1) readonly buffer X { float x[]; };
-layout(std430, binding = 2) writeonly buffer DW_ { float dw[]; };
+layout(std430, binding = 2) buffer DW_ { float dw[]; };
 layout(push_constant) uniform P {
   ivec4 xshape; ivec4 yshape;
   ivec2 kernel; ivec2 stride; ivec2 dilation; ivec2 pad; // (h, w); pad is (top, left)
   int groups; int reflect; int has_bias; uint count;
   int flip; // read the kernel rotated by 180 degrees (conv2d_fwd_depthwise.comp as a gradient wrt x)
+  int block_begin; int block_end; int accumulate; // the pixel blocks summed here; add to dw (a later slice)
 } p;
 
 const int L = SW * (PX - 1) + DW * (KW - 1) + 1;
@@ -114,8 +116,9 @@ void main() {
       partial[((sg * 8 + j) * 8 + lane) * T + t] = 0.0;
     }
   // llvmpipe predicates branches (both sides run), so the flush follows a loop of FLUSH blocks, not an if.
-  int blocks = p.yshape.x * p.yshape.z * ((p.yshape.w + PX - 1) / PX);
-  for (int blk = sg; blk < blocks;) {
+  // this dispatch's slice of the N*OH*ceil(OW/PX) blocks (the C side keeps the loop trips under llvmpipe's cap)
+  int blocks = p.block_end;
+  for (int blk = p.block_begin + sg; blk < blocks;) {
     for (int k = 0; k < FLUSH && blk < blocks; k++, blk += 8) add_block(blk, group, first_ic, my_oc, kh0);
     [[unroll]] for (int j = 0; j < 8; j++)
       [[unroll]] for (int t = 0; t < T; t++) {
@@ -132,7 +135,8 @@ void main() {
     if (kh < KH && oc < oc_end && icg < icg_count) {
       float s = 0.0;
       [[unroll]] for (int g = 0; g < 8; g++) s += partial[g * 8 * 8 * T + e];
-      dw[uint(((oc * icg_count + icg) * KH + kh) * KW + kw)] = s;
+      uint o = uint(((oc * icg_count + icg) * KH + kh) * KW + kw);
+      dw[o] = p.accumulate != 0 ? dw[o] + s : s;
     }
   }
 }

@@ -1,5 +1,6 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
 #include "common.glsl"
 // dw of y = conv_transpose2d (x, w): dw[ic, ocg, kh, kw] = sum over (n, ih, iw) of
 // x[n, ic, ih, iw] * dy[n, oc, ih * stride - pad + kh * dilation, ...]. One workgroup per weight element; its
@@ -25,12 +26,15 @@ void main() {
   int h_off = wi.z * p.dilation.x - p.pad.x, w_off = wi.w * p.dilation.y - p.pad.y;
   uint plane = uint(p.xshape.z * p.xshape.w), total = uint(p.xshape.x) * plane;
   float s = 0.0;
-  for (uint k = gl_LocalInvocationID.x; k < total; k += 256u) {
-    int n = int(k / plane), r = int(k % plane);
-    int oh = r / p.xshape.w * p.stride.x + h_off, ow = r % p.xshape.w * p.stride.y + w_off;
-    if (oh >= 0 && oh < p.yshape.z && ow >= 0 && ow < p.yshape.w)
-      s += x[cel_offset(p.xshape, n, wi.x, 0, 0) + uint(r)] * dy[cel_offset(p.yshape, n, oc, oh, ow)];
-  }
+  // CEL_STRIDES_PER_TRIP strides per loop trip: llvmpipe's cap on loop trips (common.glsl)
+  for (uint k0 = gl_LocalInvocationID.x; k0 < total; k0 += CEL_STRIDES_PER_TRIP * 256u)
+    [[unroll]] for (uint u = 0u; u < CEL_STRIDES_PER_TRIP; u++) {
+      uint k = k0 + u * 256u;
+      int n = int(k / plane), r = int(k % plane);
+      int oh = r / p.xshape.w * p.stride.x + h_off, ow = r % p.xshape.w * p.stride.y + w_off;
+      if (k < total && oh >= 0 && oh < p.yshape.z && ow >= 0 && ow < p.yshape.w)
+        s += x[cel_offset(p.xshape, n, wi.x, 0, 0) + uint(r)] * dy[cel_offset(p.yshape, n, oc, oh, ow)];
+    }
   partial[gl_LocalInvocationID.x] = s;
   barrier();
   for (uint step = 128u; step > 0u; step >>= 1) {

@@ -20,14 +20,14 @@ void main() {
   uint base = n * p.c * p.hw, ri = ti * 16u + ly, rj = tj * 16u + ly;
   float s = 0.0;
   for (uint k0 = 0u; k0 < p.hw; k0 += KC) {
-    for (uint q = lx; q < KC; q += 16u) {
-      uint k = k0 + q;
+    [[unroll]] for (uint q0 = 0u; q0 < KC; q0 += 16u) {
+      uint q = q0 + lx, k = k0 + q;
       ta[ly][q] = ri < p.c && k < p.hw ? x[base + ri * p.hw + k] : 0.0;
       tb[ly][q] = rj < p.c && k < p.hw ? x[base + rj * p.hw + k] : 0.0;
     }
     barrier();
-    // unrolled: llvmpipe caps shader loops at 65535 iterations (its guard against endless loops); as a loop this
-    // one came out 10 % short at HW = 65536 (a 256x256 feature map). The outer loop runs HW / 64 times.
+    // unrolled, as the loads above: llvmpipe's cap on loop trips (common.glsl); as a loop this one came out 10 %
+    // short at HW = 65536 (a 256x256 feature map). The outer loop runs HW / 64 times.
     [[unroll]] for (uint kk = 0u; kk < KC; kk++) s += ta[ly][kk] * tb[lx][kk];
     barrier();
   }

@@ -1,5 +1,6 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
 #include "common.glsl"
 // dgamma[c] = sum over (n, h, w) of dy * (x - mean) / sqrt (var + eps).  x, dy (N,C,H,W); stats (N,G,1,2)
 // with G = C (instance) or 1 (layer); dgamma (1,C,1,1). One workgroup per channel.
@@ -16,12 +17,17 @@ void main() {
   uint t = gl_LocalInvocationID.x;
   uint sg = p.groups_per_sample == 1u ? 0u : ch;
   float s = 0.0;
-  for (uint k = t; k < p.n * p.hw; k += 256u) {
-    uint nn = k / p.hw;
-    uint i = (nn * p.c + ch) * p.hw + k % p.hw;
-    uint g = nn * p.groups_per_sample + sg;
-    s += dy[i] * (x[i] - stats[2u * g]) / sqrt(stats[2u * g + 1u] + p.eps);
-  }
+  // CEL_STRIDES_PER_TRIP strides per loop trip: llvmpipe's cap on loop trips (common.glsl)
+  for (uint k0 = t; k0 < p.n * p.hw; k0 += CEL_STRIDES_PER_TRIP * 256u)
+    [[unroll]] for (uint u = 0u; u < CEL_STRIDES_PER_TRIP; u++) {
+      uint k = k0 + u * 256u;
+      if (k < p.n * p.hw) {
+        uint nn = k / p.hw;
+        uint i = (nn * p.c + ch) * p.hw + k % p.hw;
+        uint g = nn * p.groups_per_sample + sg;
+        s += dy[i] * (x[i] - stats[2u * g]) / sqrt(stats[2u * g + 1u] + p.eps);
+      }
+    }
   partial[t] = s;
   barrier();
   for (uint step = 128u; step > 0u; step >>= 1) {

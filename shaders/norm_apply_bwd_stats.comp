@@ -1,5 +1,6 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
 #include "common.glsl"
 // Gradient of norm_apply with respect to its stats, per row of m elements (groups, 2):
 //   dmean = -r * sum (dy gamma),  dvar = -r^3 / 2 * sum (dy gamma (x - mean)),  r = 1 / sqrt (var + eps).
@@ -22,13 +23,18 @@ void main() {
   uint base = g * p.m;
   float mean = stats[2u * g];
   float a = 0.0, b = 0.0;
-  for (uint k = t; k < p.m; k += 256u) {
-    uint i = base + k;
-    float d = dy[i];
-    if (HAS_GAMMA) d *= gamma[(i / p.hw) % p.c];
-    a += d;
-    b += d * (x[i] - mean);
-  }
+  // CEL_STRIDES_PER_TRIP strides per loop trip: llvmpipe's cap on loop trips (common.glsl)
+  for (uint k0 = t; k0 < p.m; k0 += CEL_STRIDES_PER_TRIP * 256u)
+    [[unroll]] for (uint u = 0u; u < CEL_STRIDES_PER_TRIP; u++) {
+      uint k = k0 + u * 256u;
+      if (k < p.m) {
+        uint i = base + k;
+        float d = dy[i];
+        if (HAS_GAMMA) d *= gamma[(i / p.hw) % p.c];
+        a += d;
+        b += d * (x[i] - mean);
+      }
+    }
   s_dy[t] = a;
   s_dyx[t] = b;
   barrier();

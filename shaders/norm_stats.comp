@@ -1,5 +1,6 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
 #include "common.glsl"
 // Statistics of a norm. x is viewed as `groups` contiguous rows of m elements (a row is one (n, c) plane for
 // instance norm, one sample for layer norm); stats (groups, 2) = (mean, M2 / divisor).
@@ -9,6 +10,7 @@ layout(local_size_x = 256) in;
 layout(std430, binding = 0) readonly buffer X { float x[]; };
 layout(std430, binding = 1) writeonly buffer S { float stats[]; };
 layout(push_constant) uniform P { uint groups; uint m; float divisor; } p;
+const uint CHUNK = 64u;
 shared uint s_n[256];
 shared float s_mean[256];
 shared float s_m2[256];
@@ -19,12 +21,28 @@ void main() {
   uint base = g * p.m;
   uint n = 0u;
   float mean = 0.0, m2 = 0.0;
-  for (uint k = t; k < p.m; k += 256u) {
-    float v = x[base + k];
-    n += 1u;
-    float d = v - mean;
-    mean += d / float(n);
-    m2 += d * (v - mean);
+  // Chunks of CHUNK strides (one loop trip each: llvmpipe's cap on loop trips, common.glsl): Welford within the
+  // chunk, then Chan's combine into the thread's running statistics. The running mean takes one rounding per
+  // chunk instead of one per element: the mean of a 4608x4608 ramp was 3e-4 off with one per element, 2e-5
+  // with chunks of 16, under 1e-5 with 64.
+  for (uint k0 = t; k0 < p.m; k0 += CHUNK * 256u) {
+    uint cn = 0u;
+    float cmean = 0.0, cm2 = 0.0;
+    [[unroll]] for (uint u = 0u; u < CHUNK; u++) {
+      uint k = k0 + u * 256u;
+      if (k < p.m) {
+        float v = x[base + k];
+        cn += 1u;
+        float d = v - cmean;
+        cmean += d / float(cn);
+        cm2 += d * (v - cmean);
+      }
+    }
+    float na = float(n), nb = float(cn), nab = na + nb;
+    float delta = cmean - mean;
+    mean += delta * (nb / nab);
+    m2 += cm2 + delta * delta * (na * (nb / nab));
+    n += cn;
   }
   s_n[t] = n;
   s_mean[t] = mean;

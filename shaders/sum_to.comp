@@ -1,5 +1,6 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
 #include "common.glsl"
 // y = scale * (x summed over the dims where yshape is 1). One workgroup per output element; the 256
 // threads stride over the reduced elements and combine in shared memory.
@@ -17,11 +18,16 @@ void main() {
                   p.yshape.z == 1 ? p.xshape.z : 1, p.yshape.w == 1 ? p.xshape.w : 1);
   uint total = uint(r.x * r.y * r.z * r.w);
   float s = 0.0;
-  for (uint k = gl_LocalInvocationID.x; k < total; k += 256u) {
-    ivec4 ki = cel_unravel(r, k);
-    ivec4 xi = ivec4(r.x == 1 ? oi.x : ki.x, r.y == 1 ? oi.y : ki.y, r.z == 1 ? oi.z : ki.z, r.w == 1 ? oi.w : ki.w);
-    s += x[cel_offset(p.xshape, xi.x, xi.y, xi.z, xi.w)];
-  }
+  // CEL_STRIDES_PER_TRIP strides per loop trip: llvmpipe's cap on loop trips (common.glsl)
+  for (uint k0 = gl_LocalInvocationID.x; k0 < total; k0 += CEL_STRIDES_PER_TRIP * 256u)
+    [[unroll]] for (uint u = 0u; u < CEL_STRIDES_PER_TRIP; u++) {
+      uint k = k0 + u * 256u;
+      if (k < total) {
+        ivec4 ki = cel_unravel(r, k);
+        ivec4 xi = ivec4(r.x == 1 ? oi.x : ki.x, r.y == 1 ? oi.y : ki.y, r.z == 1 ? oi.z : ki.z, r.w == 1 ? oi.w : ki.w);
+        s += x[cel_offset(p.xshape, xi.x, xi.y, xi.z, xi.w)];
+      }
+    }
   partial[gl_LocalInvocationID.x] = s;
   barrier();
   for (uint step = 128u; step > 0u; step >>= 1) {

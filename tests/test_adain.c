@@ -186,6 +186,8 @@ int main (void) {
     test_adain (label, x, s, 0);
   }
   test_adain ("1x16x64x64_style_48x40", (cel_shape) { 1, 16, 64, 64 }, (cel_shape) { 1, 16, 48, 40 }, 4);
+  /* planes of 4608*4608 pixels: 82944 strides per invocation (llvmpipe's cap on loop trips: common.glsl) */
+  test_adain ("1x1x4608x4608_style_8x8", (cel_shape) { 1, 1, 4608, 4608 }, (cel_shape) { 1, 1, 8, 8 }, 2);
   test_self_identity ();
   test_errors ();
   return tap_finish ();

@@ -236,9 +236,22 @@ static void blocked_cases (void) {
   c = make_case (1, 3, 10, 11, 3, 7, 7, true,
                  P (.groups = 3, .pad_top = 3, .pad_bottom = 3, .pad_left = 3, .pad_right = 3, .padding_mode = CEL_PAD_REFLECT));
   check_case ("blocked/depthwise_7x7_reflect", &c, true);
+  /* Long reductions: each subgroup of the weight gradient sums 2*1536*2048/8/8 = 98304 blocks of 8 pixels (PX 8),
+   * past the 65535 iterations at which llvmpipe stops a shader loop; the depthwise one 2*1536*2048/4/8/64 per
+   * invocation. One input channel keeps the C reference fast. */
+  c = make_case (1, 2, 1536, 2048, 2, 3, 3, true,
+                 P (.pad_top = 1, .pad_bottom = 1, .pad_left = 1, .pad_right = 1, .padding_mode = CEL_PAD_REFLECT));
+  check_case ("blocked/long_reduction_6M_pixels", &c, true);
+  /* depthwise: 4.8M blocks of 4 pixels, 75000 per invocation without slices */
+  c = make_case (1, 1, 4800000, 4, 1, 3, 3, true,
+                 P (.pad_top = 1, .pad_bottom = 1, .pad_left = 1, .pad_right = 1, .padding_mode = CEL_PAD_REFLECT));
+  check_case ("blocked/depthwise_long_reduction", &c, true);
   /* a dilated row of 37 columns: more than the blocked kernels hold, one invocation per element */
   c = make_case (1, 3, 6, 40, 9, 2, 5, true, P (.dilation_w = 9, .pad_top = 1));
   check_case ("fallback/dilation9_kernel2x5", &c, true);
+  /* the plain weight gradient striding by 256 over 4608*4608 positions: 82944 strides per invocation */
+  c = make_case (1, 1, 4608, 4608, 1, 1, 5, false, P (.dilation_w = 9, .pad_left = 18, .pad_right = 18));
+  check_case ("fallback/long_reduction", &c, true);
 }
 
 static conv_case random_case (void) {

@@ -231,6 +231,13 @@ int main (void) {
     convt_case c = random_case ();
     check_case (name, &c, i % 2 == 0);
   }
+  /* one output channel: the plain weight gradient, striding by 256 over 4608*4608 positions (82944 strides per
+   * invocation, past llvmpipe's cap on loop trips: shaders/common.glsl) */
+  convt_case big = make_case (1, 1, 4608, 4608, 1, 2, 2, false, P (0));
+  check_case ("long_reduction", &big, true);
+  /* two output channels: conv2d's blocked weight gradient, 786432 pixel blocks in slices of 262144 */
+  big = make_case (1, 2, 1536, 2048, 2, 2, 2, false, P (0));
+  check_case ("blocked/long_reduction", &big, true);
   cel_shape none = { 0, 0, 0, 0 };
   expect_error ("channel_mismatch", (cel_shape) { 1, 3, 5, 5 }, (cel_shape) { 4, 2, 3, 3 }, none, P (0));
   expect_error ("groups_not_dividing_input_channels", (cel_shape) { 1, 6, 5, 5 }, (cel_shape) { 6, 1, 3, 3 }, none,

@@ -190,6 +190,8 @@ int main (void) {
   /* 65536 products per element, the trainer's 256x256 features: llvmpipe caps shader loops at 65535
    * iterations, and gram.comp's inner loop came out 10 % low here before it was unrolled */
   test_gram ("long_sum", (cel_shape) { 1, 16, 256, 256 }, 0.0f);
+  /* 1024x1024: the tile loads loop 5 times per 64 products unless unrolled (1024*1024/64*5 trips) */
+  test_gram ("long_sum_1024x1024", (cel_shape) { 1, 16, 1024, 1024 }, 0.0f);
   test_style_loss ();
   for (int i = 0; i < 6; i++) {
     snprintf (label, sizeof label, "%d", i);

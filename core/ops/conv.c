@@ -7,7 +7,7 @@
  * kernel rows per workgroup; conv2d_bwd_weight_depthwise.comp). The shapes they do not take, and devices with
  * narrower subgroups, run the plain ones: one invocation per output element (conv2d_fwd.comp,
  * conv2d_bwd_data.comp), one workgroup per weight element (conv2d_bwd_weight.comp). */
-#include "../internal.h"
+#include "conv.h"
 
 #include <string.h>
 
@@ -25,25 +25,11 @@ enum {
  * take their shapes from x, so they follow a change of input shape. */
 enum { STAGE_DX, STAGE_DX_PADDED, STAGE_FOLD };
 
-typedef struct { int32_t v[4]; } ivec4_t;
-static ivec4_t iv (cel_shape s) {
-  return (ivec4_t) { { s.n, s.c, s.h, s.w } };
-}
-
-/* Mirror of the push block of every conv2d_*.comp (and of conv_transpose.c's copy). */
-typedef struct {
-  ivec4_t xshape, yshape; /* (N,IC,H,W), (N,OC,OH,OW) */
-  int32_t kernel[2], stride[2], dilation[2], pad[2]; /* (h, w); pad is (top, left) */
-  int32_t groups, reflect, has_bias;
-  uint32_t count; /* elements written */
-  int32_t flip;   /* kernel rotated by 180 degrees: conv2d_fwd_depthwise.comp computing a gradient wrt x */
-} conv2d_push;
-_Static_assert (sizeof (conv2d_push) == 84, "mirror of conv2d_*.comp");
 
 static conv2d_push make_push (const int32_t *ip, cel_shape xs, cel_shape ws, cel_shape ys, bool has_bias, int64_t count) {
-  return (conv2d_push) { iv (xs), iv (ys), { ws.h, ws.w }, { ip[IP_STRIDE_H], ip[IP_STRIDE_W] },
+  return (conv2d_push) { conv_iv (xs), conv_iv (ys), { ws.h, ws.w }, { ip[IP_STRIDE_H], ip[IP_STRIDE_W] },
                          { ip[IP_DILATION_H], ip[IP_DILATION_W] }, { ip[IP_PAD_TOP], ip[IP_PAD_LEFT] }, ip[IP_GROUPS],
-                         ip[IP_REFLECT], has_bias, (uint32_t) count, 0 };
+                         ip[IP_REFLECT], has_bias, (uint32_t) count, 0, 0, 0, 0 };
 }
 
 /* Checks x (N,IC,H,W) against w (OC,IC/groups,KH,KW) and the geometry in ip; sets *ys to (N,OC,OH,OW). */
@@ -290,7 +276,7 @@ cel_status conv2d_bwd_data_record (cel_exec *ex, cel_graph *g, cel_node self) {
   const int32_t *ip = n->ip;
   int64_t count = cel_shape_count (n->shape);
   if (ip[IP_STAGE] == STAGE_FOLD) {
-    pad_bwd_push p = { iv (n->shape), iv (cel_node_shape (g, n->in[0])), ip[IP_PAD_TOP], ip[IP_PAD_LEFT], CEL_PAD_REFLECT,
+    pad_bwd_push p = { conv_iv (n->shape), conv_iv (cel_node_shape (g, n->in[0])), ip[IP_PAD_TOP], ip[IP_PAD_LEFT], CEL_PAD_REFLECT,
                        (uint32_t) count };
     cel_node bind[2] = { n->in[0], self };
     return cel_exec_dispatch_1d (ex, CEL_SHADER_PAD_BWD, bind, 2, &p, sizeof p, count, 256);
@@ -345,6 +331,19 @@ cel_status conv2d_bwd_weight_infer (cel_graph *g, cel_node_rec *n) {
   return CEL_OK;
 }
 
+cel_status conv2d_dispatch_weight_slices (cel_exec *ex, cel_shader_id shader, const uint32_t *spec, uint32_t n_spec,
+                                          const cel_node *bind, conv2d_push p, int64_t blocks, int64_t max_blocks,
+                                          uint32_t gx) {
+  cel_status st = CEL_OK;
+  for (int64_t b = 0; b < blocks && !st; b += max_blocks) {
+    p.block_begin = (int32_t) b;
+    p.block_end = (int32_t) (blocks - b < max_blocks ? blocks : b + max_blocks);
+    p.accumulate = b > 0;
+    st = cel_exec_dispatch (ex, shader, spec, n_spec, bind, 3, &p, sizeof p, gx, 1, 1);
+  }
+  return st;
+}
+
 cel_status conv2d_bwd_weight_record (cel_exec *ex, cel_graph *g, cel_node self) {
   const cel_node_rec *n = cel_node_get (g, self);
   int64_t count = cel_shape_count (n->shape);
@@ -360,8 +359,9 @@ cel_status conv2d_bwd_weight_record (cel_exec *ex, cel_graph *g, cel_node self) 
     if (span (px, ip[IP_STRIDE_W], ip[IP_DILATION_W], ws.w) <= 32 && ws.n <= 65535) {
       uint32_t spec[5] = { (uint32_t) ws.h, (uint32_t) ws.w, (uint32_t) ip[IP_STRIDE_W], (uint32_t) ip[IP_DILATION_W],
                            (uint32_t) px };
-      return cel_exec_dispatch (ex, CEL_SHADER_CONV2D_BWD_WEIGHT_DEPTHWISE, spec, 5, bind, 3, &p, sizeof p,
-                                (uint32_t) ws.n, 1, 1);
+      int64_t blocks = (int64_t) ys.n * ys.h * ((ys.w + px - 1) / px);
+      return conv2d_dispatch_weight_slices (ex, CEL_SHADER_CONV2D_BWD_WEIGHT_DEPTHWISE, spec, 5, bind, p, blocks,
+                                            CONV2D_WEIGHT_BLOCKS_DEPTHWISE, (uint32_t) ws.n);
     }
   }
   if (cel_context_device (g->ctx)->subgroup_size == 8 && ws.c > 1 && ws.w <= 16) {
@@ -377,7 +377,9 @@ cel_status conv2d_bwd_weight_record (cel_exec *ex, cel_graph *g, cel_node self) 
     if (span (px, ip[IP_STRIDE_W], ip[IP_DILATION_W], ws.w) <= 32 && tiles <= 65535) {
       uint32_t spec[7] = { (uint32_t) ws.h, (uint32_t) ws.w, (uint32_t) ip[IP_STRIDE_W], (uint32_t) ip[IP_DILATION_W],
                            (uint32_t) px, (uint32_t) kt, (uint32_t) icl };
-      return cel_exec_dispatch (ex, CEL_SHADER_CONV2D_BWD_WEIGHT_BLOCKED, spec, 7, bind, 3, &p, sizeof p, (uint32_t) tiles, 1, 1);
+      int64_t blocks = (int64_t) ys.n * ys.h * ((ys.w + px - 1) / px);
+      return conv2d_dispatch_weight_slices (ex, CEL_SHADER_CONV2D_BWD_WEIGHT_BLOCKED, spec, 7, bind, p, blocks,
+                                            CONV2D_WEIGHT_BLOCKS_BLOCKED, (uint32_t) tiles);
     }
   }
   /* one workgroup per weight element */

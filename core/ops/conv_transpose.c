@@ -5,7 +5,7 @@
  * kernels (conv2d_bwd_data_blocked.comp, conv2d_bwd_weight_blocked.comp).
  * x (N,IC,H,W), w (IC,OC/groups,KH,KW), b (1,OC,1,1), y (N,OC,OH,OW),
  * OH = (H-1)*stride - 2*pad + dilation*(KH-1) + output_pad + 1. */
-#include "../internal.h"
+#include "conv.h"
 
 #include <string.h>
 
@@ -14,11 +14,6 @@ enum {
   IP_STRIDE_H, IP_STRIDE_W, IP_PAD_H, IP_PAD_W, IP_OUTPUT_PAD_H, IP_OUTPUT_PAD_W, IP_DILATION_H, IP_DILATION_W,
   IP_GROUPS, IP_COUNT
 };
-
-typedef struct { int32_t v[4]; } ivec4_t;
-static ivec4_t iv (cel_shape s) {
-  return (ivec4_t) { { s.n, s.c, s.h, s.w } };
-}
 
 /* Mirror of the push block of conv_transpose2d_fwd.comp and conv_transpose2d_bwd_weight.comp. */
 typedef struct {
@@ -31,26 +26,17 @@ _Static_assert (sizeof (conv_transpose2d_push) == 76, "mirror of conv_transpose2
 
 static conv_transpose2d_push make_push (const int32_t *ip, cel_shape xs, cel_shape ws, cel_shape ys, bool has_bias,
                                         int64_t count) {
-  return (conv_transpose2d_push) { iv (xs), iv (ys), { ws.h, ws.w }, { ip[IP_STRIDE_H], ip[IP_STRIDE_W] },
+  return (conv_transpose2d_push) { conv_iv (xs), conv_iv (ys), { ws.h, ws.w }, { ip[IP_STRIDE_H], ip[IP_STRIDE_W] },
                                    { ip[IP_DILATION_H], ip[IP_DILATION_W] }, { ip[IP_PAD_H], ip[IP_PAD_W] },
                                    ip[IP_GROUPS], has_bias, (uint32_t) count };
 }
 
-/* Mirror of the push block of conv2d_*_blocked.comp (conv.c's conv2d_push). */
-typedef struct {
-  ivec4_t xshape, yshape; /* conv2d's (N,IC,H,W) and (N,OC,OH,OW) */
-  int32_t kernel[2], stride[2], dilation[2], pad[2];
-  int32_t groups, reflect, has_bias;
-  uint32_t count;
-  int32_t flip;
-} conv2d_push;
-_Static_assert (sizeof (conv2d_push) == 84, "mirror of conv2d_*_blocked.comp");
 
 /* conv2d's view of this geometry: input `in`, output `out` (zero padding pad at top and left). */
 static conv2d_push conv2d_view (const int32_t *ip, cel_shape in, cel_shape ws, cel_shape out, bool has_bias) {
-  return (conv2d_push) { iv (in), iv (out), { ws.h, ws.w }, { ip[IP_STRIDE_H], ip[IP_STRIDE_W] },
+  return (conv2d_push) { conv_iv (in), conv_iv (out), { ws.h, ws.w }, { ip[IP_STRIDE_H], ip[IP_STRIDE_W] },
                          { ip[IP_DILATION_H], ip[IP_DILATION_W] }, { ip[IP_PAD_H], ip[IP_PAD_W] }, ip[IP_GROUPS], 0,
-                         has_bias, 0, 0 };
+                         has_bias, 0, 0, 0, 0, 0 };
 }
 
 /* Output pixels per invocation of the blocked kernels for an output width (a multiple of the stride for the
@@ -234,7 +220,10 @@ cel_status conv_transpose2d_bwd_weight_record (cel_exec *ex, cel_graph *g, cel_n
       uint32_t spec[7] = { (uint32_t) ws.h, (uint32_t) ws.w, (uint32_t) ip[IP_STRIDE_W], (uint32_t) ip[IP_DILATION_W],
                            (uint32_t) px, (uint32_t) kt, (uint32_t) icl };
       cel_node bind[3] = { n->in[0], n->in[1], self };
-      return cel_exec_dispatch (ex, CEL_SHADER_CONV2D_BWD_WEIGHT_BLOCKED, spec, 7, bind, 3, &c, sizeof c, (uint32_t) tiles, 1, 1);
+      /* conv2d's dy here is x: its N*H*ceil(W/px) pixel blocks, in slices as conv.c's */
+      int64_t blocks = (int64_t) xs.n * xs.h * ((xs.w + px - 1) / px);
+      return conv2d_dispatch_weight_slices (ex, CEL_SHADER_CONV2D_BWD_WEIGHT_BLOCKED, spec, 7, bind, c, blocks,
+                                            CONV2D_WEIGHT_BLOCKS_BLOCKED, (uint32_t) tiles);
     }
   }
   /* one workgroup per weight element */

@@ -1,0 +1,38 @@
+/* What conv2d (conv.c) shares with conv_transpose2d (conv_transpose.c), whose forward and weight gradient run
+ * conv2d's blocked kernels. */
+#ifndef CELGAN_OPS_CONV_H
+#define CELGAN_OPS_CONV_H
+
+#include "../internal.h"
+
+typedef struct { int32_t v[4]; } ivec4_t;
+static inline ivec4_t conv_iv (cel_shape s) {
+  return (ivec4_t) { { s.n, s.c, s.h, s.w } };
+}
+
+/* Mirror of the push block of every conv2d_*.comp. */
+typedef struct {
+  ivec4_t xshape, yshape; /* (N,IC,H,W), (N,OC,OH,OW) */
+  int32_t kernel[2], stride[2], dilation[2], pad[2]; /* (h, w); pad is (top, left) */
+  int32_t groups, reflect, has_bias;
+  uint32_t count; /* elements written */
+  int32_t flip;   /* kernel rotated by 180 degrees: conv2d_fwd_depthwise.comp computing a gradient wrt x */
+  /* the weight-gradient kernels (conv2d_bwd_weight_{blocked,depthwise}.comp): the range of pixel blocks this
+   * dispatch sums, and whether it adds to dw (a later slice of a long reduction) rather than writing it */
+  int32_t block_begin, block_end, accumulate;
+} conv2d_push;
+_Static_assert (sizeof (conv2d_push) == 96, "mirror of conv2d_*.comp");
+
+/* Pixel blocks per dispatch of the weight-gradient kernels, so that an invocation loops at most about 32768
+ * times: the blocked kernel's subgroups take every 8th block, the depthwise kernel's 64 invocations every 64th. */
+enum { CONV2D_WEIGHT_BLOCKS_BLOCKED = 8 << 15, CONV2D_WEIGHT_BLOCKS_DEPTHWISE = 64 << 15 };
+
+/* Records a weight-gradient kernel that sums over `blocks` pixel blocks (binding 2 is dw), split into
+ * dispatches of at most max_blocks blocks each, the later ones adding to dw: an invocation of one dispatch then
+ * loops few enough times for llvmpipe, which ends every loop of an invocation after 65535 trips in all
+ * (shaders/common.glsl). */
+cel_status conv2d_dispatch_weight_slices (cel_exec *ex, cel_shader_id shader, const uint32_t *spec, uint32_t n_spec,
+                                          const cel_node *bind, conv2d_push p, int64_t blocks, int64_t max_blocks,
+                                          uint32_t gx);
+
+#endif
