@@ -15,10 +15,12 @@
 
 /* ---- context ---------------------------------------------------------------------------------- */
 
+enum { CEL_MAX_SPEC = 12 };
+
 typedef struct cel_pipeline_key {
   cel_shader_id shader;
   uint32_t n_spec;
-  uint32_t spec[8]; /* specialization constants 0..n_spec-1 */
+  uint32_t spec[CEL_MAX_SPEC]; /* specialization constants 0..n_spec-1 */
 } cel_pipeline_key;
 
 typedef struct cel_pipeline_entry {

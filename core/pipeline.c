@@ -53,7 +53,7 @@ static cel_pipeline_entry *find (cel_context *ctx, const cel_pipeline_key *k) {
 /* Checks the key, creates the shader module and layouts it needs. */
 static cel_status prepare_key (cel_context *ctx, const cel_pipeline_key *k) {
   const cel_shader_code *code = &cel_shader_table[k->shader];
-  if (k->n_spec > 8)
+  if (k->n_spec > CEL_MAX_SPEC)
     return cel_set_error (ctx, CEL_ERROR_INVALID_ARGUMENT, "shader %s: too many specialization constants", code->name);
   if (code->n_bindings > CEL_MAX_BINDINGS)
     return cel_set_error (ctx, CEL_ERROR_INVALID_ARGUMENT, "shader %s: too many bindings", code->name);
@@ -85,7 +85,7 @@ typedef struct build_job {
 static void build (build_job *j) {
   cel_context *ctx = j->ctx;
   const cel_pipeline_key *k = &j->key;
-  VkSpecializationMapEntry map[8];
+  VkSpecializationMapEntry map[CEL_MAX_SPEC];
   for (uint32_t i = 0; i < k->n_spec; i++)
     map[i] = (VkSpecializationMapEntry) { .constantID = i, .offset = i * 4, .size = 4 };
   VkSpecializationInfo si = { .mapEntryCount = k->n_spec, .pMapEntries = map, .dataSize = k->n_spec * 4, .pData = k->spec };
@@ -204,7 +204,7 @@ cel_status cel_pipelines_prepare (cel_context *ctx, const cel_pipeline_key *keys
 cel_status cel_pipeline_get (cel_context *ctx, cel_shader_id shader, const uint32_t *spec, uint32_t n_spec,
                              VkPipeline *out, VkPipelineLayout *layout, VkDescriptorSetLayout *set_layout) {
   cel_pipeline_key k = { .shader = shader, .n_spec = n_spec };
-  if (n_spec > 8)
+  if (n_spec > CEL_MAX_SPEC)
     return cel_set_error (ctx, CEL_ERROR_INVALID_ARGUMENT, "shader %s: too many specialization constants",
                           cel_shader_table[shader].name);
   if (n_spec)

@@ -333,7 +333,7 @@ cel_status cel_exec_dispatch (cel_exec *ex, cel_shader_id shader, const uint32_t
     return cel_graph_error (g, CEL_ERROR_INVALID_ARGUMENT, "%s: %u x %u x %u workgroups exceed the device limit (use tiling)",
                             code->name, gx, gy, gz);
   if (ex->collect) {
-    if (n_spec > 8)
+    if (n_spec > CEL_MAX_SPEC)
       return cel_graph_error (g, CEL_ERROR_INVALID_ARGUMENT, "internal: %s has too many specialization constants", code->name);
     if (ex->n_keys == ex->cap_keys) {
       uint32_t cap = ex->cap_keys ? 2 * ex->cap_keys : 64;

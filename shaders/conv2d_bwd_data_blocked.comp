@@ -29,7 +29,14 @@ layout(constant_id = 4) const int PX = 8;        // dx columns per invocation, a
 layout(constant_id = 5) const int PLM = 0;       // pad_left mod SW (in 0..SW-1)
 layout(constant_id = 6) const int UNROLL_KH = 1; // unroll the kernel rows (small kernels)
 layout(constant_id = 7) const int SH = 1;        // stride along h (a constant: the division is by it)
+// WIN4: dy's rows read as aligned vec4 (stride 1, OW a multiple of 4, PX of 4): the L columns a block reads start
+// at R = (pad_left - DW*(KW-1)) mod 4 within their first vec4, so (R + L + 3) / 4 loads (clamped into the row;
+// the columns outside it are zero padding anyway) cover them. On lavapipe a vec4 load costs about one float
+// load: a 3x3 kernel row takes 3 loads for 8 pixels instead of 10.
+layout(constant_id = 8) const int WIN4 = 0;
+layout(constant_id = 9) const int R = 0;
 layout(std430, binding = 0) readonly buffer DY { float dy[]; };
+layout(std430, binding = 0) readonly buffer DY4_ { vec4 dy4[]; }; // dy again, for WIN4
 layout(std430, binding = 1) readonly buffer Wt { float w[]; };
 layout(std430, binding = 2) readonly buffer B { float b[]; }; // conv_transpose2d's bias (w again without)
 layout(std430, binding = 3) writeonly buffer DX { float dx[]; };
@@ -51,6 +58,7 @@ const int L = (PLM + PX - 1) / SW - E0 + 1;
 float acc[ICB][PX];
 int cols[L];
 bool col_ok[L];
+int win0; // WIN4: the row's vec4 holding dy column ob - R
 
 // The dy row (offset in its plane) that dx row ih reads through kernel row kh, and whether there is one.
 bool dy_row(int kh, int ih, out uint row) {
@@ -64,9 +72,21 @@ bool dy_row(int kh, int ih, out uint row) {
 // weights. Called in uniform control flow only where some lane of the subgroup has row_ok.
 void kernel_row(int kh, uint yr, bool row_ok, uint yo, uint wo) {
   float seg[L];
-  [[unroll]] for (int t = 0; t < L; t++) {
-    float v = dy[yo + yr + uint(cols[t])];
-    seg[t] = row_ok && col_ok[t] ? v : 0.0;
+  if (WIN4 != 0) {
+    uint r4 = (yo + yr) / 4u;
+    int last = p.yshape.w / 4 - 1;
+    [[unroll]] for (int m = 0; m < (R + L + 3) / 4; m++) {
+      vec4 v = dy4[r4 + uint(clamp(win0 + m, 0, last))];
+      [[unroll]] for (int k = 0; k < 4; k++) {
+        const int t = 4 * m + k - R;
+        if (t >= 0 && t < L) seg[t] = row_ok && col_ok[t] ? v[k] : 0.0;
+      }
+    }
+  } else {
+    [[unroll]] for (int t = 0; t < L; t++) {
+      float v = dy[yo + yr + uint(cols[t])];
+      seg[t] = row_ok && col_ok[t] ? v : 0.0;
+    }
   }
   [[unroll]] for (int kw = 0; kw < KW; kw++) {
     float wl = w[wo + uint(kh * KW + kw)];
@@ -100,6 +120,7 @@ void main() {
     col_ok[t] = ob + t >= 0 && ob + t < p.yshape.w;
     cols[t] = clamp(ob + t, 0, p.yshape.w - 1);
   }
+  win0 = (ob - R) >> 2; // ob - R is a multiple of 4 (may be negative)
   [[unroll]] for (int j = 0; j < ICB; j++)
     [[unroll]] for (int q = 0; q < PX; q++) acc[j][q] = 0.0;
 

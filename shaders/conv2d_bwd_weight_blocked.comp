@@ -26,8 +26,15 @@ layout(constant_id = 3) const int DW = 1; // dilation along w
 layout(constant_id = 4) const int PX = 4; // output pixels per block
 layout(constant_id = 5) const int KT = 3; // kernel rows per tile
 layout(constant_id = 6) const int ICL = 1; // input channels per lane
+// VEC4_ROWS: x's columns PAD_L .. PAD_L+PX-1 of a block read as vec4 (conditions as conv2d_fwd_blocked.comp's);
+// DY4: dy's PX pixels read as vec4 (OW a multiple of 4, PX 4). On lavapipe a vec4 load costs about one float load.
+layout(constant_id = 7) const int VEC4_ROWS = 0;
+layout(constant_id = 8) const int PAD_L = 0;
+layout(constant_id = 9) const int DY4 = 0;
 layout(std430, binding = 0) readonly buffer DY { float dy[]; };
+layout(std430, binding = 0) readonly buffer DY4_ { vec4 dy4[]; }; // dy again, for DY4
 layout(std430, binding = 1) readonly buffer X { float x[]; };
+layout(std430, binding = 1) readonly buffer X4 { vec4 x4[]; }; // x again, for VEC4_ROWS
 layout(std430, binding = 2) buffer DW_ { float dw[]; };
 layout(push_constant) uniform P {
   ivec4 xshape; ivec4 yshape;
@@ -63,11 +70,20 @@ void add_block(int blk, int group, int first_ic, int my_oc, int kh0) {
   int ow0 = bw * PX;
   // dy of the 8 output channels at the PX pixels (zero past the row's end), broadcast from lanes 0..7
   uint yo = uint(n * p.yshape.y + my_oc) * uint(p.yshape.z * p.yshape.w) + uint(oh * p.yshape.w + ow0);
-  float d[8][PX];
+  float d[8][PX], dl[PX];
+  if (DY4 != 0) {
+    [[unroll]] for (int m = 0; m < PX / 4; m++) {
+      vec4 v = dy4[yo / 4u + uint(m)];
+      [[unroll]] for (int k = 0; k < 4; k++) dl[4 * m + k] = v[k];
+    }
+  } else {
+    [[unroll]] for (int q = 0; q < PX; q++) {
+      float v = dy[yo + uint(min(q, p.yshape.w - 1 - ow0))];
+      dl[q] = ow0 + q < p.yshape.w ? v : 0.0;
+    }
+  }
   [[unroll]] for (int q = 0; q < PX; q++) {
-    float v = dy[yo + uint(min(q, p.yshape.w - 1 - ow0))];
-    v = ow0 + q < p.yshape.w ? v : 0.0;
-#define BC(j) d[j][q] = subgroupBroadcast(v, j);
+#define BC(j) d[j][q] = subgroupBroadcast(dl[q], j);
     BC(0) BC(1) BC(2) BC(3) BC(4) BC(5) BC(6) BC(7)
 #undef BC
   }
@@ -85,9 +101,18 @@ void add_block(int blk, int group, int first_ic, int my_oc, int kh0) {
       int ic = group * icg_count + min(first_ic + 8 * i, icg_count - 1);
       uint xr = uint((n * p.xshape.y + ic) * p.xshape.z + max(ih, 0)) * uint(p.xshape.w);
       float seg[L];
+      if (VEC4_ROWS != 0) {
+        uint v0 = (xr + uint(cols[PAD_L])) / 4u; // cols[PAD_L] is ow0
+        [[unroll]] for (int m = 0; m < PX / 4; m++) {
+          vec4 v = x4[v0 + uint(m)];
+          [[unroll]] for (int k = 0; k < 4; k++) seg[PAD_L + 4 * m + k] = row_ok ? v[k] : 0.0;
+        }
+      }
       [[unroll]] for (int t = 0; t < L; t++) {
-        float v = x[xr + uint(cols[t])];
-        seg[t] = row_ok && col_ok[t] ? v : 0.0;
+        if (VEC4_ROWS == 0 || t < PAD_L || t >= PAD_L + PX) {
+          float v = x[xr + uint(cols[t])];
+          seg[t] = row_ok && col_ok[t] ? v : 0.0;
+        }
       }
       [[unroll]] for (int kw = 0; kw < KW; kw++)
         [[unroll]] for (int j = 0; j < 8; j++)

@@ -23,10 +23,13 @@ layout(constant_id = 2) const int SW = 1;        // stride along w
 layout(constant_id = 3) const int DW = 1;        // dilation along w
 layout(constant_id = 4) const int PX = 8;        // output pixels per invocation
 layout(constant_id = 5) const int UNROLL_KH = 1; // unroll the kernel rows (small kernels; big ones overflow the i-cache)
-// Rows read 4 floats at a time (x4): KW = 1, stride 1 along w, no padding along w, W a multiple of PX and PX of 4,
-// so the PX columns of a block are ow0 .. ow0+PX-1, inside the row and on a multiple of 4 floats. On lavapipe one
-// vec4 load is one loop over the lanes instead of four.
+// Rows read 4 floats at a time (x4): stride 1 along w, W a multiple of PX and PX of 4, OW <= W, and
+// 0 <= PAD_L (the left padding) <= DW*(KW-1). Then the columns PAD_L .. PAD_L+PX-1 of a block's L are x's
+// ow0 .. ow0+PX-1, inside the row and on a multiple of 4 floats: PX/4 vec4 loads; the other DW*(KW-1) columns
+// (the padding sides: reflect or zero) are read one by one. On lavapipe one vec4 load is one loop over the
+// lanes instead of four: a 3x3 kernel row takes 2 + 2 loads for 8 pixels instead of 10.
 layout(constant_id = 6) const int VEC4_ROWS = 0;
+layout(constant_id = 7) const int PAD_L = 0;
 layout(std430, binding = 0) readonly buffer X { float x[]; };
 layout(std430, binding = 0) readonly buffer X4 { vec4 x4[]; }; // x again, for VEC4_ROWS
 layout(std430, binding = 1) readonly buffer Wt { float w[]; };
@@ -62,9 +65,16 @@ void kernel_row(int kh, int oh, uint xo, uint wo) {
   uint xr = xo + uint(max(ih, 0) * p.xshape.w);
   float seg[L];
   if (VEC4_ROWS != 0) {
-    [[unroll]] for (int m = 0; m < L / 4; m++) {
-      vec4 v = x4[(xr + uint(cols[0])) / 4u + uint(m)];
-      [[unroll]] for (int k = 0; k < 4; k++) seg[4 * m + k] = row_ok && col_ok[4 * m + k] ? v[k] : 0.0;
+    uint v0 = (xr + uint(cols[PAD_L])) / 4u; // cols[PAD_L] is ow0
+    [[unroll]] for (int m = 0; m < PX / 4; m++) {
+      vec4 v = x4[v0 + uint(m)];
+      [[unroll]] for (int k = 0; k < 4; k++) seg[PAD_L + 4 * m + k] = row_ok ? v[k] : 0.0;
+    }
+    [[unroll]] for (int t = 0; t < L; t++) {
+      if (t < PAD_L || t >= PAD_L + PX) {
+        float v = x[xr + uint(cols[t])];
+        seg[t] = row_ok && col_ok[t] ? v : 0.0;
+      }
     }
   } else {
     [[unroll]] for (int t = 0; t < L; t++) {

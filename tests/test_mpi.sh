@@ -24,9 +24,16 @@ n=0
 failed=0
 ok () { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; failed=$((failed + 1)); fi; }
 check () { local name=$1; shift; if "$@" >"$tmp/out.log" 2>&1; then ok 0 "$name"; else ok 1 "$name"; sed 's/^/# /' "$tmp/out.log" | head -20; fi; }
+# Open MPI 4.1's mpirun itself sometimes crashes while relaying the ranks' failure ("ORTE_ERROR_LOG: Out of
+# resource in file ../../../orte/util/show_help.c", then a segfault of mpirun, seen once in CI under ASan after all
+# ranks had printed the right message and exited 2): then the command runs once more.
 expect_fail () { # name, expected exit code, message fragment, command...
   local name=$1 code=$2 frag=$3; shift 3
   "$@" >"$tmp/out.log" 2>&1; local rc=$?
+  if [ $rc -ge 128 ] && grep -q "ORTE_ERROR_LOG" "$tmp/out.log"; then
+    echo "# $name: the MPI launcher crashed (exit $rc, ORTE_ERROR_LOG); running it again"
+    "$@" >"$tmp/out.log" 2>&1; rc=$?
+  fi
   if [ $rc -eq "$code" ] && grep -q -- "$frag" "$tmp/out.log"; then ok 0 "$name"; else ok 1 "$name"; echo "# exit $rc (want $code)"; sed 's/^/# /' "$tmp/out.log" | head -20; fi
 }
 

@@ -160,19 +160,21 @@ cel_status conv2d_record (cel_exec *ex, cel_graph *g, cel_node self) {
       px /= 2;
     if (ws.w <= 16 && span (px, ip[IP_STRIDE_W], ip[IP_DILATION_W], ws.w) <= 32) {
       /* 8 output channels x px pixels per invocation; kernel rows unrolled while the loop body stays small */
-      /* 1x1 along w, stride 1, no padding along w, the width a multiple of 4: a block's px columns are x's
-       * ow0 .. ow0+px-1, 16-byte aligned, read as vec4 (px 4 where the width is not a multiple of 8, so that no
-       * block reads past the tensor): 1.4x faster on lavapipe for a 1x1 256 -> 512 at 64x64 */
-      uint32_t vec4_rows = ws.w == 1 && ip[IP_STRIDE_W] == 1 && ip[IP_PAD_LEFT] == 0 && ip[IP_PAD_RIGHT] == 0 &&
-                           xs.w % 4 == 0 && px >= 4;
+      /* Stride 1 along w, the width a multiple of 4, OW <= W and 0 <= pad_left <= DW*(KW-1): the middle px of a
+       * block's columns are x's ow0 .. ow0+px-1, 16-byte aligned, read as vec4 (px 4 where the width is not a
+       * multiple of 8, so that no block reads past its row); the DW*(KW-1) others one by one. On lavapipe: 1.4x
+       * for a 1x1 256 -> 512 at 64x64 */
+      int32_t pad_left = ip[IP_PAD_LEFT];
+      uint32_t vec4_rows = ip[IP_STRIDE_W] == 1 && xs.w % 4 == 0 && px >= 4 && ys.w <= xs.w && pad_left >= 0 &&
+                           pad_left <= ip[IP_DILATION_W] * (ws.w - 1);
       if (vec4_rows && xs.w % px != 0)
         px = 4;
       uint32_t unroll = ws.h * ws.w * px <= 128;
-      uint32_t spec[7] = { (uint32_t) ws.h, (uint32_t) ws.w, (uint32_t) ip[IP_STRIDE_W], (uint32_t) ip[IP_DILATION_W],
-                           (uint32_t) px, unroll, vec4_rows };
+      uint32_t spec[8] = { (uint32_t) ws.h, (uint32_t) ws.w, (uint32_t) ip[IP_STRIDE_W], (uint32_t) ip[IP_DILATION_W],
+                           (uint32_t) px, unroll, vec4_rows, vec4_rows ? (uint32_t) pad_left : 0 };
       int32_t groups = ip[IP_GROUPS], ocg = ys.c / groups;
       int64_t blocks = (int64_t) ys.n * ys.h * ((ys.w + px - 1) / px);
-      return dispatch_blocks (ex, CEL_SHADER_CONV2D_FWD_BLOCKED, spec, 7, bind, 4, &p, blocks,
+      return dispatch_blocks (ex, CEL_SHADER_CONV2D_FWD_BLOCKED, spec, 8, bind, 4, &p, blocks,
                               (uint32_t) (groups * ((ocg + 7) / 8)));
     }
   }
@@ -302,12 +304,16 @@ cel_status conv2d_bwd_data_record (cel_exec *ex, cel_graph *g, cel_node self) {
   if (!p.reflect && blocked_bwd_data_fits (g, ws, ip) && bwd_data_span (px, sw, ip[IP_DILATION_W], ws.w) <= 32) {
     /* 8 input channels x px pixels per invocation */
     int32_t plm = ((p.pad[1] % sw) + sw) % sw;
-    uint32_t spec[8] = { (uint32_t) ws.h, (uint32_t) ws.w, (uint32_t) sw, (uint32_t) ip[IP_DILATION_W], (uint32_t) px,
-                         (uint32_t) plm, ws.h * ws.w * px <= 128, (uint32_t) ip[IP_STRIDE_H] };
+    /* stride 1, OW a multiple of 4, px of 4: dy's rows read as aligned vec4 */
+    uint32_t win4 = sw == 1 && dys.w % 4 == 0 && px % 4 == 0;
+    int32_t r = (((p.pad[1] - ip[IP_DILATION_W] * (ws.w - 1)) % 4) + 4) % 4;
+    uint32_t spec[10] = { (uint32_t) ws.h, (uint32_t) ws.w, (uint32_t) sw, (uint32_t) ip[IP_DILATION_W], (uint32_t) px,
+                          (uint32_t) plm, ws.h * ws.w * px <= 128, (uint32_t) ip[IP_STRIDE_H], win4,
+                          win4 ? (uint32_t) r : 0 };
     int32_t groups = ip[IP_GROUPS], icg = xs.c / groups;
     int64_t blocks = (int64_t) xs.n * xs.h * ((xs.w + px - 1) / px);
     cel_node bind[4] = { n->in[0], n->in[1], n->in[1], self }; /* no bias: w fills binding 2 */
-    return dispatch_blocks (ex, CEL_SHADER_CONV2D_BWD_DATA_BLOCKED, spec, 8, bind, 4, &p, blocks,
+    return dispatch_blocks (ex, CEL_SHADER_CONV2D_BWD_DATA_BLOCKED, spec, 10, bind, 4, &p, blocks,
                             (uint32_t) (groups * ((icg + 7) / 8)));
   }
   /* one invocation per element of dx */
@@ -375,10 +381,17 @@ cel_status conv2d_bwd_weight_record (cel_exec *ex, cel_graph *g, cel_node self) 
     icl = icl < icl_max ? icl : icl_max;
     int64_t tiles = (int64_t) groups * ((ws.n / groups + 7) / 8) * ((ws.c + 8 * icl - 1) / (8 * icl)) * ((ws.h + kt - 1) / kt);
     if (span (px, ip[IP_STRIDE_W], ip[IP_DILATION_W], ws.w) <= 32 && tiles <= 65535) {
-      uint32_t spec[7] = { (uint32_t) ws.h, (uint32_t) ws.w, (uint32_t) ip[IP_STRIDE_W], (uint32_t) ip[IP_DILATION_W],
-                           (uint32_t) px, (uint32_t) kt, (uint32_t) icl };
+      /* vec4 loads of x's rows and of dy (as conv2d_record's) */
+      cel_shape xs = cel_node_shape (g, n->in[1]);
+      int32_t pad_left = ip[IP_PAD_LEFT];
+      uint32_t vec4_rows = ip[IP_STRIDE_W] == 1 && xs.w % 4 == 0 && px == 4 && ys.w <= xs.w && pad_left >= 0 &&
+                           pad_left <= ip[IP_DILATION_W] * (ws.w - 1);
+      uint32_t dy4 = px == 4 && ys.w % 4 == 0;
+      uint32_t spec[10] = { (uint32_t) ws.h, (uint32_t) ws.w, (uint32_t) ip[IP_STRIDE_W], (uint32_t) ip[IP_DILATION_W],
+                            (uint32_t) px, (uint32_t) kt, (uint32_t) icl, vec4_rows, vec4_rows ? (uint32_t) pad_left : 0,
+                            dy4 };
       int64_t blocks = (int64_t) ys.n * ys.h * ((ys.w + px - 1) / px);
-      return conv2d_dispatch_weight_slices (ex, CEL_SHADER_CONV2D_BWD_WEIGHT_BLOCKED, spec, 7, bind, p, blocks,
+      return conv2d_dispatch_weight_slices (ex, CEL_SHADER_CONV2D_BWD_WEIGHT_BLOCKED, spec, 10, bind, p, blocks,
                                             CONV2D_WEIGHT_BLOCKS_BLOCKED, (uint32_t) tiles);
     }
   }
