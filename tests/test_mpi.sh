@@ -18,24 +18,11 @@ bin=$(dirname "$celgan")/../tests
 python=/usr/bin/python3
 [ -x "$python" ] || python=python3
 compare=("$python" "$here/compare_safetensors.py")
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-n=0
-failed=0
-ok () { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; failed=$((failed + 1)); fi; }
-check () { local name=$1; shift; if "$@" >"$tmp/out.log" 2>&1; then ok 0 "$name"; else ok 1 "$name"; sed 's/^/# /' "$tmp/out.log" | head -20; fi; }
+. "$here/tap.sh"
 # Open MPI 4.1's mpirun itself sometimes crashes while relaying the ranks' failure ("ORTE_ERROR_LOG: Out of
 # resource in file ../../../orte/util/show_help.c", then a segfault of mpirun, seen once in CI under ASan after all
-# ranks had printed the right message and exited 2): then the command runs once more.
-expect_fail () { # name, expected exit code, message fragment, command...
-  local name=$1 code=$2 frag=$3; shift 3
-  "$@" >"$tmp/out.log" 2>&1; local rc=$?
-  if [ $rc -ge 128 ] && grep -q "ORTE_ERROR_LOG" "$tmp/out.log"; then
-    echo "# $name: the MPI launcher crashed (exit $rc, ORTE_ERROR_LOG); running it again"
-    "$@" >"$tmp/out.log" 2>&1; rc=$?
-  fi
-  if [ $rc -eq "$code" ] && grep -q -- "$frag" "$tmp/out.log"; then ok 0 "$name"; else ok 1 "$name"; echo "# exit $rc (want $code)"; sed 's/^/# /' "$tmp/out.log" | head -20; fi
-}
+# ranks had printed the right message and exited 2): expect_fail then runs the command once more.
+TAP_RERUN_ON=ORTE_ERROR_LOG
 
 # Open MPI refuses root without these; 2 ranks on a 2-core CI machine need --oversubscribe; and binding each rank
 # to one core starves a CPU Vulkan driver's threads (10x slower), hence --bind-to none.
