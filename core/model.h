@@ -65,6 +65,9 @@ typedef struct layer {
 /* The window (y0, x0, h, w) a crop layer keeps of an h x w input; to_h, to_w: its size_of layer's size. */
 /* The amounts (top, bottom, left, right) a pad layer pads an h x w input by. */
 void cel_model_pad_amounts (const layer *L, int32_t h, int32_t w, int32_t pad[4]);
+/* The index of the last layer before `upto` named `name`: -1 for "image", -2 for "reference" (two-input
+ * models), INT32_MIN for none. */
+int32_t cel_model_find_layer (const cel_model *m, int32_t upto, const char *name);
 cel_status cel_model_crop_window (const layer *L, int32_t h, int32_t w, int32_t to_h, int32_t to_w, int32_t win[4]);
 
 struct cel_model {
