@@ -139,6 +139,14 @@ static cel_status dispatch_depthwise (cel_exec *ex, cel_graph *g, const conv2d_p
   return dispatch_blocks (ex, CEL_SHADER_CONV2D_FWD_DEPTHWISE, spec, 8, bind, 4, p, blocks, (uint32_t) ys.c);
 }
 
+/* Whether the blocked forward and weight-gradient kernels can read the middle columns of a block's input rows
+ * as aligned vec4 (VEC4_ROWS; px must also be a multiple of 4): stride 1 along w, W a multiple of 4, OW <= W and
+ * 0 <= pad_left <= DW*(KW-1), the other columns coming one by one. */
+static bool rows_read_as_vec4 (const int32_t *ip, cel_shape xs, cel_shape ws, cel_shape ys) {
+  return ip[IP_STRIDE_W] == 1 && xs.w % 4 == 0 && ys.w <= xs.w && ip[IP_PAD_LEFT] >= 0 &&
+         ip[IP_PAD_LEFT] <= ip[IP_DILATION_W] * (ws.w - 1);
+}
+
 cel_status conv2d_record (cel_exec *ex, cel_graph *g, cel_node self) {
   const cel_node_rec *n = cel_node_get (g, self);
   bool has_bias = n->in[2] != CEL_NO_NODE;
@@ -165,8 +173,7 @@ cel_status conv2d_record (cel_exec *ex, cel_graph *g, cel_node self) {
        * multiple of 8, so that no block reads past its row); the DW*(KW-1) others one by one. On lavapipe: 1.4x
        * for a 1x1 256 -> 512 at 64x64 */
       int32_t pad_left = ip[IP_PAD_LEFT];
-      uint32_t vec4_rows = ip[IP_STRIDE_W] == 1 && xs.w % 4 == 0 && px >= 4 && ys.w <= xs.w && pad_left >= 0 &&
-                           pad_left <= ip[IP_DILATION_W] * (ws.w - 1);
+      uint32_t vec4_rows = px >= 4 && rows_read_as_vec4 (ip, xs, ws, ys);
       if (vec4_rows && xs.w % px != 0)
         px = 4;
       uint32_t unroll = ws.h * ws.w * px <= 128;
@@ -384,8 +391,7 @@ cel_status conv2d_bwd_weight_record (cel_exec *ex, cel_graph *g, cel_node self) 
       /* vec4 loads of x's rows and of dy (as conv2d_record's) */
       cel_shape xs = cel_node_shape (g, n->in[1]);
       int32_t pad_left = ip[IP_PAD_LEFT];
-      uint32_t vec4_rows = ip[IP_STRIDE_W] == 1 && xs.w % 4 == 0 && px == 4 && ys.w <= xs.w && pad_left >= 0 &&
-                           pad_left <= ip[IP_DILATION_W] * (ws.w - 1);
+      uint32_t vec4_rows = px == 4 && rows_read_as_vec4 (ip, xs, ws, ys);
       uint32_t dy4 = px == 4 && ys.w % 4 == 0;
       uint32_t spec[10] = { (uint32_t) ws.h, (uint32_t) ws.w, (uint32_t) ip[IP_STRIDE_W], (uint32_t) ip[IP_DILATION_W],
                             (uint32_t) px, (uint32_t) kt, (uint32_t) icl, vec4_rows, vec4_rows ? (uint32_t) pad_left : 0,
