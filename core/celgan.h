@@ -106,6 +106,14 @@ const char *cel_context_validation_log (const cel_context *ctx);
  * room to other programs on a shared device. */
 cel_status cel_context_limit_allocation (cel_context *ctx, uint64_t bytes);
 
+/* Whether convolutions read their input and weights through uniform texel buffers instead of storage
+ * buffers. On by default on CPU devices, where it measured faster on lavapipe (a texel fetch is one gather,
+ * a storage-buffer load a loop over the lanes); off on GPUs. The environment variable CELGAN_TEXEL_READS=0
+ * or 1 at creation overrides the default. Graphs planned afterwards follow the setting. CEL_ERROR_UNSUPPORTED
+ * where the device lacks float texel buffers. */
+cel_status cel_context_set_texel_reads (cel_context *ctx, bool on);
+bool cel_context_texel_reads (const cel_context *ctx);
+
 /* Per-shader GPU time. Once enabled (or with the environment variable CELGAN_PROFILE=1 at creation), graphs
  * planned afterwards write a device timestamp after each dispatch, and every run adds each dispatch's time to
  * its shader's total. Costs a little time per dispatch; off by default. CEL_ERROR_UNSUPPORTED where the

@@ -556,6 +556,18 @@ cel_status cel_context_create (const cel_context_options *options, cel_context *
   vkGetPhysicalDeviceProperties2 (ctx->physical, &p2);
   ctx->max_allocation = ctx->device_max_allocation = m3.maxMemoryAllocationSize;
   vkGetPhysicalDeviceMemoryProperties (ctx->physical, &ctx->memory);
+  /* Texel-buffer reads: float views at tensor offsets, so those are aligned for them too. */
+  VkFormatProperties f1, f4;
+  vkGetPhysicalDeviceFormatProperties (ctx->physical, VK_FORMAT_R32_SFLOAT, &f1);
+  vkGetPhysicalDeviceFormatProperties (ctx->physical, VK_FORMAT_R32G32B32A32_SFLOAT, &f4);
+  VkDeviceSize texel_align = props.limits.minTexelBufferOffsetAlignment;
+  ctx->texel_supported = (f1.bufferFeatures & f4.bufferFeatures & VK_FORMAT_FEATURE_UNIFORM_TEXEL_BUFFER_BIT) &&
+                         texel_align && (texel_align & (texel_align - 1)) == 0 && texel_align <= 256;
+  if (ctx->texel_supported && texel_align > ctx->min_storage_align)
+    ctx->min_storage_align = texel_align;
+  ctx->max_texel_elements = props.limits.maxTexelBufferElements;
+  const char *tr = getenv ("CELGAN_TEXEL_READS");
+  ctx->texel_reads = ctx->texel_supported && (tr && *tr ? strcmp (tr, "0") != 0 : ctx->info.is_cpu);
 
   VkCommandPoolCreateInfo pci = { .sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
                                   .flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT,
@@ -608,9 +620,14 @@ void cel_context_destroy (cel_context *ctx) {
       if (ctx->set_layouts[i])
         vkDestroyDescriptorSetLayout (ctx->device, ctx->set_layouts[i], NULL);
     }
-    for (int i = 0; i < CEL_SHADER_COUNT; i++)
+    for (int i = 0; i < CEL_SHADER_COUNT; i++) {
+      if (ctx->shader_pipeline_layouts[i])
+        vkDestroyPipelineLayout (ctx->device, ctx->shader_pipeline_layouts[i], NULL);
+      if (ctx->shader_set_layouts[i])
+        vkDestroyDescriptorSetLayout (ctx->device, ctx->shader_set_layouts[i], NULL);
       if (ctx->modules[i])
         vkDestroyShaderModule (ctx->device, ctx->modules[i], NULL);
+    }
     if (ctx->pipeline_cache)
       vkDestroyPipelineCache (ctx->device, ctx->pipeline_cache, NULL);
     if (ctx->fence)
@@ -653,6 +670,19 @@ cel_status cel_context_limit_allocation (cel_context *ctx, uint64_t bytes) {
   return CEL_OK;
 }
 
+cel_status cel_context_set_texel_reads (cel_context *ctx, bool on) {
+  if (!ctx)
+    return CEL_ERROR_INVALID_ARGUMENT;
+  if (on && !ctx->texel_supported)
+    return cel_set_error (ctx, CEL_ERROR_UNSUPPORTED, "the device cannot read float uniform texel buffers");
+  ctx->texel_reads = on;
+  return CEL_OK;
+}
+
+bool cel_context_texel_reads (const cel_context *ctx) {
+  return ctx && ctx->texel_reads;
+}
+
 uint64_t cel_context_device_bytes (const cel_context *ctx) {
   return ctx->device_bytes;
 }
@@ -687,7 +717,8 @@ cel_status cel_buffer_create (cel_context *ctx, VkDeviceSize size, bool host_vis
   VkBufferCreateInfo bci = { .sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO,
                              .size = size,
                              .usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_SRC_BIT |
-                                      VK_BUFFER_USAGE_TRANSFER_DST_BIT,
+                                      VK_BUFFER_USAGE_TRANSFER_DST_BIT |
+                                      (ctx->texel_supported ? VK_BUFFER_USAGE_UNIFORM_TEXEL_BUFFER_BIT : 0),
                              .sharingMode = VK_SHARING_MODE_EXCLUSIVE };
   VkResult r = vkCreateBuffer (ctx->device, &bci, NULL, &out->buffer);
   if (r != VK_SUCCESS) {

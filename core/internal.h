@@ -60,8 +60,15 @@ struct cel_context {
   size_t validation_log_len;
 
   VkShaderModule modules[CEL_SHADER_COUNT];
-  VkDescriptorSetLayout set_layouts[CEL_MAX_BINDINGS + 1]; /* by binding count */
+  VkDescriptorSetLayout set_layouts[CEL_MAX_BINDINGS + 1]; /* by binding count (storage buffers only) */
   VkPipelineLayout pipeline_layouts[CEL_MAX_BINDINGS + 1];
+  VkDescriptorSetLayout shader_set_layouts[CEL_SHADER_COUNT]; /* shaders with texel-buffer bindings: their own */
+  VkPipelineLayout shader_pipeline_layouts[CEL_SHADER_COUNT];
+  /* Ops read some inputs through uniform texel buffers (cel_context_set_texel_reads): on by default on CPU
+   * devices, where lavapipe turns every storage-buffer load whose address is not a constant into a loop over
+   * the SIMD lanes but a texel fetch into one gather. */
+  bool texel_reads, texel_supported;
+  uint64_t max_texel_elements;
   cel_pipeline_entry *pipelines;
   uint32_t n_pipelines, cap_pipelines;
 
@@ -177,6 +184,8 @@ struct cel_graph {
   VkCommandBuffer cmd;
   VkDescriptorPool *pools;
   uint32_t n_pools;
+  VkBufferView *views; /* the texel-buffer views the recording's descriptor sets use */
+  uint32_t n_views, cap_views;
   /* profiling: a timestamp before the first dispatch and after each; the shader of each dispatch */
   VkQueryPool queries;
   uint32_t query_cap, query_used;
@@ -233,6 +242,9 @@ extern const cel_op_info cel_op_table[CEL_OP_COUNT];
 cel_status cel_exec_dispatch (cel_exec *ex, cel_shader_id shader, const uint32_t *spec, uint32_t n_spec,
                               const cel_node *bind, uint32_t n_bind, const void *push, uint32_t push_size,
                               uint32_t gx, uint32_t gy, uint32_t gz);
+/* Whether a shader variant that reads node n through a texel buffer may be used: the context reads through
+ * texel buffers (cel_context_set_texel_reads) and n fits the device's texel-buffer size. */
+bool cel_exec_texel_fits (const cel_exec *ex, cel_node n);
 /* 1-D dispatch over `invocations` threads in groups of `local_size`: splits into x and y when the group
  * count exceeds 65535. Shaders recover the linear index with cel_linear_index () (shaders/common.glsl). */
 cel_status cel_exec_dispatch_1d (cel_exec *ex, cel_shader_id shader, const cel_node *bind, uint32_t n_bind,

@@ -1,7 +1,8 @@
 /* Compute pipelines from the embedded shader table, cached per (shader, specialization constants) for the
  * context's life. A plan creates the ones its graph uses before recording, several at once on threads
  * (cel_pipelines_prepare): compiling them is most of a cold start. Layout convention: bindings 0..n-1 are
- * storage buffers, one push constant range of CEL_PUSH_BYTES. */
+ * storage buffers, or uniform texel buffers where the shader table's masks say so (float views made at
+ * recording, core/plan.c), one push constant range of CEL_PUSH_BYTES. */
 #include "internal.h"
 
 #include <pthread.h>
@@ -9,35 +10,48 @@
 #include <string.h>
 #include <unistd.h>
 
-static cel_status get_layouts (cel_context *ctx, uint32_t n_bind) {
-  if (ctx->pipeline_layouts[n_bind])
+/* The layouts of a shader: shared by binding count where every binding is a storage buffer, else its own
+ * (texel-buffer bindings, from the shader table's masks). */
+static cel_status get_layouts (cel_context *ctx, cel_shader_id shader) {
+  const cel_shader_code *code = &cel_shader_table[shader];
+  uint32_t n_bind = code->n_bindings, texel = code->texel_mask | code->texel4_mask;
+  VkDescriptorSetLayout *sl = texel ? &ctx->shader_set_layouts[shader] : &ctx->set_layouts[n_bind];
+  VkPipelineLayout *pl = texel ? &ctx->shader_pipeline_layouts[shader] : &ctx->pipeline_layouts[n_bind];
+  if (*pl)
     return CEL_OK;
   VkDescriptorSetLayoutBinding b[CEL_MAX_BINDINGS];
   for (uint32_t i = 0; i < n_bind; i++)
     b[i] = (VkDescriptorSetLayoutBinding) { .binding = i,
-                                            .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+                                            .descriptorType = texel >> i & 1 ? VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER
+                                                                             : VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
                                             .descriptorCount = 1,
                                             .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT };
   VkDescriptorSetLayoutCreateInfo sci = { .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO,
                                           .bindingCount = n_bind,
                                           .pBindings = b };
-  VkResult r = vkCreateDescriptorSetLayout (ctx->device, &sci, NULL, &ctx->set_layouts[n_bind]);
+  VkResult r = vkCreateDescriptorSetLayout (ctx->device, &sci, NULL, sl);
   if (r != VK_SUCCESS) {
-    ctx->set_layouts[n_bind] = VK_NULL_HANDLE;
+    *sl = VK_NULL_HANDLE;
     return cel_vk_error (ctx, r, "vkCreateDescriptorSetLayout");
   }
   VkPushConstantRange range = { .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT, .offset = 0, .size = CEL_PUSH_BYTES };
   VkPipelineLayoutCreateInfo lci = { .sType = VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO,
                                      .setLayoutCount = 1,
-                                     .pSetLayouts = &ctx->set_layouts[n_bind],
+                                     .pSetLayouts = sl,
                                      .pushConstantRangeCount = 1,
                                      .pPushConstantRanges = &range };
-  r = vkCreatePipelineLayout (ctx->device, &lci, NULL, &ctx->pipeline_layouts[n_bind]);
+  r = vkCreatePipelineLayout (ctx->device, &lci, NULL, pl);
   if (r != VK_SUCCESS) {
-    ctx->pipeline_layouts[n_bind] = VK_NULL_HANDLE;
+    *pl = VK_NULL_HANDLE;
     return cel_vk_error (ctx, r, "vkCreatePipelineLayout");
   }
   return CEL_OK;
+}
+
+static VkPipelineLayout pipeline_layout_of (const cel_context *ctx, cel_shader_id shader) {
+  const cel_shader_code *code = &cel_shader_table[shader];
+  return code->texel_mask | code->texel4_mask ? ctx->shader_pipeline_layouts[shader]
+                                              : ctx->pipeline_layouts[code->n_bindings];
 }
 
 static cel_pipeline_entry *find (cel_context *ctx, const cel_pipeline_key *k) {
@@ -57,7 +71,7 @@ static cel_status prepare_key (cel_context *ctx, const cel_pipeline_key *k) {
     return cel_set_error (ctx, CEL_ERROR_INVALID_ARGUMENT, "shader %s: too many specialization constants", code->name);
   if (code->n_bindings > CEL_MAX_BINDINGS)
     return cel_set_error (ctx, CEL_ERROR_INVALID_ARGUMENT, "shader %s: too many bindings", code->name);
-  cel_status st = get_layouts (ctx, code->n_bindings);
+  cel_status st = get_layouts (ctx, k->shader);
   if (st)
     return st;
   if (!ctx->modules[k->shader]) {
@@ -100,7 +114,7 @@ static void build (build_job *j) {
                .module = ctx->modules[k->shader],
                .pName = "main",
                .pSpecializationInfo = k->n_spec ? &si : NULL },
-    .layout = ctx->pipeline_layouts[cel_shader_table[k->shader].n_bindings] };
+    .layout = pipeline_layout_of (ctx, k->shader) };
   j->result = vkCreateComputePipelines (ctx->device, ctx->pipeline_cache, 1, &pci, NULL, &j->pipeline);
   if (j->result != VK_SUCCESS)
     j->pipeline = VK_NULL_HANDLE;
@@ -216,9 +230,9 @@ cel_status cel_pipeline_get (cel_context *ctx, cel_shader_id shader, const uint3
       return st;
     e = &ctx->pipelines[ctx->n_pipelines - 1];
   }
-  uint32_t n_bind = cel_shader_table[shader].n_bindings;
+  const cel_shader_code *code = &cel_shader_table[shader];
   *out = e->pipeline;
-  *layout = ctx->pipeline_layouts[n_bind];
-  *set_layout = ctx->set_layouts[n_bind];
+  *layout = pipeline_layout_of (ctx, shader);
+  *set_layout = code->texel_mask | code->texel4_mask ? ctx->shader_set_layouts[shader] : ctx->set_layouts[code->n_bindings];
   return CEL_OK;
 }

@@ -36,6 +36,11 @@ static void release_recording (cel_graph *g, bool keep_buffers) {
   }
   for (uint32_t i = 0; i < g->n_pools; i++)
     vkDestroyDescriptorPool (ctx->device, g->pools[i], NULL);
+  for (uint32_t i = 0; i < g->n_views; i++)
+    vkDestroyBufferView (ctx->device, g->views[i], NULL);
+  free (g->views);
+  g->views = NULL;
+  g->n_views = g->cap_views = 0;
   free (g->pools);
   g->pools = NULL;
   g->n_pools = 0;
@@ -282,11 +287,12 @@ static cel_status alloc_set (cel_graph *g, VkDescriptorSetLayout layout, VkDescr
   cel_context *ctx = g->ctx;
   const uint32_t per_pool = 256;
   if (g->n_pools == 0 || g->sets_in_pool == per_pool) {
-    VkDescriptorPoolSize size = { .type = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, .descriptorCount = per_pool * CEL_MAX_BINDINGS };
+    VkDescriptorPoolSize sizes[2] = { { .type = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, .descriptorCount = per_pool * CEL_MAX_BINDINGS },
+                                      { .type = VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER, .descriptorCount = per_pool * 4 } };
     VkDescriptorPoolCreateInfo pci = { .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO,
                                        .maxSets = per_pool,
-                                       .poolSizeCount = 1,
-                                       .pPoolSizes = &size };
+                                       .poolSizeCount = ctx->texel_supported ? 2 : 1,
+                                       .pPoolSizes = sizes };
     VkDescriptorPool *p = realloc (g->pools, (g->n_pools + 1) * sizeof *p);
     if (!p)
       return cel_graph_error (g, CEL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
@@ -306,6 +312,40 @@ static cel_status alloc_set (cel_graph *g, VkDescriptorSetLayout layout, VkDescr
     return cel_vk_error (ctx, r, "vkAllocateDescriptorSets");
   g->sets_in_pool++;
   return CEL_OK;
+}
+
+/* A float view of a tensor for a texel-buffer binding (R32, or R32G32B32A32 for vec4 reads), kept until the
+ * recording is released. */
+static cel_status texel_view (cel_graph *g, VkBuffer buffer, const cel_node_rec *n, bool vec4, VkBufferView *out) {
+  cel_context *ctx = g->ctx;
+  VkDeviceSize texel = vec4 ? 16 : 4, range = (VkDeviceSize) cel_shape_count (n->shape) * 4;
+  range = (range + texel - 1) / texel * texel; /* n->bytes is aligned to at least 16: the rounding stays inside */
+  if (range / texel > ctx->max_texel_elements)
+    return cel_graph_error (g, CEL_ERROR_INVALID_ARGUMENT, "internal: a tensor of %llu floats is past the device's texel "
+                            "buffer size", (unsigned long long) (range / 4));
+  if (g->n_views == g->cap_views) {
+    uint32_t cap = g->cap_views ? 2 * g->cap_views : 64;
+    VkBufferView *v = realloc (g->views, cap * sizeof *v);
+    if (!v)
+      return cel_graph_error (g, CEL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    g->views = v;
+    g->cap_views = cap;
+  }
+  VkBufferViewCreateInfo ci = { .sType = VK_STRUCTURE_TYPE_BUFFER_VIEW_CREATE_INFO,
+                                .buffer = buffer,
+                                .format = vec4 ? VK_FORMAT_R32G32B32A32_SFLOAT : VK_FORMAT_R32_SFLOAT,
+                                .offset = n->offset,
+                                .range = range };
+  VkResult r = vkCreateBufferView (ctx->device, &ci, NULL, out);
+  if (r != VK_SUCCESS)
+    return cel_vk_error (ctx, r, "vkCreateBufferView");
+  g->views[g->n_views++] = *out;
+  return CEL_OK;
+}
+
+bool cel_exec_texel_fits (const cel_exec *ex, cel_node n) {
+  const cel_context *ctx = ex->g->ctx;
+  return ctx->texel_reads && (uint64_t) cel_shape_count (cel_node_shape (ex->g, n)) <= ctx->max_texel_elements;
 }
 
 static void compute_barrier (VkCommandBuffer cmd) {
@@ -360,18 +400,26 @@ cel_status cel_exec_dispatch (cel_exec *ex, cel_shader_id shader, const uint32_t
     if ((st = alloc_set (g, set_layout, &set)))
       return st;
     VkDescriptorBufferInfo infos[CEL_MAX_BINDINGS];
+    VkBufferView views[CEL_MAX_BINDINGS];
     VkWriteDescriptorSet writes[CEL_MAX_BINDINGS];
     for (uint32_t i = 0; i < n_bind; i++) {
       const cel_node_rec *n = &g->nodes[bind[i]];
-      infos[i] = (VkDescriptorBufferInfo) { .buffer = is_persistent (n) ? g->persist.buffer : g->arena[n->chunk].buffer,
-                                            .offset = n->offset,
-                                            .range = n->bytes };
+      VkBuffer buffer = is_persistent (n) ? g->persist.buffer : g->arena[n->chunk].buffer;
+      bool texel = (code->texel_mask | code->texel4_mask) >> i & 1;
       writes[i] = (VkWriteDescriptorSet) { .sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET,
                                            .dstSet = set,
                                            .dstBinding = i,
                                            .descriptorCount = 1,
-                                           .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
-                                           .pBufferInfo = &infos[i] };
+                                           .descriptorType = texel ? VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER
+                                                                   : VK_DESCRIPTOR_TYPE_STORAGE_BUFFER };
+      if (texel) {
+        if ((st = texel_view (g, buffer, n, code->texel4_mask >> i & 1, &views[i])))
+          return st;
+        writes[i].pTexelBufferView = &views[i];
+      } else {
+        infos[i] = (VkDescriptorBufferInfo) { .buffer = buffer, .offset = n->offset, .range = n->bytes };
+        writes[i].pBufferInfo = &infos[i];
+      }
     }
     vkUpdateDescriptorSets (ctx->device, n_bind, writes, 0, NULL);
   }

@@ -47,6 +47,16 @@ int tap_finish (void) {
   return tap_failed ? 1 : 0;
 }
 
+void tap_skip (const char *reason, const char *fmt, ...) {
+  va_list ap;
+  va_start (ap, fmt);
+  printf ("ok %d - ", ++tap_count);
+  vprintf (fmt, ap);
+  printf (" # SKIP %s\n", reason);
+  va_end (ap);
+  fflush (stdout);
+}
+
 int tap_skip_all (const char *reason) {
   printf ("1..0 # SKIP %s\n", reason);
   return 0;

@@ -13,6 +13,8 @@
 /* Reports one test point; returns ok. The name should say the behaviour: "/conv2d/backward/weight". */
 bool tap_ok (bool ok, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
 void tap_diag (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
+/* Reports one test point as skipped, with the reason ("ok N - name # SKIP reason"). */
+void tap_skip (const char *reason, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
 /* Prints the plan, checks that the validation layer stayed silent (one more test point), and returns
  * the exit status: 0 when every point passed. */
 int tap_finish (void);

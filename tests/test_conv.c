@@ -2,7 +2,8 @@
  * (1x1 kernels and images, stride 2 and 3, dilation, groups, depthwise, zero/reflect, asymmetric padding,
  * bias or none), cases at the edges of the register-blocked kernels (blocks of 8 channels and 8 pixels, partial
  * blocks, 7x7 with rolled kernel rows, strided gathers, 1x1 rows read as vec4, the per-element fallback) and random
- * ones; shape errors;
+ * ones; the blocked cases again with the other way of reading inputs (texel buffers or storage buffers,
+ * cel_context_set_texel_reads) and a check of which forward kernel each runs; shape errors;
  * re-planning after an input shape change. */
 #include "conv_ref.h"
 #include "opcheck.h"
@@ -91,9 +92,13 @@ static bool gradient_shapes_match (const conv_case *c) {
   return ok;
 }
 
+/* Prefix of the case names: "" first, then the way of reading inputs of the second pass over the blocked cases. */
+static const char *case_prefix = "";
+static bool skip_long_cases;
+
 static void check_case (const char *name, const conv_case *c, bool w_param) {
-  char full[128];
-  snprintf (full, sizeof full, "/conv2d/%s", name);
+  char full[160];
+  snprintf (full, sizeof full, "/conv2d/%s%s", case_prefix, name);
   oc_spec s = { .name = full, .n_in = c->bias ? 3 : 2, .in_shape = { c->x, c->w, { 1, c->w.n, 1, 1 } },
                 .in_param = { false, w_param, w_param }, .in_grad = { true, true, true }, .out_shape = c->y,
                 .build = build_conv, .fwd = ref_conv, .bwd = ref_conv_bwd, .ud = c, .tol = c->tol };
@@ -262,6 +267,8 @@ static void blocked_cases (void) {
   /* Long reductions: each subgroup of the weight gradient sums 2*1536*2048/8/8 = 98304 blocks of 8 pixels (PX 8),
    * past the 65535 iterations at which llvmpipe stops a shader loop; the depthwise one 2*1536*2048/4/8/64 per
    * invocation. One input channel keeps the C reference fast. */
+  if (skip_long_cases)
+    return;
   c = make_case (1, 2, 1536, 2048, 2, 3, 3, true,
                  P (.pad_top = 1, .pad_bottom = 1, .pad_left = 1, .pad_right = 1, .padding_mode = CEL_PAD_REFLECT));
   /* sums of millions of random products that cancel to O(1) (partial sums near sqrt(n)/3, about 600): fp32 keeps
@@ -440,10 +447,65 @@ static void test_replan_new_input_shape (void) {
   cel_graph_destroy (g);
 }
 
+/* Which forward kernel a 3x3 convolution ran, from the profile: the texel-buffer variant exactly when the context
+ * reads through texel buffers. */
+static void test_forward_kernel_follows_reads (void) {
+  cel_context *ctx = oc_context ();
+  bool texel = cel_context_texel_reads (ctx);
+  cel_graph *g = NULL;
+  cel_node x, w, y;
+  cel_conv2d_params p = { .pad_top = 1, .pad_bottom = 1, .pad_left = 1, .pad_right = 1 };
+  cel_status st = cel_context_set_profiling (ctx, true);
+  if (st) {
+    tap_skip ("no timestamps on this device", "/conv2d/forward_kernel_follows_reads/%s", texel ? "texel" : "storage");
+    return;
+  }
+  cel_context_profile_report (ctx, NULL);
+  if (!st) st = cel_graph_create (ctx, &g);
+  if (!st) st = cel_graph_input (g, "x", (cel_shape) { 1, 8, 8, 16 }, &x);
+  if (!st) st = cel_graph_param (g, "w", (cel_shape) { 8, 8, 3, 3 }, &w);
+  if (!st) st = cel_conv2d (g, x, w, CEL_NO_NODE, &p, &y);
+  if (!st) st = cel_graph_mark_output (g, y);
+  static float data[8 * 8 * 16];
+  if (!st) st = cel_graph_set_data (g, x, data, 8 * 8 * 16);
+  if (!st) st = cel_graph_set_data (g, w, data, 8 * 8 * 3 * 3);
+  if (!st) st = cel_graph_run (g);
+  char *report = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream (&report, &len);
+  if (f) {
+    cel_context_profile_report (ctx, f);
+    fclose (f);
+  }
+  bool ran_texel = report && strstr (report, "conv2d_fwd_blocked_texel");
+  bool ran_storage = report && strstr (report, "conv2d_fwd_blocked ");
+  if (!tap_ok (!st && ran_texel == texel && ran_storage == !texel, "/conv2d/forward_kernel_follows_reads/%s",
+               texel ? "texel" : "storage"))
+    tap_diag ("  %s %s; profile:\n%s", cel_status_string (st), st ? cel_context_last_error (ctx) : "",
+              report ? report : "(none)");
+  free (report);
+  cel_graph_destroy (g);
+  cel_context_set_profiling (ctx, false);
+}
+
 int main (void) {
-  oc_context ();
+  cel_context *ctx = oc_context ();
+  tap_diag ("inputs read through %s buffers", cel_context_texel_reads (ctx) ? "texel" : "storage");
   named_cases ();
   blocked_cases ();
+  test_forward_kernel_follows_reads ();
+  /* the blocked cases again with the other way of reading (the GPU default on lavapipe, and the reverse) */
+  bool texel = cel_context_texel_reads (ctx);
+  if (cel_context_set_texel_reads (ctx, !texel) == CEL_OK) {
+    case_prefix = texel ? "storage_reads/" : "texel_reads/";
+    skip_long_cases = true;
+    blocked_cases ();
+    test_forward_kernel_follows_reads ();
+    cel_context_set_texel_reads (ctx, texel);
+    case_prefix = "";
+  } else {
+    tap_skip ("the device cannot read float texel buffers", "/conv2d/texel_reads");
+  }
   for (int i = 0; i < 32; i++) {
     char name[32];
     snprintf (name, sizeof name, "random%d", i);
