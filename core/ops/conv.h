@@ -32,7 +32,15 @@ enum { CONV2D_WEIGHT_BLOCKS_BLOCKED = 8 << 15, CONV2D_WEIGHT_BLOCKS_DEPTHWISE = 
  * loops few enough times for llvmpipe, which ends every loop of an invocation after 65535 trips in all
  * (shaders/common.glsl). */
 cel_status conv2d_dispatch_weight_slices (cel_exec *ex, cel_shader_id shader, const uint32_t *spec, uint32_t n_spec,
-                                          const cel_node *bind, conv2d_push p, int64_t blocks, int64_t max_blocks,
-                                          uint32_t gx);
+                                          const cel_node *bind, uint32_t n_bind, conv2d_push p, int64_t blocks,
+                                          int64_t max_blocks, uint32_t gx);
+
+/* The way a blocked kernel reads its inputs: where the context reads through texel buffers
+ * (cel_context_set_texel_reads) and every input fits one, its _texel variant, whose bindings are `bind` (0
+ * and 1 read as float views) followed by the nodes of `vec4_views` (read as vec4 views); else `storage` with
+ * `bind` as it is. Fills out (n_bind + n_vec4 nodes at most) and *n_out; returns the shader. */
+cel_shader_id conv_pick_reads (const cel_exec *ex, cel_shader_id storage, cel_shader_id texel, const cel_node *bind,
+                               uint32_t n_bind, const cel_node *vec4_views, uint32_t n_vec4, cel_node *out,
+                               uint32_t *n_out);
 
 #endif

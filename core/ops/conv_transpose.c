@@ -121,7 +121,11 @@ cel_status conv_transpose2d_record (cel_exec *ex, cel_graph *g, cel_node self) {
     int64_t blocks = (int64_t) ys.n * ys.h * ((ys.w + px - 1) / px), wgs = (blocks + 63) / 64;
     uint32_t gx = (uint32_t) (wgs < 65535 ? wgs : 65535), gz = (uint32_t) ((wgs + gx - 1) / gx);
     uint32_t gy = (uint32_t) (ip[IP_GROUPS] * ((ws.c + 7) / 8));
-    return cel_exec_dispatch (ex, CEL_SHADER_CONV2D_BWD_DATA_BLOCKED, spec, 8, bind, 4, &c, sizeof c, gx, gy, gz);
+    cel_node tbind[5]; /* x and w through texel buffers where the context reads so, x's vec4 view at 4 */
+    uint32_t n_bind;
+    cel_shader_id sh = conv_pick_reads (ex, CEL_SHADER_CONV2D_BWD_DATA_BLOCKED, CEL_SHADER_CONV2D_BWD_DATA_BLOCKED_TEXEL,
+                                        bind, 4, &n->in[0], 1, tbind, &n_bind);
+    return cel_exec_dispatch (ex, sh, spec, 8, tbind, n_bind, &c, sizeof c, gx, gy, gz);
   }
   /* one invocation per output element */
   return cel_exec_dispatch_1d (ex, CEL_SHADER_CONV_TRANSPOSE2D_FWD, bind, 4, &p, sizeof p, count, 256);
@@ -222,8 +226,12 @@ cel_status conv_transpose2d_bwd_weight_record (cel_exec *ex, cel_graph *g, cel_n
       cel_node bind[3] = { n->in[0], n->in[1], self };
       /* conv2d's dy here is x: its N*H*ceil(W/px) pixel blocks, in slices as conv.c's */
       int64_t blocks = (int64_t) xs.n * xs.h * ((xs.w + px - 1) / px);
-      return conv2d_dispatch_weight_slices (ex, CEL_SHADER_CONV2D_BWD_WEIGHT_BLOCKED, spec, 7, bind, c, blocks,
-                                            CONV2D_WEIGHT_BLOCKS_BLOCKED, (uint32_t) tiles);
+      cel_node tbind[5];
+      uint32_t n_bind;
+      cel_shader_id sh = conv_pick_reads (ex, CEL_SHADER_CONV2D_BWD_WEIGHT_BLOCKED,
+                                          CEL_SHADER_CONV2D_BWD_WEIGHT_BLOCKED_TEXEL, bind, 3, n->in, 2, tbind, &n_bind);
+      return conv2d_dispatch_weight_slices (ex, sh, spec, 7, tbind, n_bind, c, blocks, CONV2D_WEIGHT_BLOCKS_BLOCKED,
+                                            (uint32_t) tiles);
     }
   }
   /* one workgroup per weight element */
