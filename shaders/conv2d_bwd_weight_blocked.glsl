@@ -19,6 +19,7 @@ layout(push_constant) uniform P {
   int groups; int reflect; int has_bias; uint count;
   int flip; // read the kernel rotated by 180 degrees (conv2d_fwd_depthwise.comp as a gradient wrt x)
   int block_begin; int block_end; int accumulate; // the pixel blocks summed here; add to dw (a later slice)
+  float out_scale; // dw scaled by it (Gram matrices: core/ops/loss.c)
 } p;
 
 const int L = SW * (PX - 1) + DW * (KW - 1) + 1;
@@ -138,6 +139,7 @@ void main() {
       float s = 0.0;
       [[unroll]] for (int g = 0; g < 8; g++) s += partial[g * 8 * 8 * T + e];
       uint o = uint(((oc * icg_count + icg) * KH + kh) * KW + kw);
+      s *= p.out_scale;
       dw[o] = p.accumulate != 0 ? dw[o] + s : s;
     }
   }

@@ -31,10 +31,14 @@ static void ref_gram_bwd (const double *const *in, const double *dy, double *con
   gram_ref_bwd (in[0], rs (c->x), c->scale, dy, din[0]);
 }
 
+/* "" first, then the way of reading of the second pass (texel reads run the Gram matrix as conv2d's blocked weight
+ * gradient, storage reads as gram.comp) */
+static const char *gram_prefix = "";
+
 static void test_gram (const char *label, cel_shape x, float scale) {
   gram_case c = { x, scale };
   char name[128];
-  snprintf (name, sizeof name, "/gram/%s", label);
+  snprintf (name, sizeof name, "/gram/%s%s", gram_prefix, label);
   oc_spec s = { .name = name, .n_in = 1, .in_shape = { x }, .in_grad = { true }, .out_shape = { x.n, 1, x.c, x.c },
                 .build = build_gram, .fwd = ref_gram, .bwd = ref_gram_bwd, .ud = &c };
   oc_check (&s);
@@ -174,8 +178,7 @@ static cel_shape random_shape (void) {
   return (cel_shape) { oc_rand_int (1, 3), oc_rand_int (1, 7), oc_rand_int (1, 13), oc_rand_int (1, 17) };
 }
 
-int main (void) {
-  oc_context ();
+static void gram_cases (void) {
   char label[32];
   for (int i = 0; i < 6; i++) {
     snprintf (label, sizeof label, "%d", i);
@@ -187,11 +190,27 @@ int main (void) {
   test_gram ("several_tiles", (cel_shape) { 2, 37, 5, 7 }, 0.0f);
   test_gram ("channels_a_multiple_of_the_tile", (cel_shape) { 1, 32, 4, 4 }, 0.5f);
   test_gram ("more_channels_than_one_step", (cel_shape) { 1, 70, 3, 5 }, 0.0f); /* a partial second step of 64 */
+  /* the weight-gradient form: 3 samples as 3 groups of 20 channels (partial blocks of 8 and of 8*16) */
+  test_gram ("three_samples_20_channels", (cel_shape) { 3, 20, 6, 9 }, 0.0f);
   /* 65536 products per element, the trainer's 256x256 features: llvmpipe caps shader loops at 65535
    * iterations, and gram.comp's inner loop came out 10 % low here before it was unrolled */
   test_gram ("long_sum", (cel_shape) { 1, 16, 256, 256 }, 0.0f);
-  /* 1024x1024: the tile loads loop 5 times per 64 products unless unrolled (1024*1024/64*5 trips) */
+  /* 1024x1024: the tile loads loop 5 times per 64 products unless unrolled (1024*1024/64*5 trips); the
+   * weight-gradient form sums it in two slices */
   test_gram ("long_sum_1024x1024", (cel_shape) { 1, 16, 1024, 1024 }, 0.0f);
+}
+
+int main (void) {
+  cel_context *ctx = oc_context ();
+  char label[32];
+  gram_cases ();
+  bool texel = cel_context_texel_reads (ctx);
+  if (cel_context_set_texel_reads (ctx, !texel) == CEL_OK) {
+    gram_prefix = texel ? "storage_reads/" : "texel_reads/";
+    gram_cases ();
+    cel_context_set_texel_reads (ctx, texel);
+    gram_prefix = "";
+  }
   test_style_loss ();
   for (int i = 0; i < 6; i++) {
     snprintf (label, sizeof label, "%d", i);

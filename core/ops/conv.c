@@ -29,7 +29,7 @@ enum { STAGE_DX, STAGE_DX_PADDED, STAGE_FOLD };
 static conv2d_push make_push (const int32_t *ip, cel_shape xs, cel_shape ws, cel_shape ys, bool has_bias, int64_t count) {
   return (conv2d_push) { conv_iv (xs), conv_iv (ys), { ws.h, ws.w }, { ip[IP_STRIDE_H], ip[IP_STRIDE_W] },
                          { ip[IP_DILATION_H], ip[IP_DILATION_W] }, { ip[IP_PAD_TOP], ip[IP_PAD_LEFT] }, ip[IP_GROUPS],
-                         ip[IP_REFLECT], has_bias, (uint32_t) count, 0, 0, 0, 0 };
+                         ip[IP_REFLECT], has_bias, (uint32_t) count, 0, 0, 0, 0, 1.0f };
 }
 
 /* Checks x (N,IC,H,W) against w (OC,IC/groups,KH,KW) and the geometry in ip; sets *ys to (N,OC,OH,OW). */
@@ -378,6 +378,51 @@ cel_shader_id conv_pick_reads (const cel_exec *ex, cel_shader_id storage, cel_sh
   return texel;
 }
 
+/* The blocked weight gradient (conv2d_bwd_weight_blocked.comp) of dy (shape ys) and x (xs) into dw (ws), scaled
+ * by out_scale: a tile of 8 output x 8*icl input channels x kt kernel rows per workgroup, px pixels per step.
+ * *done is false where the kernel's limits rule it out (nothing recorded). */
+static cel_status weight_blocked (cel_exec *ex, cel_graph *g, const int32_t *ip, cel_node dy, cel_node x, cel_node dw,
+                                  cel_shape ys, cel_shape xs, cel_shape ws, float out_scale, bool *done) {
+  *done = false;
+  if (cel_context_device (g->ctx)->subgroup_size != 8 || ws.c <= 1 || ws.w > 16)
+    return CEL_OK;
+  int32_t px = ys.w >= 4 ? 4 : pixels_per_invocation (ys.w);
+  while (px > 1 && span (px, ip[IP_STRIDE_W], ip[IP_DILATION_W], ws.w) > 32)
+    px /= 2;
+  /* each lane sums icl input channels x kt kernel rows x KW taps, at most 16 */
+  int32_t kt = 16 / ws.w < ws.h ? 16 / ws.w : ws.h, groups = ip[IP_GROUPS];
+  int32_t icl = 16 / (kt * ws.w), icl_max = (ws.c + 7) / 8;
+  icl = icl < icl_max ? icl : icl_max;
+  int64_t tiles = (int64_t) groups * ((ws.n / groups + 7) / 8) * ((ws.c + 8 * icl - 1) / (8 * icl)) * ((ws.h + kt - 1) / kt);
+  if (span (px, ip[IP_STRIDE_W], ip[IP_DILATION_W], ws.w) > 32 || tiles > 65535)
+    return CEL_OK;
+  *done = true;
+  conv2d_push p = make_push (ip, xs, ws, ys, false, cel_shape_count (ws));
+  p.out_scale = out_scale;
+  /* vec4 loads of x's rows and of dy (as conv2d_record's) */
+  int32_t pad_left = ip[IP_PAD_LEFT];
+  uint32_t vec4_rows = px == 4 && rows_read_as_vec4 (ip, xs, ws, ys);
+  uint32_t dy4 = px == 4 && ys.w % 4 == 0;
+  uint32_t spec[10] = { (uint32_t) ws.h, (uint32_t) ws.w, (uint32_t) ip[IP_STRIDE_W], (uint32_t) ip[IP_DILATION_W],
+                        (uint32_t) px, (uint32_t) kt, (uint32_t) icl, vec4_rows, vec4_rows ? (uint32_t) pad_left : 0,
+                        dy4 };
+  int64_t blocks = (int64_t) ys.n * ys.h * ((ys.w + px - 1) / px);
+  cel_node bind[3] = { dy, x, dw }, tbind[5]; /* dy and x through texel buffers where the context reads so, their vec4 views at 3, 4 */
+  uint32_t n_bind;
+  cel_shader_id sh = conv_pick_reads (ex, CEL_SHADER_CONV2D_BWD_WEIGHT_BLOCKED, CEL_SHADER_CONV2D_BWD_WEIGHT_BLOCKED_TEXEL,
+                                      bind, 3, bind, 2, tbind, &n_bind);
+  return conv2d_dispatch_weight_slices (ex, sh, spec, 10, tbind, n_bind, p, blocks, CONV2D_WEIGHT_BLOCKS_BLOCKED,
+                                        (uint32_t) tiles);
+}
+
+cel_status conv2d_gram_blocked (cel_exec *ex, cel_graph *g, cel_node x, cel_node y, cel_shape xs, float scale, bool *done) {
+  int32_t ip[IP_COUNT] = { 0 };
+  ip[IP_STRIDE_H] = ip[IP_STRIDE_W] = ip[IP_DILATION_H] = ip[IP_DILATION_W] = 1;
+  ip[IP_GROUPS] = xs.n;
+  cel_shape fs = { 1, xs.n * xs.c, xs.h, xs.w }, ws = { xs.n * xs.c, xs.c, 1, 1 };
+  return weight_blocked (ex, g, ip, x, x, y, fs, fs, ws, scale, done);
+}
+
 cel_status conv2d_bwd_weight_record (cel_exec *ex, cel_graph *g, cel_node self) {
   const cel_node_rec *n = cel_node_get (g, self);
   int64_t count = cel_shape_count (n->shape);
@@ -398,34 +443,10 @@ cel_status conv2d_bwd_weight_record (cel_exec *ex, cel_graph *g, cel_node self) 
                                             CONV2D_WEIGHT_BLOCKS_DEPTHWISE, (uint32_t) ws.n);
     }
   }
-  if (cel_context_device (g->ctx)->subgroup_size == 8 && ws.c > 1 && ws.w <= 16) {
-    /* a tile of 8 output x 8*icl input channels x kt kernel rows per workgroup, px pixels per step */
-    int32_t px = ys.w >= 4 ? 4 : pixels_per_invocation (ys.w);
-    while (px > 1 && span (px, ip[IP_STRIDE_W], ip[IP_DILATION_W], ws.w) > 32)
-      px /= 2;
-    /* each lane sums icl input channels x kt kernel rows x KW taps, at most 16 */
-    int32_t kt = 16 / ws.w < ws.h ? 16 / ws.w : ws.h, groups = ip[IP_GROUPS];
-    int32_t icl = 16 / (kt * ws.w), icl_max = (ws.c + 7) / 8;
-    icl = icl < icl_max ? icl : icl_max;
-    int64_t tiles = (int64_t) groups * ((ws.n / groups + 7) / 8) * ((ws.c + 8 * icl - 1) / (8 * icl)) * ((ws.h + kt - 1) / kt);
-    if (span (px, ip[IP_STRIDE_W], ip[IP_DILATION_W], ws.w) <= 32 && tiles <= 65535) {
-      /* vec4 loads of x's rows and of dy (as conv2d_record's) */
-      cel_shape xs = cel_node_shape (g, n->in[1]);
-      int32_t pad_left = ip[IP_PAD_LEFT];
-      uint32_t vec4_rows = px == 4 && rows_read_as_vec4 (ip, xs, ws, ys);
-      uint32_t dy4 = px == 4 && ys.w % 4 == 0;
-      uint32_t spec[10] = { (uint32_t) ws.h, (uint32_t) ws.w, (uint32_t) ip[IP_STRIDE_W], (uint32_t) ip[IP_DILATION_W],
-                            (uint32_t) px, (uint32_t) kt, (uint32_t) icl, vec4_rows, vec4_rows ? (uint32_t) pad_left : 0,
-                            dy4 };
-      int64_t blocks = (int64_t) ys.n * ys.h * ((ys.w + px - 1) / px);
-      cel_node tbind[5]; /* dy and x through texel buffers where the context reads so, their vec4 views at 3, 4 */
-      uint32_t n_bind;
-      cel_shader_id sh = conv_pick_reads (ex, CEL_SHADER_CONV2D_BWD_WEIGHT_BLOCKED,
-                                          CEL_SHADER_CONV2D_BWD_WEIGHT_BLOCKED_TEXEL, bind, 3, n->in, 2, tbind, &n_bind);
-      return conv2d_dispatch_weight_slices (ex, sh, spec, 10, tbind, n_bind, p, blocks, CONV2D_WEIGHT_BLOCKS_BLOCKED,
-                                            (uint32_t) tiles);
-    }
-  }
+  bool done;
+  cel_status st = weight_blocked (ex, g, ip, n->in[0], n->in[1], self, ys, cel_node_shape (g, n->in[1]), ws, 1.0f, &done);
+  if (st || done)
+    return st;
   /* one workgroup per weight element */
   uint32_t gx = count < 65535 ? (uint32_t) count : 65535, gy = (uint32_t) ((count + gx - 1) / gx);
   return cel_exec_dispatch (ex, CEL_SHADER_CONV2D_BWD_WEIGHT, NULL, 0, bind, 3, &p, sizeof p, gx, gy, 1);

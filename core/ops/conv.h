@@ -20,8 +20,9 @@ typedef struct {
   /* the weight-gradient kernels (conv2d_bwd_weight_{blocked,depthwise}.comp): the range of pixel blocks this
    * dispatch sums, and whether it adds to dw (a later slice of a long reduction) rather than writing it */
   int32_t block_begin, block_end, accumulate;
+  float out_scale; /* conv2d_bwd_weight_blocked.comp: dw scaled by it (1 but for the Gram matrices of loss.c) */
 } conv2d_push;
-_Static_assert (sizeof (conv2d_push) == 96, "mirror of conv2d_*.comp");
+_Static_assert (sizeof (conv2d_push) == 100, "mirror of conv2d_*.comp");
 
 /* Pixel blocks per dispatch of the weight-gradient kernels, so that an invocation loops at most about 32768
  * times: the blocked kernel's subgroups take every 8th block, the depthwise kernel's 64 invocations every 64th. */
@@ -42,5 +43,10 @@ cel_status conv2d_dispatch_weight_slices (cel_exec *ex, cel_shader_id shader, co
 cel_shader_id conv_pick_reads (const cel_exec *ex, cel_shader_id storage, cel_shader_id texel, const cel_node *bind,
                                uint32_t n_bind, const cel_node *vec4_views, uint32_t n_vec4, cel_node *out,
                                uint32_t *n_out);
+
+/* Gram matrices y (N,1,C,C) = scale * x x^T per sample of x (N,C,H,W), through the blocked weight gradient: they
+ * are the weight gradient of a 1x1 convolution with N groups of x, viewed as (1,N*C,H,W), with itself. *done is
+ * false where that kernel does not run here (subgroups other than 8, too many tiles): nothing recorded. */
+cel_status conv2d_gram_blocked (cel_exec *ex, cel_graph *g, cel_node x, cel_node y, cel_shape xs, float scale, bool *done);
 
 #endif

@@ -36,7 +36,7 @@ static conv_transpose2d_push make_push (const int32_t *ip, cel_shape xs, cel_sha
 static conv2d_push conv2d_view (const int32_t *ip, cel_shape in, cel_shape ws, cel_shape out, bool has_bias) {
   return (conv2d_push) { conv_iv (in), conv_iv (out), { ws.h, ws.w }, { ip[IP_STRIDE_H], ip[IP_STRIDE_W] },
                          { ip[IP_DILATION_H], ip[IP_DILATION_W] }, { ip[IP_PAD_H], ip[IP_PAD_W] }, ip[IP_GROUPS], 0,
-                         has_bias, 0, 0, 0, 0, 0 };
+                         has_bias, 0, 0, 0, 0, 0, 1.0f };
 }
 
 /* Output pixels per invocation of the blocked kernels for an output width (a multiple of the stride for the
