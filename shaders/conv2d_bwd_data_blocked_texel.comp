@@ -4,14 +4,15 @@
 #extension GL_KHR_shader_subgroup_ballot : require
 #extension GL_KHR_shader_subgroup_vote : require
 #extension GL_EXT_control_flow_attributes : require
+#extension GL_EXT_samplerless_texture_functions : require
 #include "common.glsl"
 // conv2d_bwd_data_blocked.comp reading dy and w through uniform texel buffers (float views; dy also as vec4 at
 // binding 4), as conv2d_fwd_blocked_texel.comp: for CPU devices (cel_context_set_texel_reads).
-layout(binding = 0) uniform samplerBuffer dy_t;
-layout(binding = 1) uniform samplerBuffer w_t;
+layout(binding = 0) uniform textureBuffer dy_t;
+layout(binding = 1) uniform textureBuffer w_t;
 layout(std430, binding = 2) readonly buffer B { float b[]; }; // conv_transpose2d's bias (w again without)
 layout(std430, binding = 3) writeonly buffer DX { float dx[]; };
-layout(binding = 4) uniform samplerBuffer dy_v4;
+layout(binding = 4) uniform textureBuffer dy_v4;
 #define LOAD_DY(i) texelFetch(dy_t, int(i)).x
 #define LOAD_DY4(i) texelFetch(dy_v4, int(i))
 #define LOAD_W(i) texelFetch(w_t, int(i)).x

@@ -1,14 +1,14 @@
 #!/usr/bin/env python3
 """Generate the embedded shader table: an enum of shader ids and, per shader, its SPIR-V words, the number
 of bindings it declares (0..n-1, std430 storage buffers) and which of them are uniform texel buffers instead:
-`layout(binding = N) uniform samplerBuffer NAME;` is read through an R32_SFLOAT view, or an
+`layout(binding = N) uniform textureBuffer NAME;` (or samplerBuffer) is read through an R32_SFLOAT view, or an
 R32G32B32A32_SFLOAT view where NAME ends in _v4. Included .glsl files count (`#include "F.glsl"`)."""
 import os, re, sys
 
 src_dir, out_c, out_h, names = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
 binding_re = re.compile(r"binding\s*=\s*(\d+)")
 
-texel_re = re.compile(r"binding\s*=\s*(\d+)\s*\)\s*uniform\s+samplerBuffer\s+(\w+)")
+texel_re = re.compile(r"binding\s*=\s*(\d+)\s*\)\s*uniform\s+(?:textureBuffer|samplerBuffer)\s+(\w+)")
 include_re = re.compile(r'#include\s+"(\w+\.glsl)"')
 
 def source(name):
