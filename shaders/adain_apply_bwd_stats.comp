@@ -22,15 +22,15 @@ void main() {
   uint t = gl_LocalInvocationID.x;
   uint base = g * p.hw;
   float mean = cstats[2u * g];
-  float a = 0.0, b = 0.0;
+  precise float a = 0.0, b = 0.0, ca = 0.0, cb = 0.0;
   // CEL_STRIDES_PER_TRIP strides per loop trip: llvmpipe's cap on loop trips (common.glsl)
   for (uint k0 = t; k0 < p.hw; k0 += CEL_STRIDES_PER_TRIP * 256u)
     [[unroll]] for (uint u = 0u; u < CEL_STRIDES_PER_TRIP; u++) {
       uint k = k0 + u * 256u;
       if (k < p.hw) {
         float d = dy[base + k];
-        a += d;
-        b += d * (x[base + k] - mean);
+        CEL_KAHAN_ADD(a, ca, d);
+        CEL_KAHAN_ADD(b, cb, d * (x[base + k] - mean));
       }
     }
   s_a[t] = a;

@@ -12,6 +12,12 @@
 // 32768 trips.
 const uint CEL_STRIDES_PER_TRIP = 4u;
 
+// Compensated (Kahan) accumulation for the long per-invocation sums of the reductions: sum += v, with the
+// rounding error carried in c (start both at 0). Declare sum and c `precise` (NoContraction): without it a
+// compiler may fold the compensation away. With a plain running sum, the 82944 strides per invocation of a
+// 4608x4608 plane left adain's style gradient 0.6% off (test-adain, seed 20261128, on lavapipe and an H200).
+#define CEL_KAHAN_ADD(sum, c, v) { precise float y_ = (v) - (c); precise float t_ = (sum) + y_; c = (t_ - (sum)) - y_; sum = t_; }
+
 // Linear invocation index of a 1-D dispatch split over x and y (cel_exec_dispatch_1d). A macro, not a function:
 // gl_WorkGroupSize is (1, 1, 1) in code compiled before the shader's `layout(local_size_x = ...) in;` (as a
 // function here it was, and every 1-D op skipped or overwrote elements past 65535 workgroups).

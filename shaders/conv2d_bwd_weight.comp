@@ -34,7 +34,7 @@ void main() {
   int ic = wi.x / ocg_count * icg_count + wi.y;
   int h_off = wi.z * p.dilation.x - p.pad.x, w_off = wi.w * p.dilation.y - p.pad.y;
   uint plane = uint(p.yshape.z * p.yshape.w), total = uint(p.yshape.x) * plane;
-  float s = 0.0;
+  precise float s = 0.0, c = 0.0;
   // CEL_STRIDES_PER_TRIP strides per loop trip: llvmpipe's cap on loop trips (common.glsl)
   for (uint k0 = gl_LocalInvocationID.x; k0 < total; k0 += CEL_STRIDES_PER_TRIP * 256u)
     [[unroll]] for (uint u = 0u; u < CEL_STRIDES_PER_TRIP; u++) {
@@ -43,7 +43,7 @@ void main() {
       int oh = r / p.yshape.w, ow = r % p.yshape.w;
       int ih = source(oh * p.stride.x + h_off, p.xshape.z), iw = source(ow * p.stride.y + w_off, p.xshape.w);
       if (k < total && ih >= 0 && iw >= 0)
-        s += dy[cel_offset(p.yshape, n, wi.x, 0, 0) + uint(r)] * x[cel_offset(p.xshape, n, ic, ih, iw)];
+        CEL_KAHAN_ADD(s, c, dy[cel_offset(p.yshape, n, wi.x, 0, 0) + uint(r)] * x[cel_offset(p.xshape, n, ic, ih, iw)]);
     }
   partial[gl_LocalInvocationID.x] = s;
   barrier();

@@ -25,7 +25,7 @@ void main() {
   int oc = wi.x / icg_count * ocg_count + wi.y;
   int h_off = wi.z * p.dilation.x - p.pad.x, w_off = wi.w * p.dilation.y - p.pad.y;
   uint plane = uint(p.xshape.z * p.xshape.w), total = uint(p.xshape.x) * plane;
-  float s = 0.0;
+  precise float s = 0.0, c = 0.0;
   // CEL_STRIDES_PER_TRIP strides per loop trip: llvmpipe's cap on loop trips (common.glsl)
   for (uint k0 = gl_LocalInvocationID.x; k0 < total; k0 += CEL_STRIDES_PER_TRIP * 256u)
     [[unroll]] for (uint u = 0u; u < CEL_STRIDES_PER_TRIP; u++) {
@@ -33,7 +33,7 @@ void main() {
       int n = int(k / plane), r = int(k % plane);
       int oh = r / p.xshape.w * p.stride.x + h_off, ow = r % p.xshape.w * p.stride.y + w_off;
       if (k < total && oh >= 0 && oh < p.yshape.z && ow >= 0 && ow < p.yshape.w)
-        s += x[cel_offset(p.xshape, n, wi.x, 0, 0) + uint(r)] * dy[cel_offset(p.yshape, n, oc, oh, ow)];
+        CEL_KAHAN_ADD(s, c, x[cel_offset(p.xshape, n, wi.x, 0, 0) + uint(r)] * dy[cel_offset(p.yshape, n, oc, oh, ow)]);
     }
   partial[gl_LocalInvocationID.x] = s;
   barrier();

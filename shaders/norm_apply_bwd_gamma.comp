@@ -16,7 +16,7 @@ void main() {
   if (ch >= p.c) return;
   uint t = gl_LocalInvocationID.x;
   uint sg = p.groups_per_sample == 1u ? 0u : ch;
-  float s = 0.0;
+  precise float s = 0.0, c = 0.0;
   // CEL_STRIDES_PER_TRIP strides per loop trip: llvmpipe's cap on loop trips (common.glsl)
   for (uint k0 = t; k0 < p.n * p.hw; k0 += CEL_STRIDES_PER_TRIP * 256u)
     [[unroll]] for (uint u = 0u; u < CEL_STRIDES_PER_TRIP; u++) {
@@ -25,7 +25,7 @@ void main() {
         uint nn = k / p.hw;
         uint i = (nn * p.c + ch) * p.hw + k % p.hw;
         uint g = nn * p.groups_per_sample + sg;
-        s += dy[i] * (x[i] - stats[2u * g]) / sqrt(stats[2u * g + 1u] + p.eps);
+        CEL_KAHAN_ADD(s, c, dy[i] * (x[i] - stats[2u * g]) / sqrt(stats[2u * g + 1u] + p.eps));
       }
     }
   partial[t] = s;

@@ -22,7 +22,7 @@ void main() {
   uint t = gl_LocalInvocationID.x;
   uint base = g * p.m;
   float mean = stats[2u * g];
-  float a = 0.0, b = 0.0;
+  precise float a = 0.0, b = 0.0, ca = 0.0, cb = 0.0;
   // CEL_STRIDES_PER_TRIP strides per loop trip: llvmpipe's cap on loop trips (common.glsl)
   for (uint k0 = t; k0 < p.m; k0 += CEL_STRIDES_PER_TRIP * 256u)
     [[unroll]] for (uint u = 0u; u < CEL_STRIDES_PER_TRIP; u++) {
@@ -31,8 +31,8 @@ void main() {
         uint i = base + k;
         float d = dy[i];
         if (HAS_GAMMA) d *= gamma[(i / p.hw) % p.c];
-        a += d;
-        b += d * (x[i] - mean);
+        CEL_KAHAN_ADD(a, ca, d);
+        CEL_KAHAN_ADD(b, cb, d * (x[i] - mean));
       }
     }
   s_dy[t] = a;

@@ -17,7 +17,7 @@ void main() {
   ivec4 r = ivec4(p.yshape.x == 1 ? p.xshape.x : 1, p.yshape.y == 1 ? p.xshape.y : 1,
                   p.yshape.z == 1 ? p.xshape.z : 1, p.yshape.w == 1 ? p.xshape.w : 1);
   uint total = uint(r.x * r.y * r.z * r.w);
-  float s = 0.0;
+  precise float s = 0.0, c = 0.0;
   // CEL_STRIDES_PER_TRIP strides per loop trip: llvmpipe's cap on loop trips (common.glsl)
   for (uint k0 = gl_LocalInvocationID.x; k0 < total; k0 += CEL_STRIDES_PER_TRIP * 256u)
     [[unroll]] for (uint u = 0u; u < CEL_STRIDES_PER_TRIP; u++) {
@@ -25,7 +25,7 @@ void main() {
       if (k < total) {
         ivec4 ki = cel_unravel(r, k);
         ivec4 xi = ivec4(r.x == 1 ? oi.x : ki.x, r.y == 1 ? oi.y : ki.y, r.z == 1 ? oi.z : ki.z, r.w == 1 ? oi.w : ki.w);
-        s += x[cel_offset(p.xshape, xi.x, xi.y, xi.z, xi.w)];
+        CEL_KAHAN_ADD(s, c, x[cel_offset(p.xshape, xi.x, xi.y, xi.z, xi.w)]);
       }
     }
   partial[gl_LocalInvocationID.x] = s;

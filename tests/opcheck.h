@@ -53,6 +53,7 @@ typedef struct oc_spec {
   double tol;     /* GPU vs reference: |a - b| <= tol * (1 + |b|); 0 means 1e-4 */
   double fd_eps;  /* finite-difference step; 0 means 1e-3 */
   int fd_points;  /* elements probed per input; 0 means 6 */
+  double dy_lo, dy_hi; /* range of the output gradient; both 0 means [-1, 1] (equal: a constant) */
 } oc_spec;
 
 /* Runs the checks of one spec; returns true if all its points passed. */
