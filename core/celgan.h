@@ -106,8 +106,9 @@ const char *cel_context_validation_log (const cel_context *ctx);
  * room to other programs on a shared device. */
 cel_status cel_context_limit_allocation (cel_context *ctx, uint64_t bytes);
 
-/* Whether convolutions read their input and weights through uniform texel buffers instead of storage
- * buffers (and Gram matrices run as a convolution's weight gradient). On by default on CPU devices, where it
+/* Whether convolutions (input and weights), norms (statistics and their application) and activations read their
+ * inputs through uniform texel buffers instead of storage buffers (and Gram matrices run as a convolution's
+ * weight gradient). On by default on CPU devices, where it
  * measured faster on lavapipe (a texel fetch is one gather, a storage-buffer load a loop over the lanes); off
  * on GPUs. The environment variable CELGAN_TEXEL_READS=0
  * or 1 at creation overrides the default. Graphs planned afterwards follow the setting. CEL_ERROR_UNSUPPORTED

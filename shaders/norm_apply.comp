@@ -6,19 +6,13 @@
 // (a placeholder is bound otherwise).
 layout(constant_id = 0) const bool HAS_GAMMA = false;
 layout(constant_id = 1) const bool HAS_BETA = false;
-layout(local_size_x = 256) in;
 layout(std430, binding = 0) readonly buffer X { float x[]; };
 layout(std430, binding = 1) readonly buffer S { float stats[]; };
 layout(std430, binding = 2) readonly buffer G { float gamma[]; };
 layout(std430, binding = 3) readonly buffer B { float beta[]; };
 layout(std430, binding = 4) writeonly buffer Y { float y[]; };
-layout(push_constant) uniform P { uint count; uint m; uint hw; uint c; float eps; } p;
-void main() {
-  uint i = cel_linear_index();
-  if (i >= p.count) return;
-  uint g = i / p.m, c = (i / p.hw) % p.c;
-  float v = (x[i] - stats[2u * g]) / sqrt(stats[2u * g + 1u] + p.eps);
-  if (HAS_GAMMA) v *= gamma[c];
-  if (HAS_BETA) v += beta[c];
-  y[i] = v;
-}
+#define LOAD_X(i) x[i]
+#define LOAD_S(i) stats[i]
+#define LOAD_G(i) gamma[i]
+#define LOAD_B(i) beta[i]
+#include "norm_apply.glsl"

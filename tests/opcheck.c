@@ -143,8 +143,24 @@ static double weighted_sum (const double *y, const double *w, int64_t n) {
   return s + c;
 }
 
-bool oc_check (const oc_spec *s) {
+const char *oc_name_prefix = "";
+
+bool oc_other_reads (const char **prefix) {
   cel_context *ctx = oc_context ();
+  bool texel = cel_context_texel_reads (ctx);
+  if (cel_context_set_texel_reads (ctx, !texel) != CEL_OK)
+    return false;
+  *prefix = texel ? "storage_reads" : "texel_reads";
+  return true;
+}
+
+bool oc_check (const oc_spec *spec) {
+  cel_context *ctx = oc_context ();
+  char full_name[256];
+  snprintf (full_name, sizeof full_name, "%s%s", oc_name_prefix, spec->name);
+  oc_spec named = *spec;
+  named.name = full_name;
+  const oc_spec *s = &named;
   double tol = s->tol > 0 ? s->tol : 1e-4;
   double eps = s->fd_eps > 0 ? s->fd_eps : 1e-3;
   int fd_points = s->fd_points > 0 ? s->fd_points : 6;

@@ -56,6 +56,13 @@ typedef struct oc_spec {
   double dy_lo, dy_hi; /* range of the output gradient; both 0 means [-1, 1] (equal: a constant) */
 } oc_spec;
 
+/* Prepended to every spec's name by oc_check (a test's second pass: "storage_reads/..."). */
+extern const char *oc_name_prefix;
+
+/* Flips the context's way of reading inputs (cel_context_set_texel_reads) for a second pass of a test's cases;
+ * *prefix names the new way ("storage_reads" or "texel_reads"). False where the device has only one way. */
+bool oc_other_reads (const char **prefix);
+
 /* Runs the checks of one spec; returns true if all its points passed. */
 bool oc_check (const oc_spec *spec);
 

@@ -112,7 +112,7 @@ static void check_saturation (cel_activation act) {
     if (!ok)
       tap_diag ("  x = %g: got %.8g, want %.8g", (double) x[i], (double) y[i], want);
   }
-  tap_ok (ok, "/activate/%s/saturates_without_nan", act_names[act]);
+  tap_ok (ok, "%s/activate/%s/saturates_without_nan", oc_name_prefix, act_names[act]);
   cel_graph_destroy (g);
 }
 
@@ -168,6 +168,17 @@ static void check_prelu_errors (void) {
   cel_graph_destroy (g);
 }
 
+/* The activations on a few shapes: the second pass, with the other way of reading inputs. */
+static void short_pass (void) {
+  for (int act = CEL_ACT_RELU; act <= CEL_ACT_SIGMOID; act++) {
+    bool kink = act == CEL_ACT_RELU || act == CEL_ACT_LEAKY_RELU;
+    check_act ((cel_activation) act, 0.2f, random_shape (), kink ? 1e-2 : -3, kink ? 2 : 3, "random");
+    check_act ((cel_activation) act, 0.1f, (cel_shape) { 1, 3, 257, 263 }, kink ? 1e-2 : -4, 4, "large");
+    check_mixed_signs ((cel_activation) act, 0.1f, (cel_shape) { 2, 3, 17, 19 }, "odd");
+  }
+  check_saturation (CEL_ACT_TANH);
+}
+
 int main (void) {
   oc_context ();
   for (int act = CEL_ACT_RELU; act <= CEL_ACT_SIGMOID; act++) {
@@ -207,5 +218,17 @@ int main (void) {
   }
   check_prelu ((cel_shape) { 1, 64, 19, 23 }, 1, -2, -1e-2, "64_channels_negative");
   check_prelu_errors ();
+  /* texel-buffer reads are the default on lavapipe (activate_texel.comp), storage buffers on GPUs: both run */
+  const char *other;
+  if (oc_other_reads (&other)) {
+    char prefix[32];
+    snprintf (prefix, sizeof prefix, "/%s", other);
+    oc_name_prefix = prefix;
+    short_pass ();
+    oc_name_prefix = "";
+    oc_other_reads (&other);
+  } else {
+    tap_skip ("the device cannot read float texel buffers", "/activate/other_reads");
+  }
   return tap_finish ();
 }

@@ -343,5 +343,26 @@ int main (void) {
   test_norm_with ("1x1x4608x4608_constant_dy", (cel_shape) { 1, 1, 4608, 4608 }, CEL_NORM_INSTANCE, false, true, true,
                   1, 0.1);
   test_errors ();
+  /* texel-buffer reads are the default on lavapipe (norm_stats_texel.comp, norm_apply_texel.comp), storage buffers
+   * on GPUs: both run */
+  const char *other;
+  if (oc_other_reads (&other)) {
+    char prefix[32];
+    snprintf (prefix, sizeof prefix, "/%s", other);
+    oc_name_prefix = prefix;
+    for (int k = 0; k < 2; k++) {
+      x = random_shape (kinds[k], 4);
+      test_stats (shape_label (x, label), x, kinds[k], k == 1, -1, 1);
+      test_apply (kinds[k], true, true);
+      test_apply (kinds[k], false, false);
+      test_norm ("2x3x61x67", (cel_shape) { 2, 3, 61, 67 }, kinds[k], k == 0, true, true, 4);
+    }
+    test_apply (CEL_NORM_INSTANCE, true, false);
+    test_stats ("1x16x64x64_mean_1000", big, CEL_NORM_INSTANCE, false, 999, 1001);
+    oc_name_prefix = "";
+    oc_other_reads (&other);
+  } else {
+    tap_skip ("the device cannot read float texel buffers", "/norm/other_reads");
+  }
   return tap_finish ();
 }

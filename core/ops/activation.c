@@ -28,7 +28,9 @@ cel_status activate_record (cel_exec *ex, cel_graph *g, cel_node self) {
   const cel_node_rec *n = cel_node_get (g, self);
   activate_push p = { (uint32_t) cel_shape_count (n->shape), (uint32_t) n->ip[0], n->fp[0] };
   cel_node bind[2] = { n->in[0], self };
-  return cel_exec_dispatch_1d (ex, CEL_SHADER_ACTIVATE, bind, 2, &p, sizeof p, p.count, 256);
+  /* x through a texel buffer where the context reads so (activate_texel.comp) */
+  cel_shader_id sh = cel_exec_texel_fits (ex, n->in[0]) ? CEL_SHADER_ACTIVATE_TEXEL : CEL_SHADER_ACTIVATE;
+  return cel_exec_dispatch_1d (ex, sh, bind, 2, &p, sizeof p, p.count, 256);
 }
 
 cel_status activate_backward (cel_graph *g, cel_node self, cel_node dy, const bool *need, cel_node *dx) {
