@@ -108,10 +108,9 @@ cel_status cel_context_limit_allocation (cel_context *ctx, uint64_t bytes);
 
 /* Whether convolutions (input and weights), norms (statistics and their application) and activations read their
  * inputs through uniform texel buffers instead of storage buffers (and Gram matrices run as a convolution's
- * weight gradient). On by default on CPU devices, where it
- * measured faster on lavapipe (a texel fetch is one gather, a storage-buffer load a loop over the lanes); off
- * on GPUs. The environment variable CELGAN_TEXEL_READS=0
- * or 1 at creation overrides the default. Graphs planned afterwards follow the setting. CEL_ERROR_UNSUPPORTED
+ * weight gradient). On by default on CPU devices, where it measured faster on lavapipe (a texel fetch is one
+ * gather, a storage-buffer load a loop over the lanes); off on GPUs. The environment variable
+ * CELGAN_TEXEL_READS=0 or 1 at creation overrides the default. Graphs planned afterwards follow the setting. CEL_ERROR_UNSUPPORTED
  * where the device lacks float texel buffers. */
 cel_status cel_context_set_texel_reads (cel_context *ctx, bool on);
 bool cel_context_texel_reads (const cel_context *ctx);

@@ -245,6 +245,10 @@ cel_status cel_exec_dispatch (cel_exec *ex, cel_shader_id shader, const uint32_t
 /* Whether a shader variant that reads node n through a texel buffer may be used: the context reads through
  * texel buffers (cel_context_set_texel_reads) and n fits the device's texel-buffer size. */
 bool cel_exec_texel_fits (const cel_exec *ex, cel_node n);
+/* An op's shader variant: `texel` (its inputs read through texel buffers) where every one of the n nodes it reads
+ * so fits (cel_exec_texel_fits), else `storage`. */
+cel_shader_id cel_exec_pick_reads (const cel_exec *ex, cel_shader_id storage, cel_shader_id texel, const cel_node *reads,
+                                   uint32_t n);
 /* 1-D dispatch over `invocations` threads in groups of `local_size`: splits into x and y when the group
  * count exceeds 65535. Shaders recover the linear index with cel_linear_index () (shaders/common.glsl). */
 cel_status cel_exec_dispatch_1d (cel_exec *ex, cel_shader_id shader, const cel_node *bind, uint32_t n_bind,

@@ -348,6 +348,14 @@ bool cel_exec_texel_fits (const cel_exec *ex, cel_node n) {
   return ctx->texel_reads && (uint64_t) cel_shape_count (cel_node_shape (ex->g, n)) <= ctx->max_texel_elements;
 }
 
+cel_shader_id cel_exec_pick_reads (const cel_exec *ex, cel_shader_id storage, cel_shader_id texel, const cel_node *reads,
+                                   uint32_t n) {
+  for (uint32_t i = 0; i < n; i++)
+    if (!cel_exec_texel_fits (ex, reads[i]))
+      return storage;
+  return texel;
+}
+
 static void compute_barrier (VkCommandBuffer cmd) {
   VkMemoryBarrier mb = { .sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
                          .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_SHADER_READ_BIT,

@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
 """Generate the embedded shader table: an enum of shader ids and, per shader, its SPIR-V words, the number
 of bindings it declares (0..n-1, std430 storage buffers) and which of them are uniform texel buffers instead:
-`layout(binding = N) uniform textureBuffer NAME;` (or samplerBuffer) is read through an R32_SFLOAT view, or an
-R32G32B32A32_SFLOAT view where NAME ends in _v4. Included .glsl files count (`#include "F.glsl"`)."""
+`layout(binding = N) uniform textureBuffer NAME;` is read through an R32_SFLOAT view, or an R32G32B32A32_SFLOAT
+view where NAME ends in _v4 (samplerBuffer is refused: Debian 13's validation layers reject a sampled image of
+Buffer dimension). Included .glsl files count (`#include "F.glsl"`)."""
 import os, re, sys
 
 src_dir, out_c, out_h, names = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
 binding_re = re.compile(r"binding\s*=\s*(\d+)")
 
-texel_re = re.compile(r"binding\s*=\s*(\d+)\s*\)\s*uniform\s+(?:textureBuffer|samplerBuffer)\s+(\w+)")
+texel_re = re.compile(r"binding\s*=\s*(\d+)\s*\)\s*uniform\s+textureBuffer\s+(\w+)")
 include_re = re.compile(r'#include\s+"(\w+\.glsl)"')
 
 def source(name):
@@ -18,6 +19,8 @@ def source(name):
 
 def bindings(name):
     text = source(name + ".comp")
+    if "samplerBuffer" in text:
+        sys.exit(f"{name}.comp: declare texel buffers as textureBuffer (GL_EXT_samplerless_texture_functions)")
     ids = [int(m) for m in binding_re.findall(text)]
     texel = texel4 = 0
     for b, var in texel_re.findall(text):

@@ -28,8 +28,7 @@ cel_status activate_record (cel_exec *ex, cel_graph *g, cel_node self) {
   const cel_node_rec *n = cel_node_get (g, self);
   activate_push p = { (uint32_t) cel_shape_count (n->shape), (uint32_t) n->ip[0], n->fp[0] };
   cel_node bind[2] = { n->in[0], self };
-  /* x through a texel buffer where the context reads so (activate_texel.comp) */
-  cel_shader_id sh = cel_exec_texel_fits (ex, n->in[0]) ? CEL_SHADER_ACTIVATE_TEXEL : CEL_SHADER_ACTIVATE;
+  cel_shader_id sh = cel_exec_pick_reads (ex, CEL_SHADER_ACTIVATE, CEL_SHADER_ACTIVATE_TEXEL, bind, 1);
   return cel_exec_dispatch_1d (ex, sh, bind, 2, &p, sizeof p, p.count, 256);
 }
 

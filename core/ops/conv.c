@@ -368,10 +368,9 @@ cel_status conv2d_dispatch_weight_slices (cel_exec *ex, cel_shader_id shader, co
 cel_shader_id conv_pick_reads (const cel_exec *ex, cel_shader_id storage, cel_shader_id texel, const cel_node *bind,
                                uint32_t n_bind, const cel_node *vec4_views, uint32_t n_vec4, cel_node *out,
                                uint32_t *n_out) {
-  bool fits = cel_exec_texel_fits (ex, bind[0]) && cel_exec_texel_fits (ex, bind[1]);
   memcpy (out, bind, n_bind * sizeof *bind);
   *n_out = n_bind;
-  if (!fits)
+  if (cel_exec_pick_reads (ex, storage, texel, bind, 2) == storage)
     return storage;
   memcpy (out + n_bind, vec4_views, n_vec4 * sizeof *vec4_views);
   *n_out = n_bind + n_vec4;

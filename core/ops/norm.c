@@ -87,8 +87,7 @@ cel_status norm_stats_record (cel_exec *ex, cel_graph *g, cel_node self) {
   uint32_t m = row_size (xs, n->shape.c);
   norm_stats_push p = { (uint32_t) (n->shape.n * n->shape.c), m, stats_divisor (m, n->ip[1]) };
   cel_node bind[2] = { n->in[0], self };
-  /* x through a texel buffer where the context reads so (norm_stats_texel.comp) */
-  cel_shader_id sh = cel_exec_texel_fits (ex, n->in[0]) ? CEL_SHADER_NORM_STATS_TEXEL : CEL_SHADER_NORM_STATS;
+  cel_shader_id sh = cel_exec_pick_reads (ex, CEL_SHADER_NORM_STATS, CEL_SHADER_NORM_STATS_TEXEL, bind, 1);
   return dispatch_per_group (ex, sh, NULL, 0, bind, 2, &p, sizeof p, p.groups);
 }
 
@@ -157,8 +156,7 @@ cel_status norm_apply_record (cel_exec *ex, cel_graph *g, cel_node self) {
   norm_apply_push p = apply_push (g, n->shape, stats, n->fp[0]);
   /* absent gamma / beta: stats is bound in their place and not read */
   cel_node bind[5] = { n->in[0], stats, spec[0] ? gamma : stats, spec[1] ? beta : stats, self };
-  /* the inputs through texel buffers where the context reads so (norm_apply_texel.comp; gamma and beta are small) */
-  cel_shader_id sh = cel_exec_texel_fits (ex, n->in[0]) ? CEL_SHADER_NORM_APPLY_TEXEL : CEL_SHADER_NORM_APPLY;
+  cel_shader_id sh = cel_exec_pick_reads (ex, CEL_SHADER_NORM_APPLY, CEL_SHADER_NORM_APPLY_TEXEL, bind, 4);
   return dispatch_per_element (ex, sh, spec, 2, bind, 5, &p, sizeof p, p.count);
 }
 
