@@ -59,6 +59,7 @@ typedef struct cel_device_info {
   bool cooperative_matrix_nv;     /* VK_NV_cooperative_matrix */
   uint32_t max_workgroup_invocations;
   uint64_t max_storage_buffer_range;
+  bool subgroup_shuffle;          /* subgroupShuffle in compute shaders */
 } cel_device_info;
 
 typedef struct cel_context cel_context;

@@ -169,6 +169,8 @@ static void read_device_info (VkPhysicalDevice pd, uint32_t index, cel_device_in
     VkPhysicalDeviceProperties2 p2 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &sub };
     vkGetPhysicalDeviceProperties2 (pd, &p2);
     info->subgroup_size = sub.subgroupSize;
+    info->subgroup_shuffle = (sub.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
+                             (sub.supportedOperations & VK_SUBGROUP_FEATURE_SHUFFLE_BIT);
 
     VkPhysicalDeviceShaderFloat16Int8Features f16 = {
       .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT16_INT8_FEATURES };

@@ -13,6 +13,10 @@ layout(constant_id = 6) const int ICL = 1; // input channels per lane
 layout(constant_id = 7) const int VEC4_ROWS = 0;
 layout(constant_id = 8) const int PAD_L = 0;
 layout(constant_id = 9) const int DY4 = 0;
+// Lanes work in groups of 8 (lane = invocation % 8 of its subgroup) that share a block of pixels: a whole
+// subgroup on lavapipe, which hands dy around by subgroupBroadcast; with SHUFFLE, subgroups of 16 to 64 hold
+// several groups, and subgroupShuffle reads within the lane's own group.
+layout(constant_id = 10) const int SHUFFLE = 0;
 layout(push_constant) uniform P {
   ivec4 xshape; ivec4 yshape;
   ivec2 kernel; ivec2 stride; ivec2 dilation; ivec2 pad; // (h, w); pad is (top, left)
@@ -28,7 +32,7 @@ const int T = ICL * KT * KW; // sums per (lane, output channel): [input channel]
 // register chain then sums 64 * PX products (training profile, 128x128 batch 2, four alternated pairs: weight
 // gradient 1385 ms with 16, 1178 ms with 64; 2150 ms with 4).
 const int FLUSH = 64;
-shared float partial[8 * 8 * 8 * T]; // [subgroup][oc][lane][T]
+shared float partial[8 * 8 * 8 * T]; // [group of 8 lanes][oc][lane][T]
 
 // Input row (or column) at unpadded position i; -1 for a zero of the padding.
 int source(int i, int size) {
@@ -43,7 +47,11 @@ float acc[8][T];
 
 // Adds the products of block blk (PX pixels of one output row) for the lane's channels: dy of output channel
 // my_oc (broadcast to the others), x of input channels first_ic + 8*i of the group from kernel row kh0 on.
+// Past the slice's end (blk >= block_end) the block adds zeros: every group of the workgroup runs the same
+// number of blocks, so no lane leaves the loop while others of its subgroup still shuffle.
 void add_block(int blk, int group, int first_ic, int my_oc, int kh0) {
+  bool live = blk < p.block_end;
+  blk = min(blk, p.block_end - 1);
   int icg_count = p.xshape.y / p.groups;
   int nbw = (p.yshape.w + PX - 1) / PX;
   int bw = blk % nbw, rest = blk / nbw;
@@ -55,16 +63,16 @@ void add_block(int blk, int group, int first_ic, int my_oc, int kh0) {
   if (DY4 != 0) {
     [[unroll]] for (int m = 0; m < PX / 4; m++) {
       vec4 v = LOAD_DY4(yo / 4u + uint(m));
-      [[unroll]] for (int k = 0; k < 4; k++) dl[4 * m + k] = v[k];
+      [[unroll]] for (int k = 0; k < 4; k++) dl[4 * m + k] = live ? v[k] : 0.0;
     }
   } else {
     [[unroll]] for (int q = 0; q < PX; q++) {
       float v = LOAD_DY(yo + uint(min(q, p.yshape.w - 1 - ow0)));
-      dl[q] = ow0 + q < p.yshape.w ? v : 0.0;
+      dl[q] = live && ow0 + q < p.yshape.w ? v : 0.0;
     }
   }
   [[unroll]] for (int q = 0; q < PX; q++) {
-#define BC(j) d[j][q] = subgroupBroadcast(dl[q], j);
+#define BC(j) if (SHUFFLE != 0) d[j][q] = subgroupShuffle(dl[q], (gl_SubgroupInvocationID & ~7u) | uint(j)); else d[j][q] = subgroupBroadcast(dl[q], j);
     BC(0) BC(1) BC(2) BC(3) BC(4) BC(5) BC(6) BC(7)
 #undef BC
   }
@@ -110,7 +118,8 @@ void main() {
   int icb = tile % ic_blocks; tile /= ic_blocks;
   int ocb = tile % oc_blocks;
   int group = tile / oc_blocks;
-  int lane = int(gl_SubgroupInvocationID), sg = int(gl_SubgroupID);
+  // the group of 8 (sg, 0..7 in the workgroup of 64) and the lane in it
+  int lane = int(gl_SubgroupInvocationID % 8u), sg = int(gl_SubgroupID * (gl_SubgroupSize / 8u) + gl_SubgroupInvocationID / 8u);
   int oc0 = group * ocg_count + ocb * 8, oc_end = (group + 1) * ocg_count;
   int first_ic = icb * 8 * ICL + lane; // the lane's input channels in the group: first_ic + 8*i, i < ICL
   int my_oc = min(oc0 + lane, oc_end - 1); // the dy channel this lane loads
@@ -124,8 +133,8 @@ void main() {
   // llvmpipe predicates branches (both sides run), so the flush follows a loop of FLUSH blocks, not an if.
   // this dispatch's slice of the N*OH*ceil(OW/PX) blocks (the C side keeps the loop trips under llvmpipe's cap)
   int blocks = p.block_end;
-  for (int blk = p.block_begin + sg; blk < blocks;) {
-    for (int k = 0; k < FLUSH && blk < blocks; k++, blk += 8) add_block(blk, group, first_ic, my_oc, kh0);
+  for (int b0 = p.block_begin; b0 < blocks;) {
+    for (int k = 0; k < FLUSH && b0 < blocks; k++, b0 += 8) add_block(b0 + sg, group, first_ic, my_oc, kh0);
     [[unroll]] for (int j = 0; j < 8; j++)
       [[unroll]] for (int t = 0; t < T; t++) {
         partial[((sg * 8 + j) * 8 + lane) * T + t] += acc[j][t];

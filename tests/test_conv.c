@@ -506,6 +506,21 @@ int main (void) {
   } else {
     tap_skip ("the device cannot read float texel buffers", "/conv2d/texel_reads");
   }
+  /* the blocked weight gradient's lanes trade dy by subgroupShuffle on subgroups wider than 8 (GPUs); here that
+   * path runs too, by the core's test switch. On 8-wide subgroups it reads the same lanes as the broadcast, so
+   * this checks the shuffle's code, not the mapping of groups of 8 onto wider subgroups (the GPU runs check that). */
+  const cel_device_info *dev = cel_context_device (ctx);
+  if (dev->subgroup_size == 8 && dev->subgroup_shuffle) {
+    setenv ("CELGAN_TEST_SUBGROUP_SHUFFLE", "1", 1);
+    case_prefix = "subgroup_shuffle/";
+    skip_long_cases = true;
+    blocked_cases ();
+    unsetenv ("CELGAN_TEST_SUBGROUP_SHUFFLE");
+    case_prefix = "";
+  } else {
+    tap_skip (dev->subgroup_size == 8 ? "no subgroupShuffle" : "subgroups are not 8 wide: the shuffle ran above",
+              "/conv2d/subgroup_shuffle");
+  }
   for (int i = 0; i < 32; i++) {
     char name[32];
     snprintf (name, sizeof name, "random%d", i);

@@ -9,6 +9,7 @@
  * conv2d_bwd_data.comp), one workgroup per weight element (conv2d_bwd_weight.comp). */
 #include "conv.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* ip[] of conv2d, conv2d_bwd_data and conv2d_bwd_weight nodes: the fields of cel_conv2d_params in order, zeros
@@ -83,6 +84,16 @@ cel_status conv2d_infer (cel_graph *g, cel_node_rec *n) {
 /* The blocked kernels hand weights between lanes with subgroupBroadcast from lanes 0..7. */
 static bool has_subgroups_of_8 (cel_graph *g) {
   return cel_context_device (g->ctx)->subgroup_size >= 8;
+}
+
+bool conv_weight_blocked_runs (cel_graph *g) {
+  const cel_device_info *d = cel_context_device (g->ctx);
+  return d->subgroup_size == 8 || (d->subgroup_size % 8 == 0 && d->subgroup_size <= 64 && d->subgroup_shuffle);
+}
+
+uint32_t conv_weight_shuffle (cel_graph *g) {
+  const char *force = getenv ("CELGAN_TEST_SUBGROUP_SHUFFLE");
+  return cel_context_device (g->ctx)->subgroup_size != 8 || (force && strcmp (force, "1") == 0);
 }
 
 /* Grid of a blocked kernel: `blocks` invocations in workgroups of 64 along x (z when over 65535) times gy. */
@@ -383,7 +394,7 @@ cel_shader_id conv_pick_reads (const cel_exec *ex, cel_shader_id storage, cel_sh
 static cel_status weight_blocked (cel_exec *ex, cel_graph *g, const int32_t *ip, cel_node dy, cel_node x, cel_node dw,
                                   cel_shape ys, cel_shape xs, cel_shape ws, float out_scale, bool *done) {
   *done = false;
-  if (cel_context_device (g->ctx)->subgroup_size != 8 || ws.c <= 1 || ws.w > 16)
+  if (!conv_weight_blocked_runs (g) || ws.c <= 1 || ws.w > 16)
     return CEL_OK;
   int32_t px = ys.w >= 4 ? 4 : pixels_per_invocation (ys.w);
   while (px > 1 && span (px, ip[IP_STRIDE_W], ip[IP_DILATION_W], ws.w) > 32)
@@ -402,15 +413,15 @@ static cel_status weight_blocked (cel_exec *ex, cel_graph *g, const int32_t *ip,
   int32_t pad_left = ip[IP_PAD_LEFT];
   uint32_t vec4_rows = px == 4 && rows_read_as_vec4 (ip, xs, ws, ys);
   uint32_t dy4 = px == 4 && ys.w % 4 == 0;
-  uint32_t spec[10] = { (uint32_t) ws.h, (uint32_t) ws.w, (uint32_t) ip[IP_STRIDE_W], (uint32_t) ip[IP_DILATION_W],
+  uint32_t spec[11] = { (uint32_t) ws.h, (uint32_t) ws.w, (uint32_t) ip[IP_STRIDE_W], (uint32_t) ip[IP_DILATION_W],
                         (uint32_t) px, (uint32_t) kt, (uint32_t) icl, vec4_rows, vec4_rows ? (uint32_t) pad_left : 0,
-                        dy4 };
+                        dy4, conv_weight_shuffle (g) };
   int64_t blocks = (int64_t) ys.n * ys.h * ((ys.w + px - 1) / px);
   cel_node bind[3] = { dy, x, dw }, tbind[5]; /* dy and x through texel buffers where the context reads so, their vec4 views at 3, 4 */
   uint32_t n_bind;
   cel_shader_id sh = conv_pick_reads (ex, CEL_SHADER_CONV2D_BWD_WEIGHT_BLOCKED, CEL_SHADER_CONV2D_BWD_WEIGHT_BLOCKED_TEXEL,
                                       bind, 3, bind, 2, tbind, &n_bind);
-  return conv2d_dispatch_weight_slices (ex, sh, spec, 10, tbind, n_bind, p, blocks, CONV2D_WEIGHT_BLOCKS_BLOCKED,
+  return conv2d_dispatch_weight_slices (ex, sh, spec, 11, tbind, n_bind, p, blocks, CONV2D_WEIGHT_BLOCKS_BLOCKED,
                                         (uint32_t) tiles);
 }
 

@@ -44,6 +44,16 @@ cel_shader_id conv_pick_reads (const cel_exec *ex, cel_shader_id storage, cel_sh
                                uint32_t n_bind, const cel_node *vec4_views, uint32_t n_vec4, cel_node *out,
                                uint32_t *n_out);
 
+/* Whether the blocked weight gradient (conv2d_bwd_weight_blocked.comp) can run on the context's device: its lanes
+ * work in groups of 8, which need subgroups of 8 or a multiple of 8 up to 64 with subgroupShuffle. */
+bool conv_weight_blocked_runs (cel_graph *g);
+
+/* The SHUFFLE specialization constant (index 10) of conv2d_bwd_weight_blocked.comp, which every caller must set:
+ * lanes trade dy within groups of 8 by subgroupBroadcast where subgroups are 8 wide, else by subgroupShuffle
+ * (CELGAN_TEST_SUBGROUP_SHUFFLE=1 takes the shuffle on lavapipe too, for the tests). Left at 0 on a 32-wide
+ * subgroup, groups 1 to 3 of each subgroup would read group 0's dy. */
+uint32_t conv_weight_shuffle (cel_graph *g);
+
 /* Gram matrices y (N,1,C,C) = scale * x x^T per sample of x (N,C,H,W), through the blocked weight gradient: they
  * are the weight gradient of a 1x1 convolution with N groups of x, viewed as (1,N*C,H,W), with itself. *done is
  * false where that kernel does not run here (subgroups other than 8, too many tiles): nothing recorded. */

@@ -213,7 +213,7 @@ cel_status conv_transpose2d_bwd_weight_record (cel_exec *ex, cel_graph *g, cel_n
                                        false, count);
   cel_shape xs = cel_node_shape (g, n->in[0]), dys = cel_node_shape (g, n->in[1]), ws = n->shape;
   const int32_t *ip = n->ip;
-  if (blocked_kernels (g, ws, ip) && cel_context_device (g->ctx)->subgroup_size == 8 && ws.c > 1) {
+  if (blocked_kernels (g, ws, ip) && conv_weight_blocked_runs (g) && ws.c > 1) {
     /* conv2d's weight gradient with x as its dy and dy as its input: a tile of 8 x 8*icl channels x kt kernel rows */
     conv2d_push c = conv2d_view (ip, dys, ws, xs, false);
     int32_t kt = 16 / ws.w < ws.h ? 16 / ws.w : ws.h, icl = 16 / (kt * ws.w), icl_max = (ws.c + 7) / 8;
@@ -221,8 +221,9 @@ cel_status conv_transpose2d_bwd_weight_record (cel_exec *ex, cel_graph *g, cel_n
     int32_t px = xs.w >= 4 ? 4 : xs.w >= 2 ? 2 : 1, groups = ip[IP_GROUPS];
     int64_t tiles = (int64_t) groups * ((ws.n / groups + 7) / 8) * ((ws.c + 8 * icl - 1) / (8 * icl)) * ((ws.h + kt - 1) / kt);
     if (tiles <= 65535) {
-      uint32_t spec[7] = { (uint32_t) ws.h, (uint32_t) ws.w, (uint32_t) ip[IP_STRIDE_W], (uint32_t) ip[IP_DILATION_W],
-                           (uint32_t) px, (uint32_t) kt, (uint32_t) icl };
+      /* no vec4 loads (VEC4_ROWS, PAD_L, DY4 zero); SHUFFLE as conv.c's */
+      uint32_t spec[11] = { (uint32_t) ws.h, (uint32_t) ws.w, (uint32_t) ip[IP_STRIDE_W], (uint32_t) ip[IP_DILATION_W],
+                            (uint32_t) px, (uint32_t) kt, (uint32_t) icl, 0, 0, 0, conv_weight_shuffle (g) };
       cel_node bind[3] = { n->in[0], n->in[1], self };
       /* conv2d's dy here is x: its N*H*ceil(W/px) pixel blocks, in slices as conv.c's */
       int64_t blocks = (int64_t) xs.n * xs.h * ((xs.w + px - 1) / px);
@@ -230,7 +231,7 @@ cel_status conv_transpose2d_bwd_weight_record (cel_exec *ex, cel_graph *g, cel_n
       uint32_t n_bind;
       cel_shader_id sh = conv_pick_reads (ex, CEL_SHADER_CONV2D_BWD_WEIGHT_BLOCKED,
                                           CEL_SHADER_CONV2D_BWD_WEIGHT_BLOCKED_TEXEL, bind, 3, n->in, 2, tbind, &n_bind);
-      return conv2d_dispatch_weight_slices (ex, sh, spec, 7, tbind, n_bind, c, blocks, CONV2D_WEIGHT_BLOCKS_BLOCKED,
+      return conv2d_dispatch_weight_slices (ex, sh, spec, 11, tbind, n_bind, c, blocks, CONV2D_WEIGHT_BLOCKS_BLOCKED,
                                             (uint32_t) tiles);
     }
   }
