@@ -146,6 +146,8 @@ typedef struct cel_node_rec {
   int32_t ip[16]; /* integer op parameters, meaning per op */
   float fp[8];    /* float op parameters, meaning per op */
   cel_shape shape;
+  int64_t scratch;    /* floats after the tensor that only the op's own dispatches use (per-workgroup partial
+                       * sums of a split reduction); set by infer, 0 for most ops */
   bool no_output;     /* side-effect op (Adam): no tensor of its own */
   bool requires_grad; /* depends on a parameter or on an input that requires grad */
   bool is_output;

@@ -232,7 +232,7 @@ static cel_status pack_arena (cel_graph *g, VkDeviceSize sizes[CEL_MAX_ARENA_CHU
           live[k++] = live[j];
       n_live = k;
       qsort (live, (size_t) n_live, sizeof *live, cmp_block);
-      r->bytes = align_up ((VkDeviceSize) cel_shape_count (r->shape) * 4, align);
+      r->bytes = align_up ((VkDeviceSize) (cel_shape_count (r->shape) + r->scratch) * 4, align);
       sum += r->bytes;
       if (r->bytes > limit) {
         st = cel_graph_error (g, CEL_ERROR_OUT_OF_DEVICE_MEMORY,

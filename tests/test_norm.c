@@ -333,6 +333,11 @@ int main (void) {
   test_norm ("2x3x61x67", (cel_shape) { 2, 3, 61, 67 }, CEL_NORM_LAYER, true, true, true, 4);
   test_stats ("1x16x64x64_mean_1000", big, CEL_NORM_INSTANCE, false, 999, 1001);
   test_stats ("1x16x64x64_mean_1000", big, CEL_NORM_LAYER, true, 999, 1001);
+  /* Long rows split over several workgroups and folded by a second pass (norm.c's reduce_parts): 1x16x64x64
+   * layer norm above runs in 8 parts, the 4608x4608 rows below in 256; 3*67*83 = 16683 elements make 2 parts
+   * of 8342 and 8341, 1 x 3*61*67 stays one part. */
+  test_stats ("2x3x67x83_two_uneven_parts", (cel_shape) { 2, 3, 67, 83 }, CEL_NORM_LAYER, false, 999, 1001);
+  test_norm ("2x3x67x83_two_uneven_parts", (cel_shape) { 2, 3, 67, 83 }, CEL_NORM_LAYER, false, true, true, 4);
 
   /* Rows of 4608*4608 elements: 82944 strides per invocation, past llvmpipe's cap on loop trips
    * (shaders/common.glsl). The ramp makes a row cut short visible in its mean and variance. */
