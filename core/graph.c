@@ -290,7 +290,6 @@ cel_status cel_graph_add_op (cel_graph *g, cel_op op, const cel_node *in, int32_
 /* ---- host data -------------------------------------------------------------------------------- */
 
 cel_status cel_plan_download_persistent (cel_graph *g, cel_node node); /* plan.c */
-const float *cel_plan_output_data (cel_graph *g, cel_node node);     /* plan.c */
 
 cel_status cel_graph_set_data (cel_graph *g, cel_node node, const float *data, size_t count) {
   cel_status st = cel_graph_check_node (g, node, false, "set_data", "the node");
@@ -311,6 +310,7 @@ cel_status cel_graph_set_data (cel_graph *g, cel_node node, const float *data, s
   }
   memcpy (n->host, data, want * sizeof *data);
   n->host_dirty = true;
+  n->staged = false;
   return CEL_OK;
 }
 

@@ -154,6 +154,7 @@ typedef struct cel_node_rec {
   /* data */
   float *host;        /* persistent nodes: host mirror for set/get, and dirty flag */
   bool host_dirty;
+  bool staged;        /* input data written straight into staging (cel_plan_input_staging): run copies no host */
   /* planning */
   int32_t last_use;
   VkDeviceSize offset, bytes; /* in its arena chunk, or in the persistent buffer */
@@ -199,6 +200,14 @@ struct cel_graph {
 void cel_plan_release (cel_graph *g);
 /* Device bytes a plan would need (intermediates, staging) without allocating anything. */
 cel_status cel_plan_estimate (cel_graph *g, uint64_t *arena_bytes, uint64_t *staging_bytes);
+/* Where input node's data goes in the staging buffer of the planned graph g, for a caller that writes it there
+ * itself (cel_shape_count floats) instead of through cel_graph_set_data's host copy: the tiler's windows of
+ * host tensors go there without two more copies of every window. NULL (with the error set) if g is not planned
+ * or node is not an input. Valid until g is replanned; cel_graph_set_data on the node takes it back. */
+float *cel_plan_input_staging (cel_graph *g, cel_node node);
+/* The data of output node `node` in the staging buffer after the latest run; NULL if the graph has not run
+ * since it was planned or the node is not an output. */
+const float *cel_plan_output_data (cel_graph *g, cel_node node);
 
 static inline int64_t cel_shape_count (cel_shape s) {
   return (int64_t) s.n * s.c * s.h * s.w;

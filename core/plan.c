@@ -603,6 +603,7 @@ cel_status cel_graph_plan (cel_graph *g) {
   for (int32_t i = 0; i < g->n_nodes; i++) {
     cel_node_rec *n = &g->nodes[i];
     n->staging_in = n->staging_out = (VkDeviceSize) -1;
+    n->staged = false;
     if (n->kind == CEL_NODE_INPUT && n->last_use >= 0) {
       n->staging_in = stage;
       stage += n->bytes;
@@ -679,7 +680,7 @@ cel_status cel_graph_run (cel_graph *g) {
     return st;
   for (int32_t i = 0; i < g->n_nodes; i++) {
     cel_node_rec *n = &g->nodes[i];
-    if (n->kind != CEL_NODE_INPUT || n->staging_in == (VkDeviceSize) -1)
+    if (n->kind != CEL_NODE_INPUT || n->staging_in == (VkDeviceSize) -1 || n->staged)
       continue;
     if (!n->host)
       return cel_graph_error (g, CEL_ERROR_INVALID_ARGUMENT, "run: input '%s' has no data (cel_graph_set_data)",
@@ -695,6 +696,16 @@ cel_status cel_graph_run (cel_graph *g) {
     return st;
   g->ran = true;
   return g->queries ? add_profile (g) : CEL_OK;
+}
+
+float *cel_plan_input_staging (cel_graph *g, cel_node node) {
+  if (node < 0 || node >= g->n_nodes || g->nodes[node].kind != CEL_NODE_INPUT || !g->planned ||
+      g->nodes[node].staging_in == (VkDeviceSize) -1) {
+    cel_graph_error (g, CEL_ERROR_INVALID_ARGUMENT, "internal: input_staging of node %d: not a planned input", (int) node);
+    return NULL;
+  }
+  g->nodes[node].staged = true;
+  return (float *) ((char *) g->staging.mapped + g->nodes[node].staging_in);
 }
 
 const float *cel_plan_output_data (cel_graph *g, cel_node node) {

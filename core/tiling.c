@@ -72,6 +72,8 @@ typedef struct lstate {
   bool stats;           /* its statistics are needed by a global op */
   bool vec;             /* a per-channel vector (global pooling and what is computed from it only) */
   float *host;          /* C x gh x gw (boundary) */
+  size_t host_floats;   /* its size; boundaries on the image are held from their segment to last_seg */
+  int32_t last_seg;     /* the last segment that reads it */
   stats_acc acc;
   /* per tile */
   win req;              /* window this tile computes */
@@ -189,6 +191,13 @@ static int32_t assign_segments (const cel_model *m, lstate *ls) {
     }
   }
   ls[m->output].boundary = true;
+  for (int32_t i = 0; i < m->n_layers; i++) {
+    const layer *L = &m->layers[i];
+    ls[i].last_seg = ls[i].seg;
+    for (int k = 0; k < L->n_in; k++)
+      if (L->in[k] >= 0 && ls[i].seg > ls[L->in[k]].last_seg)
+        ls[L->in[k]].last_seg = ls[i].seg;
+  }
   return max_seg;
 }
 
@@ -258,7 +267,65 @@ typedef struct run {
   const float *ref;          /* planar reference (or NULL) */
   int32_t RH, RW;
   uint64_t budget; /* device bytes for one tile's intermediates and staging */
+  /* run_tile's windows of host tensors, copied straight into the planned graph's staging (fill_windows) */
+  struct pending {
+    cel_node node;
+    const float *host;
+    int32_t C, gh, gw;
+    win w;
+  } *pending;
+  int32_t n_pending, cap_pending;
+  bool defer; /* upload_window records a pending window instead of copying it through cel_graph_set_data */
+  cel_stylize_report *rep; /* its host-time fields add up each tile's phases */
+  /* host buffers of boundaries whose last segment has passed, for the next ones (pool_take) */
+  struct pooled {
+    float *p;
+    size_t floats;
+  } pool[64];
+  int32_t n_pool;
 } run;
+
+/* A host buffer of at least n floats for a boundary tensor: the smallest pooled one that fits, else a new one.
+ * A boundary lives from its segment to the last segment that reads it, so a model's 25 segments hold a few
+ * full-size tensors at a time, not 25 (at 8192x8192 each 64-channel one is 16 GiB), and reused pages are not
+ * faulted in again. */
+static float *pool_take (run *r, size_t n, size_t *got) {
+  int32_t best = -1;
+  for (int32_t k = 0; k < r->n_pool; k++)
+    if (r->pool[k].floats >= n && (best < 0 || r->pool[k].floats < r->pool[best].floats))
+      best = k;
+  if (best >= 0) {
+    float *p = r->pool[best].p;
+    *got = r->pool[best].floats;
+    r->pool[best] = r->pool[--r->n_pool];
+    return p;
+  }
+  /* none fits: the largest pooled one (too small) goes back to the system before a new one is taken */
+  while (r->n_pool > 0) {
+    int32_t big = 0;
+    for (int32_t k = 1; k < r->n_pool; k++)
+      if (r->pool[k].floats > r->pool[big].floats)
+        big = k;
+    free (r->pool[big].p);
+    r->pool[big] = r->pool[--r->n_pool];
+    break;
+  }
+  *got = n;
+  return malloc (n * sizeof (float));
+}
+
+static void pool_give (run *r, float *p, size_t n) {
+#ifndef NDEBUG
+  /* debug builds (the tests) poison it: a boundary given back while a later segment still reads it would feed
+   * NaN to that segment instead of passing unnoticed until a pooled buffer is reused */
+  for (size_t k = 0; k < n; k++)
+    p[k] = NAN;
+#endif
+  if (r->n_pool < 64)
+    r->pool[r->n_pool++] = (struct pooled) { p, n };
+  else
+    free (p);
+}
 
 static span owned_span (int32_t t0, int32_t t1, int32_t full, double res, int32_t gsize) {
   int32_t lo = (int32_t) llround (t0 * res);
@@ -281,19 +348,37 @@ static void acc_add (stats_acc *a, int32_t c, double n, double mean, double m2) 
   a->count[c] = nt;
 }
 
-/* Host node for a window of a host tensor (C x gh x gw planar) as a graph input. */
-static cel_status upload_window (cel_graph *g, const float *host, int32_t C, int32_t gh, int32_t gw, win wv, cel_node *out) {
+/* Copies window w of a host tensor (C x gh x gw planar) to dst (C x w.h x w.w). */
+static void copy_window (float *dst, const float *host, int32_t C, int32_t gh, int32_t gw, win w) {
+  for (int32_t c = 0; c < C; c++)
+    for (int32_t y = 0; y < w.h; y++)
+      memcpy (dst + ((size_t) c * w.h + y) * w.w, host + ((size_t) c * gh + w.y0 + y) * gw + w.x0, (size_t) w.w * sizeof *dst);
+}
+
+/* Host node for a window of a host tensor (C x gh x gw planar) as a graph input: copied now, or, while
+ * r->defer, once the graph is planned (fill_windows), straight into its staging buffer. */
+static cel_status upload_window (run *r, cel_graph *g, const float *host, int32_t C, int32_t gh, int32_t gw, win wv,
+                                 cel_node *out) {
   cel_status st = cel_graph_input (g, NULL, (cel_shape) { 1, C, wv.h, wv.w }, out);
   if (st)
     return st;
+  if (r->defer) {
+    if (r->n_pending == r->cap_pending) {
+      int32_t cap = r->cap_pending ? 2 * r->cap_pending : 32;
+      struct pending *p = realloc (r->pending, (size_t) cap * sizeof *p);
+      if (!p)
+        return cel_graph_error (g, CEL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+      r->pending = p;
+      r->cap_pending = cap;
+    }
+    r->pending[r->n_pending++] = (struct pending) { *out, host, C, gh, gw, wv };
+    return CEL_OK;
+  }
   size_t n = (size_t) C * wv.h * wv.w;
   float *buf = malloc (n * sizeof *buf);
   if (!buf)
     return cel_graph_error (g, CEL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
-  for (int32_t c = 0; c < C; c++)
-    for (int32_t y = 0; y < wv.h; y++)
-      memcpy (buf + ((size_t) c * wv.h + y) * wv.w, host + ((size_t) c * gh + wv.y0 + y) * gw + wv.x0,
-              (size_t) wv.w * sizeof *buf);
+  copy_window (buf, host, C, gh, gw, wv);
   st = cel_graph_set_data (g, *out, buf, n);
   free (buf);
   return st;
@@ -327,12 +412,12 @@ static const float *input_host (run *r, int32_t j, int32_t *C, int32_t *gh, int3
 static cel_status tile_input (run *r, cel_graph *g, int32_t j, int32_t seg, win want, cel_node *out) {
   /* per-channel vectors: pooled from the image (vec) or from the reference (its pre-pass), broadcast whole */
   if (j >= 0 && (r->ls[j].vec || (!r->ls[j].on_image && r->ls[j].gh == 1 && r->ls[j].gw == 1)))
-    return upload_window (g, r->ls[j].host, r->m->layers[j].channels, 1, 1, (win) { 0, 0, 1, 1 }, out);
+    return upload_window (r, g, r->ls[j].host, r->m->layers[j].channels, 1, 1, (win) { 0, 0, 1, 1 }, out);
   if (j >= 0 && r->ls[j].seg == seg && r->ls[j].on_image)
     return window_of (g, r->ls[j].node, r->ls[j].node_win, want, out);
   int32_t C, gh, gw;
   const float *host = input_host (r, j, &C, &gh, &gw);
-  return upload_window (g, host, C, gh, gw, want, out);
+  return upload_window (r, g, host, C, gh, gw, want, out);
 }
 
 /* The stats tensor (1, G, 1, 2) = (mean, var) of a layer's accumulated statistics. */
@@ -369,14 +454,27 @@ static cel_status param_of (cel_graph *g, const cel_tensor_info *t, cel_node *ou
   return t ? cel_graph_find (g, t->name, out) : CEL_OK;
 }
 
+static cel_status build_and_run_tile (run *r, int32_t seg, int32_t ty0, int32_t ty1, int32_t tx0, int32_t tx1);
+
 /* Builds and runs one tile of one segment. */
 static cel_status run_tile (run *r, int32_t seg, int32_t ty0, int32_t ty1, int32_t tx0, int32_t tx1) {
-  const cel_model *m = r->m;
-  lstate *ls = r->ls;
   cel_graph *g = r->s->g;
   cel_status st = cel_graph_truncate (g, r->s->base);
   if (st)
     return st;
+  r->n_pending = 0;
+  r->defer = true;
+  st = build_and_run_tile (r, seg, ty0, ty1, tx0, tx1);
+  r->defer = false;
+  return st;
+}
+
+static cel_status build_and_run_tile (run *r, int32_t seg, int32_t ty0, int32_t ty1, int32_t tx0, int32_t tx1) {
+  const cel_model *m = r->m;
+  lstate *ls = r->ls;
+  cel_graph *g = r->s->g;
+  cel_status st = CEL_OK;
+  double t0 = cel_now ();
   /* owned windows and required windows, backwards */
   for (int32_t i = 0; i < m->n_layers; i++) {
     ls[i].req = (win) { 0, 0, 0, 0 };
@@ -647,32 +745,49 @@ static cel_status run_tile (run *r, int32_t seg, int32_t ty0, int32_t ty1, int32
   if (r->budget && arena + staging > r->budget)
     return cel_set_error (r->s->ctx, CEL_ERROR_OUT_OF_DEVICE_MEMORY, "a %dx%d tile needs %.1f MiB, over the %.1f MiB budget",
                           ty1 - ty0, tx1 - tx0, (arena + staging) / 1048576.0, r->budget / 1048576.0);
+  /* the windows of host tensors go straight into staging, the outputs come straight from it: a window of a
+   * 64-channel tensor at full resolution is hundreds of MiB, and each copy through a fresh malloc faulted in
+   * its pages again (2048x2048 on the H200: 35 s of host copies for 0.2 s of GPU work) */
+  double t1 = cel_now ();
+  if ((st = cel_graph_plan (g)))
+    return st;
+  double t2 = cel_now ();
+  for (int32_t k = 0; k < r->n_pending; k++) {
+    const struct pending *p = &r->pending[k];
+    if (g->nodes[p->node].staging_in == (VkDeviceSize) -1)
+      continue; /* an input nothing reads */
+    float *dst = cel_plan_input_staging (g, p->node);
+    if (!dst)
+      return CEL_ERROR_INVALID_ARGUMENT;
+    copy_window (dst, p->host, p->C, p->gh, p->gw, p->w);
+  }
+  double t3 = cel_now ();
   if ((st = cel_graph_run (g)))
     return st;
+  double t4 = cel_now ();
   for (int32_t k = 0; k < n_outs && !st; k++) {
     const out_rec *o = &outs[k];
     lstate *l = &ls[o->layer];
     int32_t C = m->layers[o->layer].channels;
+    const float *v = cel_plan_output_data (g, o->node);
+    if (!v)
+      return cel_set_error (r->s->ctx, CEL_ERROR_INVALID_ARGUMENT, "internal: tile output not in staging");
     if (o->stats) {
-      float v[2 * 4096];
-      if ((st = cel_graph_get_data (g, o->node, v, (size_t) C * 2)))
-        break;
       double n = (double) o->w.h * o->w.w;
       for (int32_t c = 0; c < C; c++)
         acc_add (&l->acc, c, n, v[2 * c], (double) v[2 * c + 1] * n);
     } else {
-      size_t cnt = (size_t) C * o->w.h * o->w.w;
-      float *buf = malloc (cnt * sizeof *buf);
-      if (!buf)
-        return cel_set_error (r->s->ctx, CEL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
-      st = cel_graph_get_data (g, o->node, buf, cnt);
-      for (int32_t c = 0; c < C && !st; c++)
+      for (int32_t c = 0; c < C; c++)
         for (int32_t y = 0; y < o->w.h; y++)
-          memcpy (l->host + ((size_t) c * l->gh + o->w.y0 + y) * l->gw + o->w.x0, buf + ((size_t) c * o->w.h + y) * o->w.w,
-                  (size_t) o->w.w * sizeof *buf);
-      free (buf);
+          memcpy (l->host + ((size_t) c * l->gh + o->w.y0 + y) * l->gw + o->w.x0, v + ((size_t) c * o->w.h + y) * o->w.w,
+                  (size_t) o->w.w * sizeof *v);
     }
   }
+  r->rep->build_ms += (t1 - t0) * 1e3;
+  r->rep->plan_ms += (t2 - t1) * 1e3;
+  r->rep->copy_in_ms += (t3 - t2) * 1e3;
+  r->rep->run_ms += (t4 - t3) * 1e3;
+  r->rep->copy_out_ms += (cel_now () - t4) * 1e3;
   return st;
 }
 
@@ -715,7 +830,7 @@ static cel_status vector_pass (run *r, int32_t seg) {
       if (j >= 0 && nodes[j] != CEL_NO_NODE)
         in[k] = nodes[j];
       else if (j >= 0 && r->ls[j].vec)
-        st = upload_window (g, r->ls[j].host, m->layers[j].channels, 1, 1, (win) { 0, 0, 1, 1 }, &in[k]);
+        st = upload_window (r, g, r->ls[j].host, m->layers[j].channels, 1, 1, (win) { 0, 0, 1, 1 }, &in[k]);
       else
         st = cel_set_error (r->s->ctx, CEL_ERROR_UNSUPPORTED, "layer '%s' mixes pooled and spatial inputs in a way "
                             "that cannot be tiled", L->name);
@@ -808,7 +923,7 @@ cel_status cel_tiled_run (cel_stylizer *s, const float *net_in, int32_t H, int32
   if (!ls)
     return cel_set_error (s->ctx, CEL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
   run r = { .s = s, .m = m, .ls = ls, .H = H, .W = W, .in_ch = m->info.in_channels, .image = net_in, .ref = net_ref,
-            .RH = RH, .RW = RW, .budget = budget };
+            .RH = RH, .RW = RW, .budget = budget, .rep = rep };
   if ((st = global_sizes (s, ls, H, W, RH, RW)))
     goto done;
   int32_t max_seg = assign_segments (m, ls);
@@ -817,9 +932,11 @@ cel_status cel_tiled_run (cel_stylizer *s, const float *net_in, int32_t H, int32
     int32_t C = L->channels;
     if ((ls[i].boundary && ls[i].on_image) || ls[i].vec) {
       size_t n = (size_t) C * ls[i].gh * ls[i].gw;
+      ls[i].host_floats = n;
       if (i == m->output)
         ls[i].host = net_out;
-      else if (!(ls[i].host = malloc (n * sizeof (float)))) {
+      /* other boundaries on the image are taken when their segment starts (pool_take) */
+      else if (ls[i].vec && !(ls[i].host = malloc (n * sizeof (float)))) {
         st = cel_set_error (s->ctx, CEL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory for a %dx%dx%d intermediate", C,
                             ls[i].gh, ls[i].gw);
         goto done;
@@ -843,7 +960,13 @@ cel_status cel_tiled_run (cel_stylizer *s, const float *net_in, int32_t H, int32
   rep->segments = max_seg + 1;
   double total = (double) (max_seg + 1) * ny * nx, done = 0;
   for (int32_t seg = 0; seg <= max_seg && !st; seg++) {
-    st = vector_pass (&r, seg);
+    for (int32_t i = 0; i < m->n_layers && !st; i++)
+      if (ls[i].seg == seg && ls[i].boundary && ls[i].on_image && !ls[i].vec && i != m->output &&
+          !(ls[i].host = pool_take (&r, ls[i].host_floats, &ls[i].host_floats)))
+        st = cel_set_error (s->ctx, CEL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory for a %dx%dx%d intermediate",
+                            m->layers[i].channels, ls[i].gh, ls[i].gw);
+    if (!st)
+      st = vector_pass (&r, seg);
     for (int32_t ty = 0; ty < ny && !st; ty++)
       for (int32_t tx = 0; tx < nx && !st; tx++) {
         int32_t y0 = ty * tile, x0 = tx * tile, y1 = y0 + tile < H ? y0 + tile : H, x1 = x0 + tile < W ? x0 + tile : W;
@@ -854,6 +977,11 @@ cel_status cel_tiled_run (cel_stylizer *s, const float *net_in, int32_t H, int32
       }
     if (!st)
       finish_pools (&r, seg);
+    for (int32_t i = 0; i < m->n_layers; i++)
+      if (ls[i].host && ls[i].last_seg == seg && ls[i].on_image && !ls[i].vec && ls[i].seg >= 0 && i != m->output) {
+        pool_give (&r, ls[i].host, ls[i].host_floats);
+        ls[i].host = NULL;
+      }
   }
 
 done:
@@ -865,6 +993,9 @@ done:
     free (ls[i].acc.m2);
   }
   free (ls);
+  free (r.pending);
+  for (int32_t k = 0; k < r.n_pool; k++)
+    free (r.pool[k].p);
   cel_graph_truncate (s->g, s->base);
   return st;
 }
