@@ -19,9 +19,11 @@
 #include "tiling.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct win {
   int32_t y0, x0, h, w; /* h == 0: empty */
@@ -348,11 +350,62 @@ static void acc_add (stats_acc *a, int32_t c, double n, double mean, double m2) 
   a->count[c] = nt;
 }
 
+/* A copy of C planes of h rows of w floats between two planar tensors: row y of plane c goes from
+ * src + c * src_plane + y * src_row to dst + c * dst_plane + y * dst_row. */
+typedef struct plane_copy {
+  float *dst;
+  const float *src;
+  size_t dst_plane, dst_row, src_plane, src_row;
+  int32_t C, h, w;
+  int32_t c0, c1; /* the planes one thread copies */
+} plane_copy;
+
+static void *plane_copy_run (void *arg) {
+  const plane_copy *pc = arg;
+  for (int32_t c = pc->c0; c < pc->c1; c++)
+    for (int32_t y = 0; y < pc->h; y++)
+      memcpy (pc->dst + c * pc->dst_plane + y * pc->dst_row, pc->src + c * pc->src_plane + y * pc->src_row,
+              (size_t) pc->w * sizeof (float));
+  return NULL;
+}
+
+/* Runs a plane copy on up to 8 threads (planes split between them) where it moves more than 16 MiB and the
+ * device is a GPU: the windows of a 64-channel tensor at full resolution are hundreds of MiB, which one
+ * thread copies at a few GB/s. On lavapipe the cores are the device's, so one thread. CELGAN_COPY_THREADS
+ * sets the count for copies of any size (1: serial), for measuring and for the tests. */
+static void copy_planes (const cel_context *ctx, plane_copy pc) {
+  long n = ctx->info.is_cpu ? 1 : sysconf (_SC_NPROCESSORS_ONLN);
+  const char *env = getenv ("CELGAN_COPY_THREADS");
+  if (env && *env)
+    n = strtol (env, NULL, 10); /* for any size: the tests split their small windows too */
+  else if ((size_t) pc.C * pc.h * pc.w * sizeof (float) < ((size_t) 16 << 20))
+    n = 1;
+  n = n < 1 ? 1 : n > 8 ? 8 : n;
+  if (n > pc.C)
+    n = pc.C;
+  pthread_t th[8];
+  plane_copy part[8];
+  bool started[8] = { false };
+  for (int32_t t = 0; t < n; t++) {
+    part[t] = pc;
+    part[t].c0 = (int32_t) ((int64_t) pc.C * t / n);
+    part[t].c1 = (int32_t) ((int64_t) pc.C * (t + 1) / n);
+  }
+  for (int32_t t = 1; t < n; t++)
+    started[t] = pthread_create (&th[t], NULL, plane_copy_run, &part[t]) == 0;
+  for (int32_t t = 0; t < n; t++)
+    if (!started[t]) /* this thread's share, and those of threads that did not start */
+      plane_copy_run (&part[t]);
+  for (int32_t t = 1; t < n; t++)
+    if (started[t])
+      pthread_join (th[t], NULL);
+}
+
 /* Copies window w of a host tensor (C x gh x gw planar) to dst (C x w.h x w.w). */
-static void copy_window (float *dst, const float *host, int32_t C, int32_t gh, int32_t gw, win w) {
-  for (int32_t c = 0; c < C; c++)
-    for (int32_t y = 0; y < w.h; y++)
-      memcpy (dst + ((size_t) c * w.h + y) * w.w, host + ((size_t) c * gh + w.y0 + y) * gw + w.x0, (size_t) w.w * sizeof *dst);
+static void copy_window (const cel_context *ctx, float *dst, const float *host, int32_t C, int32_t gh, int32_t gw, win w) {
+  copy_planes (ctx, (plane_copy) { .dst = dst, .src = host + (size_t) w.y0 * gw + w.x0, .dst_plane = (size_t) w.h * w.w,
+                                   .dst_row = (size_t) w.w, .src_plane = (size_t) gh * gw, .src_row = (size_t) gw, .C = C,
+                                   .h = w.h, .w = w.w, .c0 = 0, .c1 = C });
 }
 
 /* Host node for a window of a host tensor (C x gh x gw planar) as a graph input: copied now, or, while
@@ -378,7 +431,7 @@ static cel_status upload_window (run *r, cel_graph *g, const float *host, int32_
   float *buf = malloc (n * sizeof *buf);
   if (!buf)
     return cel_graph_error (g, CEL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
-  copy_window (buf, host, C, gh, gw, wv);
+  copy_window (r->s->ctx, buf, host, C, gh, gw, wv);
   st = cel_graph_set_data (g, *out, buf, n);
   free (buf);
   return st;
@@ -759,7 +812,7 @@ static cel_status build_and_run_tile (run *r, int32_t seg, int32_t ty0, int32_t 
     float *dst = cel_plan_input_staging (g, p->node);
     if (!dst)
       return CEL_ERROR_INVALID_ARGUMENT;
-    copy_window (dst, p->host, p->C, p->gh, p->gw, p->w);
+    copy_window (r->s->ctx, dst, p->host, p->C, p->gh, p->gw, p->w);
   }
   double t3 = cel_now ();
   if ((st = cel_graph_run (g)))
@@ -777,10 +830,10 @@ static cel_status build_and_run_tile (run *r, int32_t seg, int32_t ty0, int32_t 
       for (int32_t c = 0; c < C; c++)
         acc_add (&l->acc, c, n, v[2 * c], (double) v[2 * c + 1] * n);
     } else {
-      for (int32_t c = 0; c < C; c++)
-        for (int32_t y = 0; y < o->w.h; y++)
-          memcpy (l->host + ((size_t) c * l->gh + o->w.y0 + y) * l->gw + o->w.x0, v + ((size_t) c * o->w.h + y) * o->w.w,
-                  (size_t) o->w.w * sizeof *v);
+      copy_planes (r->s->ctx, (plane_copy) { .dst = l->host + (size_t) o->w.y0 * l->gw + o->w.x0, .src = v,
+                                             .dst_plane = (size_t) l->gh * l->gw, .dst_row = (size_t) l->gw,
+                                             .src_plane = (size_t) o->w.h * o->w.w, .src_row = (size_t) o->w.w, .C = C,
+                                             .h = o->w.h, .w = o->w.w, .c0 = 0, .c1 = C });
     }
   }
   r->rep->build_ms += (t1 - t0) * 1e3;
