@@ -283,6 +283,11 @@ typedef enum cel_activation {
   CEL_ACT_SIGMOID,
 } cel_activation;
 cel_status cel_activate (cel_graph *g, cel_node x, cel_activation act, float alpha, cel_node *out);
+/* Folds y = act (node) into node, a cel_norm_apply result, so that one pass computes both: afterwards node holds
+ * the activated values (forward and backward). Taken only for relu and leaky relu with alpha > 0, before
+ * cel_graph_backward, where no other node reads node and it is not an output (false: nothing changed; build a
+ * cel_activate instead). The caller promises that nothing will read the un-activated values later. */
+bool cel_norm_apply_fuse_act (cel_graph *g, cel_node node, cel_activation act, float alpha);
 /* PReLU: y = x > 0 ? x : slope * x, slope (1,C,1,1) per channel or (1,1,1,1) shared (a parameter). */
 cel_status cel_prelu (cel_graph *g, cel_node x, cel_node slope, cel_node *out);
 

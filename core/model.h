@@ -68,6 +68,9 @@ void cel_model_pad_amounts (const layer *L, int32_t h, int32_t w, int32_t pad[4]
 /* The index of the last layer before `upto` named `name`: -1 for "image", -2 for "reference" (two-input
  * models), INT32_MIN for none. */
 int32_t cel_model_find_layer (const cel_model *m, int32_t upto, const char *name);
+/* Whether layer i is the only reader of layer j's output (j is not the model's output, and no other layer
+ * takes it as an input or as its size_of). */
+bool cel_model_sole_reader (const cel_model *m, int32_t j, int32_t i);
 cel_status cel_model_crop_window (const layer *L, int32_t h, int32_t w, int32_t to_h, int32_t to_w, int32_t win[4]);
 
 struct cel_model {

@@ -75,6 +75,20 @@ void cel_model_pad_amounts (const layer *L, int32_t h, int32_t w, int32_t pad[4]
 
 /* Builds layer i from its input nodes (in[k] for each of its inputs; `image` for size_of references to the
  * image) into *out. Errors name the layer. */
+bool cel_model_sole_reader (const cel_model *m, int32_t j, int32_t i) {
+  if (j < 0 || j >= m->n_layers || j == m->output)
+    return false;
+  for (int32_t k = 0; k < m->n_layers; k++) {
+    const layer *L = &m->layers[k];
+    if (k != i && L->size_of == j)
+      return false;
+    for (int q = 0; q < L->n_in; q++)
+      if (L->in[q] == j && k != i)
+        return false;
+  }
+  return true;
+}
+
 cel_status cel_model_build_layer (const cel_model *m, cel_graph *g, int32_t i, const cel_node *in, cel_node image,
                                   const cel_node *nodes, cel_node *out) {
   cel_context *ctx = cel_graph_context (g);
@@ -179,6 +193,13 @@ cel_status cel_model_build (const cel_model *m, cel_graph *g, cel_node image, ce
     cel_node in[MAX_NODE_INPUTS];
     for (int k = 0; k < L->n_in; k++)
       in[k] = L->in[k] == -1 ? image : L->in[k] == -2 ? reference : nodes[L->in[k]];
+    /* a relu or leaky relu that alone reads a norm's output runs in the norm's pass */
+    if ((L->op == L_RELU || L->op == L_LEAKY_RELU) && cel_model_sole_reader (m, L->in[0], i) &&
+        (m->layers[L->in[0]].op == L_INSTANCE_NORM || m->layers[L->in[0]].op == L_LAYER_NORM) &&
+        cel_norm_apply_fuse_act (g, in[0], L->op == L_RELU ? CEL_ACT_RELU : CEL_ACT_LEAKY_RELU, L->slope)) {
+      nodes[i] = in[0];
+      continue;
+    }
     st = cel_model_build_layer (m, g, i, in, image, nodes, &nodes[i]);
   }
   if (!st)

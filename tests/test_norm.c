@@ -133,6 +133,8 @@ typedef struct {
   cel_norm_kind kind;
   bool unbiased, gamma, beta;
   float eps;
+  int act;     /* an activation fused into the norm (cel_norm_apply_fuse_act): -1 none, else cel_activation */
+  float alpha;
 } norm_case;
 
 static int norm_beta_index (const norm_case *c) {
@@ -147,33 +149,64 @@ static cel_status build_norm (cel_graph *g, const cel_node *in, cel_node *out, c
     return st;
   if (c->unbiased) {
     st = cel_norm_stats (g, xo, c->kind, true, &stats);
-    return st ? st : cel_norm_apply (g, xo, stats, gamma, beta, c->eps, out);
-  }
-  return c->kind == CEL_NORM_LAYER ? cel_layer_norm (g, xo, gamma, beta, c->eps, out)
+    st = st ? st : cel_norm_apply (g, xo, stats, gamma, beta, c->eps, out);
+  } else {
+    st = c->kind == CEL_NORM_LAYER ? cel_layer_norm (g, xo, gamma, beta, c->eps, out)
                                    : cel_instance_norm (g, xo, gamma, beta, c->eps, out);
+  }
+  /* the fused activation must be taken: a refusal fails the case */
+  if (!st && c->act >= 0 && !cel_norm_apply_fuse_act (g, *out, (cel_activation) c->act, c->alpha))
+    st = CEL_ERROR_INVALID_ARGUMENT;
+  return st;
+}
+
+/* relu (alpha 0) or leaky relu of the reference's output, in place; with dy, dy scaled by its slope at y */
+static void ref_act (const norm_case *c, double *y, double *dy) {
+  if (c->act < 0)
+    return;
+  double a = c->act == CEL_ACT_RELU ? 0.0 : c->alpha;
+  for (int64_t i = 0; i < oc_count (c->x); i++) {
+    if (dy)
+      dy[i] *= y[i] > 0 ? 1.0 : a;
+    else
+      y[i] = y[i] > 0 ? y[i] : a * y[i];
+  }
 }
 static void ref_norm (const double *const *in, double *out, const void *ud) {
   const norm_case *c = ud;
   double *xo = offset_input (in[0], c->x, in[1]);
   norm_ref_fwd (xo, rs (c->x), groups_of (c->kind, c->x), c->unbiased, c->gamma ? in[2] : NULL,
                 c->beta ? in[norm_beta_index (c)] : NULL, c->eps, out);
+  ref_act (c, out, NULL);
   free (xo);
 }
 static void ref_norm_bwd (const double *const *in, const double *dy, double *const *din, const void *ud) {
   const norm_case *c = ud;
-  double *xo = offset_input (in[0], c->x, in[1]);
+  double *xo = offset_input (in[0], c->x, in[1]), *dy_pre = NULL;
+  if (c->act >= 0) { /* through the activation first: its slope at the norm's output */
+    double *y = malloc ((size_t) oc_count (c->x) * sizeof *y);
+    dy_pre = malloc ((size_t) oc_count (c->x) * sizeof *dy_pre);
+    norm_ref_fwd (xo, rs (c->x), groups_of (c->kind, c->x), c->unbiased, c->gamma ? in[2] : NULL,
+                  c->beta ? in[norm_beta_index (c)] : NULL, c->eps, y);
+    memcpy (dy_pre, dy, (size_t) oc_count (c->x) * sizeof *dy_pre);
+    ref_act (c, y, dy_pre);
+    free (y);
+    dy = dy_pre;
+  }
   norm_ref_bwd (xo, rs (c->x), groups_of (c->kind, c->x), c->unbiased, c->gamma ? in[2] : NULL, c->eps, dy, din[0],
                 c->gamma ? din[2] : NULL, c->beta ? din[norm_beta_index (c)] : NULL);
+  free (dy_pre);
   free (xo);
 }
 
 /* dy_const: a constant output gradient (0: random). gamma's gradient, sum dy (x - mean) / sigma, then cancels to 0,
  * and fp32's rounding of the mean alone (N delta / sigma) outweighs any tolerance: it is not checked there. */
-static void test_norm_with (const char *label, cel_shape x, cel_norm_kind kind, bool unbiased, bool gamma, bool beta,
-                            int fd_points, double dy_const) {
-  norm_case c = { x, kind, unbiased, gamma, beta, 1e-5f };
+static void check_norm_case (const char *label, norm_case c, int fd_points, double dy_const) {
+  cel_shape x = c.x;
+  bool gamma = c.gamma, beta = c.beta;
   char name[160];
-  snprintf (name, sizeof name, "/%s_norm/%s/%s/%s", kind_name (kind), unbiased ? "unbiased" : "biased",
+  snprintf (name, sizeof name, "/%s_norm%s/%s/%s/%s", kind_name (c.kind),
+            c.act < 0 ? "" : c.act == CEL_ACT_RELU ? "+relu" : "+leaky_relu", c.unbiased ? "unbiased" : "biased",
             gamma && beta ? "affine" : gamma ? "gamma_only" : beta ? "beta_only" : "plain", label);
   cel_shape cs = { 1, x.c, 1, 1 };
   oc_spec s = { .name = name, .n_in = 2 + gamma + beta, .in_shape = { x, cs }, .in_grad = { true, false, true, true },
@@ -189,6 +222,39 @@ static void test_norm_with (const char *label, cel_shape x, cel_norm_kind kind, 
   if (gamma && dy_const != 0)
     s.in_grad[2] = false;
   oc_check (&s);
+}
+
+static void test_norm_with (const char *label, cel_shape x, cel_norm_kind kind, bool unbiased, bool gamma, bool beta,
+                            int fd_points, double dy_const) {
+  check_norm_case (label, (norm_case) { x, kind, unbiased, gamma, beta, 1e-5f, -1, 0 }, fd_points, dy_const);
+}
+
+/* A norm with a relu or leaky relu fused into its pass (cel_norm_apply_fuse_act): forward and backward against
+ * the reference norm followed by the activation. */
+static void test_norm_act (const char *label, cel_shape x, cel_norm_kind kind, bool unbiased, cel_activation act,
+                           float alpha) {
+  check_norm_case (label, (norm_case) { x, kind, unbiased, true, true, 1e-5f, (int) act, alpha }, 4, 0);
+}
+
+/* What cel_norm_apply_fuse_act refuses, leaving the graph as it was: activations whose slope hides the side of
+ * zero, a norm output something else reads, a node that is not a norm, twice, and after the backward. */
+static void test_fuse_refusals (void) {
+  cel_context *ctx = oc_context ();
+  cel_graph *g = NULL;
+  cel_node x, y, z, w, a, e;
+  bool ok = cel_graph_create (ctx, &g) == CEL_OK && cel_graph_input (g, "x", (cel_shape) { 1, 2, 3, 3 }, &x) == CEL_OK;
+  ok = ok && cel_layer_norm (g, x, CEL_NO_NODE, CEL_NO_NODE, 1e-5f, &y) == CEL_OK;
+  ok = ok && !cel_norm_apply_fuse_act (g, y, CEL_ACT_TANH, 0) && !cel_norm_apply_fuse_act (g, y, CEL_ACT_SIGMOID, 0);
+  ok = ok && !cel_norm_apply_fuse_act (g, y, CEL_ACT_LEAKY_RELU, 0) && !cel_norm_apply_fuse_act (g, y, CEL_ACT_LEAKY_RELU, -0.5f);
+  ok = ok && !cel_norm_apply_fuse_act (g, x, CEL_ACT_RELU, 0);
+  ok = ok && cel_activate (g, y, CEL_ACT_TANH, 0, &z) == CEL_OK && !cel_norm_apply_fuse_act (g, y, CEL_ACT_RELU, 0);
+  ok = ok && cel_instance_norm (g, z, CEL_NO_NODE, CEL_NO_NODE, 1e-5f, &w) == CEL_OK &&
+       cel_norm_apply_fuse_act (g, w, CEL_ACT_LEAKY_RELU, 0.2f) && !cel_norm_apply_fuse_act (g, w, CEL_ACT_RELU, 0);
+  ok = ok && cel_instance_norm (g, w, CEL_NO_NODE, CEL_NO_NODE, 1e-5f, &a) == CEL_OK &&
+       cel_graph_set_requires_grad (g, x, true) == CEL_OK && cel_mean (g, a, &e) == CEL_OK &&
+       cel_graph_backward (g, e, CEL_NO_NODE) == CEL_OK && !cel_norm_apply_fuse_act (g, a, CEL_ACT_RELU, 0);
+  tap_ok (ok, "/norm_apply/fuse_act/refusals");
+  cel_graph_destroy (g);
 }
 
 static void test_norm (const char *label, cel_shape x, cel_norm_kind kind, bool unbiased, bool gamma, bool beta,
@@ -348,6 +414,12 @@ int main (void) {
   test_norm_with ("1x1x4608x4608_constant_dy", (cel_shape) { 1, 1, 4608, 4608 }, CEL_NORM_INSTANCE, false, true, true,
                   1, 0.1);
   test_errors ();
+  /* relu and leaky relu fused into the norm's pass (the generators' norm + activation pairs) */
+  x = random_shape (CEL_NORM_INSTANCE, 4);
+  test_norm_act (shape_label (x, label), x, CEL_NORM_INSTANCE, false, CEL_ACT_LEAKY_RELU, 0.2f);
+  test_norm_act ("2x3x61x67", (cel_shape) { 2, 3, 61, 67 }, CEL_NORM_LAYER, false, CEL_ACT_LEAKY_RELU, 0.2f);
+  test_norm_act ("1x16x64x64", big, CEL_NORM_LAYER, true, CEL_ACT_RELU, 0);
+  test_fuse_refusals ();
   /* texel-buffer reads are the default on lavapipe (norm_stats_texel.comp, norm_apply_texel.comp), storage buffers
    * on GPUs: both run */
   const char *other;
