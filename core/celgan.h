@@ -522,8 +522,8 @@ typedef struct cel_stylize_report {
   uint64_t peak_device_bytes;
   /* where a tiled run's time went, host clock, ms over all tiles and segments: building and planning the tile
    * graphs, copying windows of the host tensors into staging, running them (upload, GPU, wait), copying the
-   * results out of staging */
-  double build_ms, plan_ms, copy_in_ms, run_ms, copy_out_ms;
+   * results out of staging, taking and freeing the host memory of the tensors kept between segments */
+  double build_ms, plan_ms, copy_in_ms, run_ms, copy_out_ms, memory_ms;
 } cel_stylize_report;
 
 /* A stylizer holds a model's parameters on the device (uploaded once) and the plans of its graphs. */

@@ -1021,11 +1021,13 @@ cel_status cel_tiled_run (cel_stylizer *s, const float *net_in, int32_t H, int32
   rep->segments = max_seg + 1;
   double total = (double) (max_seg + 1) * ny * nx, done = 0;
   for (int32_t seg = 0; seg <= max_seg && !st; seg++) {
+    double t0 = cel_now ();
     for (int32_t i = 0; i < m->n_layers && !st; i++)
       if (ls[i].seg == seg && ls[i].boundary && ls[i].on_image && !ls[i].vec && i != m->output &&
           !(ls[i].host = pool_take (&r, ls[i].host_floats, &ls[i].host_floats)))
         st = cel_set_error (s->ctx, CEL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory for a %dx%dx%d intermediate",
                             m->layers[i].channels, ls[i].gh, ls[i].gw);
+    rep->memory_ms += (cel_now () - t0) * 1e3;
     if (!st)
       st = vector_pass (&r, seg);
     for (int32_t ty = 0; ty < ny && !st; ty++)
@@ -1038,14 +1040,17 @@ cel_status cel_tiled_run (cel_stylizer *s, const float *net_in, int32_t H, int32
       }
     if (!st)
       finish_pools (&r, seg);
+    t0 = cel_now ();
     for (int32_t i = 0; i < m->n_layers; i++)
       if (ls[i].host && ls[i].last_seg == seg && ls[i].on_image && !ls[i].vec && ls[i].seg >= 0 && i != m->output) {
         pool_give (&r, ls[i].host, ls[i].host_floats);
         ls[i].host = NULL;
       }
+    rep->memory_ms += (cel_now () - t0) * 1e3;
   }
 
-done:
+done:;
+  double t_free = cel_now ();
   for (int32_t i = 0; i < m->n_layers; i++) {
     if (ls[i].host != net_out)
       free (ls[i].host);
@@ -1057,6 +1062,7 @@ done:
   free (r.pending);
   for (int32_t k = 0; k < r.n_pool; k++)
     free (r.pool[k].p);
+  rep->memory_ms += (cel_now () - t_free) * 1e3;
   cel_graph_truncate (s->g, s->base);
   return st;
 }

@@ -83,7 +83,8 @@ int cmd_bench (int argc, char **argv) {
             "  fma gflops=F chains=C\n"
             "  bench size=S plan_ms=P run_ms=R gmac=G            (size=WxH when not square)\n"
             "  tiled size=S ms=T tile=N tiles=K segments=M peak_mib=X gmac=G   (size=WxH when not square)\n"
-            "  tiled_host build_ms=B plan_ms=P copy_in_ms=I run_ms=R copy_out_ms=O   (host time of the tiled run's phases)\n"
+            "  tiled_host build_ms=B plan_ms=P copy_in_ms=I run_ms=R copy_out_ms=O memory_ms=M   (host time of the tiled\n"
+            "             run's phases; memory: taking and freeing the host memory of what segments hand on)\n"
             "--profile adds each size's GPU time per shader over the timed runs (device timestamps).");
       return c == 'h' ? EXIT_OK : EXIT_USAGE;
     }
@@ -256,8 +257,8 @@ int cmd_bench (int argc, char **argv) {
           snprintf (label, sizeof label, "%dx%d", tiled, tiled_h);
         printf ("tiled size=%s ms=%.0f tile=%d tiles=%d segments=%d peak_mib=%.1f gmac=%.3f\n", label, ms, rep.tile,
                 rep.tiles, rep.segments, cel_context_peak_device_bytes (ctx) / 1048576.0, macs / 1e9);
-        printf ("tiled_host build_ms=%.0f plan_ms=%.0f copy_in_ms=%.0f run_ms=%.0f copy_out_ms=%.0f\n", rep.build_ms,
-                rep.plan_ms, rep.copy_in_ms, rep.run_ms, rep.copy_out_ms);
+        printf ("tiled_host build_ms=%.0f plan_ms=%.0f copy_in_ms=%.0f run_ms=%.0f copy_out_ms=%.0f memory_ms=%.0f\n",
+                rep.build_ms, rep.plan_ms, rep.copy_in_ms, rep.run_ms, rep.copy_out_ms, rep.memory_ms);
       }
     }
     cel_stylizer_destroy (sty);
