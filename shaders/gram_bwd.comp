@@ -1,12 +1,12 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
-// Gradient of the Gram matrix: dx[n] = S X with S = scale * (dy[n] + dy[n]^T) (C, C) and X = x[n] (C, HW).
-// x, dx (N,C,H,W); dy (N,1,C,C). Tiled matrix product: workgroup (tile, n) computes a 16x16 tile of dx
+// Gradient of the Gram matrix: dx[n] = S X with S = s[n] (C, C) from gram_sym.comp (scale * (dG + dG^T))
+// and X = x[n] (C, HW). x, dx (N,C,H,W); s (N*C,C,1,1). Tiled matrix product: workgroup (tile, n) computes a 16x16 tile of dx
 // (16 channels by 16 positions; the tile index runs over a 2-D grid of groups), stepping over the C
 // channels of the sum KC at a time through shared memory. Cost: N*C*C*HW multiply-adds.
 layout(local_size_x = 16, local_size_y = 16) in;
-layout(std430, binding = 0) readonly buffer DY { float dy[]; };
+layout(std430, binding = 0) readonly buffer SY { float sym[]; };
 layout(std430, binding = 1) readonly buffer X { float x[]; };
 layout(std430, binding = 2) writeonly buffer DX { float dx[]; };
 layout(push_constant) uniform P { uint c; uint hw; float scale; } p;
@@ -24,7 +24,7 @@ void main() {
     uint jn = min(KC, p.c - j0); // the channels of this step (fewer than KC for narrow features: no zero work)
     for (uint q = lx; q < jn; q += 16u) { // ts[ly][q] = S[c][j0 + q]
       uint j = j0 + q;
-      ts[ly][q] = c < p.c ? dy[g + c * p.c + j] + dy[g + j * p.c + c] : 0.0;
+      ts[ly][q] = c < p.c ? sym[g + c * p.c + j] : 0.0;
     }
     for (uint q = ly; q < jn; q += 16u) { // tx[q][lx] = X[j0 + q][k]
       uint j = j0 + q;

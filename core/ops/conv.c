@@ -158,6 +158,43 @@ static bool rows_read_as_vec4 (const int32_t *ip, cel_shape xs, cel_shape ws, ce
          ip[IP_PAD_LEFT] <= ip[IP_DILATION_W] * (ws.w - 1);
 }
 
+/* The register-blocked forward (conv2d_fwd_blocked.comp) of x (shape xs) and w (ws) into y (ys), bound as
+ * bind[] = { x, w, bias or w, y } with push constants p: 8 output channels x px pixels per invocation, kernel
+ * rows unrolled while the loop body stays small. *done is false where its limits rule it out (nothing
+ * recorded). Needs subgroups of 8 or more. */
+static cel_status fwd_blocked (cel_exec *ex, cel_graph *g, const int32_t *ip, cel_shape xs, cel_shape ws, cel_shape ys,
+                               const conv2d_push *p, const cel_node *bind, bool *done) {
+  (void) g;
+  *done = false;
+  int32_t px = pixels_per_invocation (ys.w);
+  while (px > 1 && span (px, ip[IP_STRIDE_W], ip[IP_DILATION_W], ws.w) > 32)
+    px /= 2;
+  if (ws.w > 16 || span (px, ip[IP_STRIDE_W], ip[IP_DILATION_W], ws.w) > 32)
+    return CEL_OK;
+  *done = true;
+  /* Stride 1 along w, the width a multiple of 4, OW <= W and 0 <= pad_left <= DW*(KW-1): the middle px of a
+   * block's columns are x's ow0 .. ow0+px-1, 16-byte aligned, read as vec4 (px 4 where the width is not a
+   * multiple of 8, so that no block reads past its row); the DW*(KW-1) others one by one. On lavapipe: 1.4x
+   * for a 1x1 256 -> 512 at 64x64 */
+  int32_t pad_left = ip[IP_PAD_LEFT];
+  uint32_t vec4_rows = px >= 4 && rows_read_as_vec4 (ip, xs, ws, ys);
+  if (vec4_rows && xs.w % px != 0)
+    px = 4;
+  uint32_t unroll = ws.h * ws.w * px <= 128;
+  uint32_t spec[8] = { (uint32_t) ws.h, (uint32_t) ws.w, (uint32_t) ip[IP_STRIDE_W], (uint32_t) ip[IP_DILATION_W],
+                       (uint32_t) px, unroll, vec4_rows, vec4_rows ? (uint32_t) pad_left : 0 };
+  int32_t groups = ip[IP_GROUPS], ocg = ys.c / groups;
+  int64_t blocks = (int64_t) ys.n * ys.h * ((ys.w + px - 1) / px);
+  /* Through texel buffers where the context reads so (CPU devices): x at bindings 0 and 4 (float and vec4
+   * views), w at 1. On lavapipe the AnimeGANv2 forward's convolutions took 1.48x less time (a texel fetch is
+   * one gather, a storage-buffer load a loop over the lanes). */
+  cel_node tbind[5];
+  uint32_t n_bind;
+  cel_shader_id sh = conv_pick_reads (ex, CEL_SHADER_CONV2D_FWD_BLOCKED, CEL_SHADER_CONV2D_FWD_BLOCKED_TEXEL, bind, 4,
+                                      &bind[0], 1, tbind, &n_bind);
+  return dispatch_blocks (ex, sh, spec, 8, tbind, n_bind, p, blocks, (uint32_t) (groups * ((ocg + 7) / 8)));
+}
+
 cel_status conv2d_record (cel_exec *ex, cel_graph *g, cel_node self) {
   const cel_node_rec *n = cel_node_get (g, self);
   bool has_bias = n->in[2] != CEL_NO_NODE;
@@ -174,33 +211,10 @@ cel_status conv2d_record (cel_exec *ex, cel_graph *g, cel_node self) {
       if (st || done)
         return st;
     }
-    int32_t px = pixels_per_invocation (ys.w);
-    while (px > 1 && span (px, ip[IP_STRIDE_W], ip[IP_DILATION_W], ws.w) > 32)
-      px /= 2;
-    if (ws.w <= 16 && span (px, ip[IP_STRIDE_W], ip[IP_DILATION_W], ws.w) <= 32) {
-      /* 8 output channels x px pixels per invocation; kernel rows unrolled while the loop body stays small */
-      /* Stride 1 along w, the width a multiple of 4, OW <= W and 0 <= pad_left <= DW*(KW-1): the middle px of a
-       * block's columns are x's ow0 .. ow0+px-1, 16-byte aligned, read as vec4 (px 4 where the width is not a
-       * multiple of 8, so that no block reads past its row); the DW*(KW-1) others one by one. On lavapipe: 1.4x
-       * for a 1x1 256 -> 512 at 64x64 */
-      int32_t pad_left = ip[IP_PAD_LEFT];
-      uint32_t vec4_rows = px >= 4 && rows_read_as_vec4 (ip, xs, ws, ys);
-      if (vec4_rows && xs.w % px != 0)
-        px = 4;
-      uint32_t unroll = ws.h * ws.w * px <= 128;
-      uint32_t spec[8] = { (uint32_t) ws.h, (uint32_t) ws.w, (uint32_t) ip[IP_STRIDE_W], (uint32_t) ip[IP_DILATION_W],
-                           (uint32_t) px, unroll, vec4_rows, vec4_rows ? (uint32_t) pad_left : 0 };
-      int32_t groups = ip[IP_GROUPS], ocg = ys.c / groups;
-      int64_t blocks = (int64_t) ys.n * ys.h * ((ys.w + px - 1) / px);
-      /* Through texel buffers where the context reads so (CPU devices): x at bindings 0 and 4 (float and vec4
-       * views), w at 1. On lavapipe the AnimeGANv2 forward's convolutions took 1.48x less time (a texel fetch is
-       * one gather, a storage-buffer load a loop over the lanes). */
-      cel_node tbind[5];
-      uint32_t n_bind;
-      cel_shader_id sh = conv_pick_reads (ex, CEL_SHADER_CONV2D_FWD_BLOCKED, CEL_SHADER_CONV2D_FWD_BLOCKED_TEXEL, bind,
-                                          4, &n->in[0], 1, tbind, &n_bind);
-      return dispatch_blocks (ex, sh, spec, 8, tbind, n_bind, &p, blocks, (uint32_t) (groups * ((ocg + 7) / 8)));
-    }
+    bool done;
+    cel_status st = fwd_blocked (ex, g, ip, xs, ws, ys, &p, bind, &done);
+    if (st || done)
+      return st;
   }
   /* one invocation per output element */
   return cel_exec_dispatch_1d (ex, CEL_SHADER_CONV2D_FWD, bind, 4, &p, sizeof p, count, 256);
@@ -423,6 +437,20 @@ static cel_status weight_blocked (cel_exec *ex, cel_graph *g, const int32_t *ip,
                                       bind, 3, bind, 2, tbind, &n_bind);
   return conv2d_dispatch_weight_slices (ex, sh, spec, 11, tbind, n_bind, p, blocks, CONV2D_WEIGHT_BLOCKS_BLOCKED,
                                         (uint32_t) tiles);
+}
+
+cel_status conv2d_gram_bwd_blocked (cel_exec *ex, cel_graph *g, cel_node s, cel_node x, cel_node dx, cel_shape xs,
+                                    bool *done) {
+  *done = false;
+  if (!has_subgroups_of_8 (g))
+    return CEL_OK;
+  int32_t ip[IP_COUNT] = { 0 };
+  ip[IP_STRIDE_H] = ip[IP_STRIDE_W] = ip[IP_DILATION_H] = ip[IP_DILATION_W] = 1;
+  ip[IP_GROUPS] = xs.n;
+  cel_shape fs = { 1, xs.n * xs.c, xs.h, xs.w }, ws = { xs.n * xs.c, xs.c, 1, 1 };
+  conv2d_push p = make_push (ip, fs, ws, fs, false, cel_shape_count (fs));
+  cel_node bind[4] = { x, s, s, dx };
+  return fwd_blocked (ex, g, ip, fs, ws, fs, &p, bind, done);
 }
 
 cel_status conv2d_gram_blocked (cel_exec *ex, cel_graph *g, cel_node x, cel_node y, cel_shape xs, float scale, bool *done) {

@@ -54,6 +54,12 @@ bool conv_weight_blocked_runs (cel_graph *g);
  * subgroup, groups 1 to 3 of each subgroup would read group 0's dy. */
 uint32_t conv_weight_shuffle (cel_graph *g);
 
+/* The gradient of Gram matrices, dx[n] = S[n] x[n] (S (N*C, C, 1, 1), the symmetrized and scaled gradient of
+ * the Gram matrices; x, dx (N,C,H,W)), as a 1x1 convolution with N groups of x viewed as (1,N*C,H,W) through the
+ * blocked forward. *done is false where that kernel does not run (subgroups under 8): nothing recorded. */
+cel_status conv2d_gram_bwd_blocked (cel_exec *ex, cel_graph *g, cel_node s, cel_node x, cel_node dx, cel_shape xs,
+                                    bool *done);
+
 /* Gram matrices y (N,1,C,C) = scale * x x^T per sample of x (N,C,H,W), through the blocked weight gradient: they
  * are the weight gradient of a 1x1 convolution with N groups of x, viewed as (1,N*C,H,W), with itself. *done is
  * false where that kernel does not run here (subgroups other than 8, too many tiles): nothing recorded. */

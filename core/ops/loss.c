@@ -1,6 +1,7 @@
 /* Losses: the Gram matrix (style loss) and the mean absolute / squared errors.
  * - gram and its backward are tiled matrix products (16x16 tiles through shared memory, see gram.comp); where the
- *   context reads through texel buffers, gram runs as conv2d's blocked weight gradient instead (conv.h);
+ *   context reads through texel buffers, gram runs as conv2d's blocked weight gradient instead (conv.h), and
+ *   its backward (gram_sym: the symmetrized, scaled gradient, then gram_bwd) as a grouped 1x1 convolution;
  *   the forward computes only the tiles on and above the diagonal and mirrors them.
  * - A mean loss is two nodes: loss_partials (1,1,1,LOSS_PARTIALS), per-chunk sums each computed by one
  *   workgroup, then a sum_to node adding them, so that no thread sums a large tensor alone. */
@@ -46,12 +47,16 @@ cel_status gram_record (cel_exec *ex, cel_graph *g, cel_node self) {
   return cel_exec_dispatch (ex, CEL_SHADER_GRAM, NULL, 0, bind, 2, &p, sizeof p, tiles, tiles, (uint32_t) n->shape.n);
 }
 
-/* dx = scale * (dG + dG^T) x, per sample. */
+/* dx = scale * (dG + dG^T) x, per sample: S = scale * (dG + dG^T) (gram_sym), then dx = S x (gram_bwd). */
 cel_status gram_backward (cel_graph *g, cel_node self, cel_node dy, const bool *need, cel_node *dx) {
   (void) need;
   const cel_node_rec n = *cel_node_get (g, self);
-  cel_node in[2] = { dy, n.in[0] };
-  return cel_graph_add_op (g, CEL_OP_GRAM_BWD, in, 2, NULL, 0, n.fp, 1, &dx[0]);
+  cel_node s;
+  cel_status st = cel_graph_add_op (g, CEL_OP_GRAM_SYM, (cel_node[2]) { dy, n.in[0] }, 2, NULL, 0, n.fp, 1, &s);
+  if (st)
+    return st;
+  cel_node in[2] = { s, n.in[0] };
+  return cel_graph_add_op (g, CEL_OP_GRAM_BWD, in, 2, NULL, 0, NULL, 0, &dx[0]);
 }
 
 cel_status cel_gram (cel_graph *g, cel_node x, float scale, cel_node *out) {
@@ -62,21 +67,54 @@ cel_status cel_gram (cel_graph *g, cel_node x, float scale, cel_node *out) {
   return cel_graph_add_op (g, CEL_OP_GRAM, &x, 1, NULL, 0, &scale, 1, out);
 }
 
-/* ---- gram_bwd: in dy (N,1,C,C), x (N,C,H,W) -> dx (N,C,H,W), fp[0] the forward's scale ----------- */
+/* ---- gram_sym: in dy (N,1,C,C), x (N,C,H,W) -> S (N*C,C,1,1) = scale * (dy + dy^T) per sample, fp[0] the
+ * forward's scale (x only for its shape): the weights of gram_bwd's 1x1 convolution --------------------- */
 
-cel_status gram_bwd_infer (cel_graph *g, cel_node_rec *n) {
+cel_status gram_sym_infer (cel_graph *g, cel_node_rec *n) {
   cel_shape ds = cel_node_shape (g, n->in[0]), xs = cel_node_shape (g, n->in[1]);
   char s1[64], s2[64];
-  n->shape = xs;
+  n->shape = (cel_shape) { xs.n * xs.c, xs.c, 1, 1 };
   if (ds.n != xs.n || ds.c != 1 || ds.h != xs.c || ds.w != xs.c)
     return cel_graph_error (g, CEL_ERROR_INVALID_ARGUMENT, "gram_bwd: gradient %s does not match the Gram matrix of %s",
                             cel_shape_str (ds, s1), cel_shape_str (xs, s2));
   return CEL_OK;
 }
 
+typedef struct { uint32_t count, c; float scale; } gram_sym_push;
+_Static_assert (sizeof (gram_sym_push) == 12, "mirror of gram_sym.comp");
+
+cel_status gram_sym_record (cel_exec *ex, cel_graph *g, cel_node self) {
+  const cel_node_rec *n = cel_node_get (g, self);
+  gram_push gp = gram_params (cel_node_shape (g, n->in[1]), n->fp[0]);
+  gram_sym_push p = { (uint32_t) cel_shape_count (n->shape), gp.c, gp.scale };
+  cel_node bind[2] = { n->in[0], self };
+  return cel_exec_dispatch_1d (ex, CEL_SHADER_GRAM_SYM, bind, 2, &p, sizeof p, p.count, 256);
+}
+
+/* ---- gram_bwd: in S (N*C,C,1,1) from gram_sym, x (N,C,H,W) -> dx (N,C,H,W) = S[n] x[n] per sample ------ */
+
+cel_status gram_bwd_infer (cel_graph *g, cel_node_rec *n) {
+  cel_shape ss = cel_node_shape (g, n->in[0]), xs = cel_node_shape (g, n->in[1]);
+  char s1[64], s2[64];
+  n->shape = xs;
+  if (ss.n != xs.n * xs.c || ss.c != xs.c || ss.h != 1 || ss.w != 1)
+    return cel_graph_error (g, CEL_ERROR_INVALID_ARGUMENT, "gram_bwd: %s is not the (N*C, C, 1, 1) of x %s",
+                            cel_shape_str (ss, s1), cel_shape_str (xs, s2));
+  return CEL_OK;
+}
+
 cel_status gram_bwd_record (cel_exec *ex, cel_graph *g, cel_node self) {
   const cel_node_rec *n = cel_node_get (g, self);
-  gram_push p = gram_params (n->shape, n->fp[0]);
+  /* Where the context reads through texel buffers (CPU devices): a 1x1 convolution with N groups through
+   * conv2d's blocked forward. In a lavapipe training step (fast configuration, 256x256, batch 2) gram_bwd.comp
+   * took 1.1 s of 18, its shared-memory reads run lane by lane there. */
+  if (g->ctx->texel_reads) {
+    bool done;
+    cel_status st = conv2d_gram_bwd_blocked (ex, g, n->in[0], n->in[1], self, n->shape, &done);
+    if (st || done)
+      return st;
+  }
+  gram_push p = gram_params (n->shape, 1.0f);
   cel_node bind[3] = { n->in[0], n->in[1], self };
   /* 16x16 tiles of each sample's C x HW, numbered over a 2-D grid of groups */
   uint32_t tiles = ((p.hw + 15) / 16) * ((p.c + 15) / 16);
