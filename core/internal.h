@@ -284,4 +284,15 @@ float cel_resize_axis_scale (int32_t in, int32_t out, int32_t mode);
 /* Broadcasting helper used by add/mul: can b broadcast to a? */
 bool cel_shape_broadcasts (cel_shape b, cel_shape a);
 
+/* Workgroups per row of a split reduction over `rows` rows of m elements (norm_stats, norm_apply_bwd_stats,
+ * sum_to): one per row leaves a GPU nearly idle where rows are few and long (layer norm: one row per sample;
+ * on the H200 norm_apply_bwd_stats took a quarter of a 256x256 batch-8 training step that way). Parts until
+ * about 1024 workgroups run, each part at least 8192 elements, at most 256 parts (one combine workgroup folds
+ * them). The same on every device, so lavapipe runs the split path the GPUs do. */
+static inline uint32_t cel_reduce_parts (uint32_t rows, uint32_t m) {
+  uint32_t want = rows >= 1024 ? 1 : (1024 + rows - 1) / rows, most = m / 8192;
+  uint32_t parts = want < most ? want : most;
+  return parts < 1 ? 1 : parts > 256 ? 256 : parts;
+}
+
 #endif

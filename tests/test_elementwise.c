@@ -136,6 +136,17 @@ static void test_reduction (red_kind kind, int iter, cel_shape x) {
   oc_check (&s);
 }
 
+/* A sum_to (or mean) of named shapes with few outputs of long sums: split over several workgroups per
+ * output and folded by a second pass (cel_reduce_parts). */
+static void test_split_reduction (const char *label, red_kind kind, cel_shape x, cel_shape y) {
+  red_case c = { .x = x, .y = y, .kind = kind, .scale = kind == RED_MEAN ? 1.0 / (double) oc_count (x) : 1.0 };
+  char name[128];
+  snprintf (name, sizeof name, "/%s/split/%s", kind == RED_MEAN ? "mean" : "sum_to", label);
+  oc_spec s = { .name = name, .n_in = 1, .in_shape = { x }, .in_grad = { true }, .out_shape = c.y, .build = build_red,
+                .fwd = ref_red, .bwd = ref_red_bwd, .ud = &c, .fd_points = 3, .tol = 2e-4 };
+  oc_check (&s);
+}
+
 static void test_fill (void) {
   cel_context *ctx = oc_context ();
   cel_graph *g = NULL;
@@ -186,6 +197,11 @@ int main (void) {
   /* a reduction longer than one workgroup's stride, and a 1x1 tensor */
   test_reduction (RED_MEAN, 100, (cel_shape) { 2, 3, 61, 67 });
   test_reduction (RED_POOL, 101, (cel_shape) { 1, 1, 1, 1 });
+  /* few outputs of long sums, split: 3 parts of 8633 (5 channels over 3*97*89: a bias's gradient), 16 parts (a
+   * mean over 2*4*128*128), 2 uneven parts of 8342 and 8341 (3*67*83 per channel of 2) */
+  test_split_reduction ("3x5x97x89_to_channels", RED_SUM_TO, (cel_shape) { 3, 5, 97, 89 }, (cel_shape) { 1, 5, 1, 1 });
+  test_split_reduction ("2x4x128x128", RED_MEAN, (cel_shape) { 2, 4, 128, 128 }, (cel_shape) { 1, 1, 1, 1 });
+  test_split_reduction ("3x2x67x83_to_channels", RED_SUM_TO, (cel_shape) { 3, 2, 67, 83 }, (cel_shape) { 1, 2, 1, 1 });
   test_fill ();
   return tap_finish ();
 }

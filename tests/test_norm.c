@@ -404,6 +404,8 @@ int main (void) {
    * of 8342 and 8341, 1 x 3*61*67 stays one part. */
   test_stats ("2x3x67x83_two_uneven_parts", (cel_shape) { 2, 3, 67, 83 }, CEL_NORM_LAYER, false, 999, 1001);
   test_norm ("2x3x67x83_two_uneven_parts", (cel_shape) { 2, 3, 67, 83 }, CEL_NORM_LAYER, false, true, true, 4);
+  /* gamma's gradient sums N*H*W = 16683 products per channel: 2 parts of 8342 and 8341 */
+  test_norm ("3x2x67x83_gamma_grad_two_parts", (cel_shape) { 3, 2, 67, 83 }, CEL_NORM_INSTANCE, false, true, true, 4);
 
   /* Rows of 4608*4608 elements: 82944 strides per invocation, past llvmpipe's cap on loop trips
    * (shaders/common.glsl). The ramp makes a row cut short visible in its mean and variance. */

@@ -164,16 +164,28 @@ cel_status sum_to_infer (cel_graph *g, cel_node_rec *n) {
   if (!cel_shape_broadcasts (n->shape, xs))
     return cel_graph_error (g, CEL_ERROR_INVALID_ARGUMENT, "sum_to: cannot reduce %s to %s (each dim must be kept or 1)",
                             cel_shape_str (xs, s1), cel_shape_str (n->shape, s2));
+  uint32_t count = (uint32_t) cel_shape_count (n->shape);
+  uint32_t parts = cel_reduce_parts (count, (uint32_t) (cel_shape_count (xs) / count));
+  n->scratch = parts > 1 ? (int64_t) count * parts : 0;
   return CEL_OK;
 }
 
 cel_status sum_to_record (cel_exec *ex, cel_graph *g, cel_node self) {
   const cel_node_rec *n = cel_node_get (g, self);
   uint32_t count = (uint32_t) cel_shape_count (n->shape);
-  sum_to_push p = { iv (cel_node_shape (g, n->in[0])), iv (n->shape), count, n->fp[0] };
+  cel_shape xs = cel_node_shape (g, n->in[0]);
+  sum_to_push p = { iv (xs), iv (n->shape), count, n->fp[0] };
   cel_node bind[2] = { n->in[0], self };
-  uint32_t gx = count < 65535 ? count : 65535, gy = (count + gx - 1) / gx;
-  return cel_exec_dispatch (ex, CEL_SHADER_SUM_TO, NULL, 0, bind, 2, &p, sizeof p, gx, gy, 1);
+  /* few outputs of long sums (a bias's gradient: one per channel over N*H*W) in several parts each, folded by
+   * sum_to_combine.comp from the node's scratch (cel_reduce_parts) */
+  uint32_t spec[1] = { cel_reduce_parts (count, (uint32_t) (cel_shape_count (xs) / count)) };
+  uint32_t wgs = count * spec[0], gx = wgs < 65535 ? wgs : 65535, gy = (wgs + gx - 1) / gx;
+  cel_status st = cel_exec_dispatch (ex, CEL_SHADER_SUM_TO, spec, 1, bind, 2, &p, sizeof p, gx, gy, 1);
+  if (st || spec[0] == 1)
+    return st;
+  gx = count < 65535 ? count : 65535;
+  gy = (count + gx - 1) / gx;
+  return cel_exec_dispatch (ex, CEL_SHADER_SUM_TO_COMBINE, spec, 1, &self, 1, &p, sizeof p, gx, gy, 1);
 }
 
 cel_status sum_to_backward (cel_graph *g, cel_node self, cel_node dy, const bool *need, cel_node *dx) {

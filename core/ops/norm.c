@@ -17,17 +17,6 @@ static uint32_t row_size (cel_shape x, int32_t groups) {
   return (uint32_t) (cel_shape_count (x) / ((int64_t) x.n * groups));
 }
 
-/* Workgroups per row of a split reduction over `groups` rows of m elements (norm_stats, norm_apply_bwd_stats):
- * one per row leaves a GPU nearly idle where rows are few and long (layer norm: one row per sample; on the
- * H200 norm_apply_bwd_stats took a quarter of a 256x256 batch-8 training step that way). Parts until about
- * 1024 workgroups run, each part at least 8192 elements, at most 256 parts (one combine workgroup folds
- * them). The same on every device, so lavapipe runs the split path the GPUs do. */
-static uint32_t reduce_parts (uint32_t groups, uint32_t m) {
-  uint32_t want = groups >= 1024 ? 1 : (1024 + groups - 1) / groups, most = m / 8192;
-  uint32_t parts = want < most ? want : most;
-  return parts < 1 ? 1 : parts > 256 ? 256 : parts;
-}
-
 /* One invocation per element in groups of 256 (cel_linear_index ()), as cel_exec_dispatch_1d but with
  * specialization constants. */
 static cel_status dispatch_per_element (cel_exec *ex, cel_shader_id shader, const uint32_t *spec, uint32_t n_spec,
@@ -86,7 +75,7 @@ cel_status norm_stats_infer (cel_graph *g, cel_node_rec *n) {
                             "norm_stats: the unbiased variance needs at least 2 elements per group; x %s has 1",
                             cel_shape_str (xs, b));
   n->shape = (cel_shape) { xs.n, groups, 1, 2 };
-  uint32_t parts = reduce_parts ((uint32_t) (xs.n * groups), row_size (xs, groups));
+  uint32_t parts = cel_reduce_parts ((uint32_t) (xs.n * groups), row_size (xs, groups));
   n->scratch = parts > 1 ? 3 * (int64_t) xs.n * groups * parts : 0;
   return CEL_OK;
 }
@@ -102,7 +91,7 @@ cel_status norm_stats_record (cel_exec *ex, cel_graph *g, cel_node self) {
   norm_stats_push p = { (uint32_t) (n->shape.n * n->shape.c), m, stats_divisor (m, n->ip[1]) };
   cel_node bind[2] = { n->in[0], self };
   cel_shader_id sh = cel_exec_pick_reads (ex, CEL_SHADER_NORM_STATS, CEL_SHADER_NORM_STATS_TEXEL, bind, 1);
-  uint32_t spec[1] = { reduce_parts (p.groups, m) };
+  uint32_t spec[1] = { cel_reduce_parts (p.groups, m) };
   cel_status st = dispatch_per_group (ex, sh, spec, 1, bind, 2, &p, sizeof p, p.groups * spec[0]);
   if (st || spec[0] == 1)
     return st;
@@ -290,7 +279,7 @@ _Static_assert (sizeof (norm_apply_bwd_stats_push) == 20, "mirror of norm_apply_
 cel_status norm_apply_bwd_stats_infer (cel_graph *g, cel_node_rec *n) {
   n->shape = cel_node_shape (g, n->in[1]);
   uint32_t groups = (uint32_t) (n->shape.n * n->shape.c);
-  uint32_t parts = reduce_parts (groups, row_size (cel_node_shape (g, n->in[0]), n->shape.c));
+  uint32_t parts = cel_reduce_parts (groups, row_size (cel_node_shape (g, n->in[0]), n->shape.c));
   n->scratch = parts > 1 ? 2 * (int64_t) groups * parts : 0;
   return CEL_OK;
 }
@@ -301,7 +290,7 @@ cel_status norm_apply_bwd_stats_record (cel_exec *ex, cel_graph *g, cel_node sel
   cel_node stats = n->in[1], gamma = n->in[2];
   norm_apply_bwd_stats_push p = { (uint32_t) (n->shape.n * n->shape.c), row_size (xs, n->shape.c),
                                   (uint32_t) (xs.h * xs.w), (uint32_t) xs.c, n->fp[0] };
-  uint32_t spec[2] = { gamma != CEL_NO_NODE, reduce_parts (p.groups, p.m) };
+  uint32_t spec[2] = { gamma != CEL_NO_NODE, cel_reduce_parts (p.groups, p.m) };
   cel_node bind[5] = { n->in[0], stats, spec[0] ? gamma : stats, n->in[3], self };
   cel_status st = dispatch_per_group (ex, CEL_SHADER_NORM_APPLY_BWD_STATS, spec, 2, bind, 5, &p, sizeof p,
                                       p.groups * spec[1]);
@@ -317,9 +306,17 @@ typedef struct { uint32_t n, c, hw, groups_per_sample; float eps; } norm_apply_b
 _Static_assert (sizeof (norm_apply_bwd_gamma_push) == 20, "mirror of norm_apply_bwd_gamma.comp");
 
 cel_status norm_apply_bwd_gamma_infer (cel_graph *g, cel_node_rec *n) {
-  n->shape = (cel_shape) { 1, cel_node_shape (g, n->in[0]).c, 1, 1 };
+  cel_shape xs = cel_node_shape (g, n->in[0]);
+  n->shape = (cel_shape) { 1, xs.c, 1, 1 };
+  uint32_t parts = cel_reduce_parts ((uint32_t) xs.c, (uint32_t) (xs.n * xs.h * xs.w));
+  n->scratch = parts > 1 ? (int64_t) xs.c * parts : 0;
   return CEL_OK;
 }
+
+/* Push constants of sum_to_combine.comp (elementwise.c's sum_to_push): it folds the parts of a split
+ * norm_apply_bwd_gamma as it does a split sum_to's. */
+typedef struct { int32_t xshape[4], yshape[4]; uint32_t ycount; float scale; } fold_push;
+_Static_assert (sizeof (fold_push) == 40, "mirror of sum_to_combine.comp");
 
 cel_status norm_apply_bwd_gamma_record (cel_exec *ex, cel_graph *g, cel_node self) {
   const cel_node_rec *n = cel_node_get (g, self);
@@ -327,5 +324,10 @@ cel_status norm_apply_bwd_gamma_record (cel_exec *ex, cel_graph *g, cel_node sel
   norm_apply_bwd_gamma_push p = { (uint32_t) xs.n, (uint32_t) xs.c, (uint32_t) (xs.h * xs.w),
                                   (uint32_t) cel_node_shape (g, n->in[1]).c, n->fp[0] };
   cel_node bind[4] = { n->in[0], n->in[1], n->in[2], self };
-  return dispatch_per_group (ex, CEL_SHADER_NORM_APPLY_BWD_GAMMA, NULL, 0, bind, 4, &p, sizeof p, p.c);
+  uint32_t spec[1] = { cel_reduce_parts (p.c, p.n * p.hw) };
+  cel_status st = dispatch_per_group (ex, CEL_SHADER_NORM_APPLY_BWD_GAMMA, spec, 1, bind, 4, &p, sizeof p, p.c * spec[0]);
+  if (st || spec[0] == 1)
+    return st;
+  fold_push f = { { 0 }, { 0 }, p.c, 1.0f };
+  return dispatch_per_group (ex, CEL_SHADER_SUM_TO_COMBINE, spec, 1, &self, 1, &f, sizeof f, p.c);
 }
