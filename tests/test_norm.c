@@ -356,6 +356,55 @@ static void test_single_pixel (void) {
   test_stats ("2x3x1x1", (cel_shape) { 2, 3, 1, 1 }, CEL_NORM_INSTANCE, false, -1, 1);
 }
 
+/* Which kernels a layer norm with a fused leaky relu ran, from the profile: the texel-buffer variants of
+ * norm_stats and norm_apply exactly when the context reads through texel buffers, the statistics in 2 parts
+ * (4*64*64 elements: norm_stats_combine ran), and no separate activation. */
+static void test_kernels_from_profile (void) {
+  cel_context *ctx = oc_context ();
+  bool texel = cel_context_texel_reads (ctx);
+  const char *mode = texel ? "texel" : "storage";
+  cel_status st = cel_context_set_profiling (ctx, true);
+  if (st) {
+    tap_skip ("no timestamps on this device", "/layer_norm+leaky_relu/kernels_from_profile/%s", mode);
+    return;
+  }
+  cel_context_profile_report (ctx, NULL);
+  cel_graph *g = NULL;
+  cel_node x, gamma, beta, y;
+  static float data[4 * 64 * 64];
+  bool fused = false;
+  if (!st) st = cel_graph_create (ctx, &g);
+  if (!st) st = cel_graph_input (g, "x", (cel_shape) { 1, 4, 64, 64 }, &x);
+  if (!st) st = cel_graph_param (g, "gamma", (cel_shape) { 1, 4, 1, 1 }, &gamma);
+  if (!st) st = cel_graph_param (g, "beta", (cel_shape) { 1, 4, 1, 1 }, &beta);
+  if (!st) st = cel_layer_norm (g, x, gamma, beta, 1e-5f, &y);
+  if (!st) fused = cel_norm_apply_fuse_act (g, y, CEL_ACT_LEAKY_RELU, 0.2f);
+  if (!st) st = cel_graph_mark_output (g, y);
+  for (int i = 0; i < 4 * 64 * 64; i++)
+    data[i] = (float) (i % 17) * 0.1f;
+  if (!st) st = cel_graph_set_data (g, x, data, 4 * 64 * 64);
+  if (!st) st = cel_graph_set_data (g, gamma, data, 4);
+  if (!st) st = cel_graph_set_data (g, beta, data, 4);
+  if (!st) st = cel_graph_run (g);
+  char *report = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream (&report, &len);
+  if (f) {
+    cel_context_profile_report (ctx, f);
+    fclose (f);
+  }
+  bool stats_texel = report && strstr (report, "norm_stats_texel"), stats_storage = report && strstr (report, "norm_stats ");
+  bool apply_texel = report && strstr (report, "norm_apply_texel"), apply_storage = report && strstr (report, "norm_apply ");
+  bool combine = report && strstr (report, "norm_stats_combine"), act = report && strstr (report, "activate");
+  if (!tap_ok (!st && fused && stats_texel == texel && stats_storage == !texel && apply_texel == texel &&
+               apply_storage == !texel && combine && !act, "/layer_norm+leaky_relu/kernels_from_profile/%s", mode))
+    tap_diag ("  %s %s; fused %d; profile:\n%s", cel_status_string (st), st ? cel_context_last_error (ctx) : "",
+              (int) fused, report ? report : "(none)");
+  free (report);
+  cel_graph_destroy (g);
+  cel_context_set_profiling (ctx, false);
+}
+
 static const char *shape_label (cel_shape s, char buf[48]) {
   snprintf (buf, 48, "%dx%dx%dx%d", s.n, s.c, s.h, s.w);
   return buf;
@@ -422,6 +471,7 @@ int main (void) {
   test_norm_act ("2x3x61x67", (cel_shape) { 2, 3, 61, 67 }, CEL_NORM_LAYER, false, CEL_ACT_LEAKY_RELU, 0.2f);
   test_norm_act ("1x16x64x64", big, CEL_NORM_LAYER, true, CEL_ACT_RELU, 0);
   test_fuse_refusals ();
+  test_kernels_from_profile ();
   /* texel-buffer reads are the default on lavapipe (norm_stats_texel.comp, norm_apply_texel.comp), storage buffers
    * on GPUs: both run */
   const char *other;
@@ -438,6 +488,7 @@ int main (void) {
     }
     test_apply (CEL_NORM_INSTANCE, true, false);
     test_stats ("1x16x64x64_mean_1000", big, CEL_NORM_INSTANCE, false, 999, 1001);
+    test_kernels_from_profile ();
     oc_name_prefix = "";
     oc_other_reads (&other);
   } else {
