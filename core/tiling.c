@@ -260,6 +260,8 @@ static span resize_need (span o, int32_t n_in, int32_t n_out, int32_t mode) {
 
 /* ---- the tiled run ---------------------------------------------------------------------------- */
 
+#define POOL_MAX 64 /* host buffers kept for reuse; more go back to the system */
+
 typedef struct run {
   cel_stylizer *s;
   const cel_model *m;
@@ -269,7 +271,8 @@ typedef struct run {
   const float *ref;          /* planar reference (or NULL) */
   int32_t RH, RW;
   uint64_t budget; /* device bytes for one tile's intermediates and staging */
-  /* run_tile's windows of host tensors, copied straight into the planned graph's staging (fill_windows) */
+  /* run_tile's windows of host tensors, copied straight into the planned graph's staging once it is planned
+   * (build_and_run_tile) */
   struct pending {
     cel_node node;
     const float *host;
@@ -283,7 +286,7 @@ typedef struct run {
   struct pooled {
     float *p;
     size_t floats;
-  } pool[64];
+  } pool[POOL_MAX];
   int32_t n_pool;
 } run;
 
@@ -303,14 +306,13 @@ static float *pool_take (run *r, size_t n, size_t *got) {
     return p;
   }
   /* none fits: the largest pooled one (too small) goes back to the system before a new one is taken */
-  while (r->n_pool > 0) {
+  if (r->n_pool > 0) {
     int32_t big = 0;
     for (int32_t k = 1; k < r->n_pool; k++)
       if (r->pool[k].floats > r->pool[big].floats)
         big = k;
     free (r->pool[big].p);
     r->pool[big] = r->pool[--r->n_pool];
-    break;
   }
   *got = n;
   return malloc (n * sizeof (float));
@@ -323,7 +325,7 @@ static void pool_give (run *r, float *p, size_t n) {
   for (size_t k = 0; k < n; k++)
     p[k] = NAN;
 #endif
-  if (r->n_pool < 64)
+  if (r->n_pool < POOL_MAX)
     r->pool[r->n_pool++] = (struct pooled) { p, n };
   else
     free (p);
@@ -409,7 +411,7 @@ static void copy_window (const cel_context *ctx, float *dst, const float *host, 
 }
 
 /* Host node for a window of a host tensor (C x gh x gw planar) as a graph input: copied now, or, while
- * r->defer, once the graph is planned (fill_windows), straight into its staging buffer. */
+ * r->defer, once the graph is planned (build_and_run_tile), straight into its staging buffer. */
 static cel_status upload_window (run *r, cel_graph *g, const float *host, int32_t C, int32_t gh, int32_t gw, win wv,
                                  cel_node *out) {
   cel_status st = cel_graph_input (g, NULL, (cel_shape) { 1, C, wv.h, wv.w }, out);
