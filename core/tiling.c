@@ -19,11 +19,9 @@
 #include "tiling.h"
 
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 typedef struct win {
   int32_t y0, x0, h, w; /* h == 0: empty */
@@ -47,18 +45,6 @@ static bool win_empty (win a) {
 
 static bool win_equal (win a, win b) {
   return a.y0 == b.y0 && a.x0 == b.x0 && a.h == b.h && a.w == b.w;
-}
-
-/* Per-axis interval [lo, hi). */
-typedef struct span {
-  int32_t lo, hi;
-} span;
-
-static span clamp_span (span s, int32_t n) {
-  span r = { s.lo < 0 ? 0 : s.lo, s.hi > n ? n : s.hi };
-  if (r.hi < r.lo)
-    r.hi = r.lo;
-  return r;
 }
 
 /* Statistics of one tensor accumulated over tiles, per channel: count, mean, M2 (sum of squared deviations). */
@@ -203,64 +189,7 @@ static int32_t assign_segments (const cel_model *m, lstate *ls) {
   return max_seg;
 }
 
-/* ---- per-op receptive fields (global coordinates) --------------------------------------------- */
-
-/* Input rows a conv2d output span reads, before clamping: [o.lo*s - pad, (o.hi-1)*s - pad + ext). */
-static span conv_ideal (span o, int32_t s, int32_t pad, int32_t k, int32_t d) {
-  return (span) { o.lo * s - pad, (o.hi - 1) * s - pad + d * (k - 1) + 1 };
-}
-
-/* The window of the input that must exist: the clamped ideal span plus the rows reflection reads. */
-static span conv_need (span ideal, int32_t n, bool reflect) {
-  span c = clamp_span (ideal, n);
-  if (reflect) {
-    if (ideal.lo < 0 && -ideal.lo + 1 > c.hi)
-      c.hi = -ideal.lo + 1 < n ? -ideal.lo + 1 : n;
-    if (ideal.hi > n && 2 * n - 1 - ideal.hi < c.lo)
-      c.lo = 2 * n - 1 - ideal.hi > 0 ? 2 * n - 1 - ideal.hi : 0;
-  }
-  return c;
-}
-
-/* The window of the input a pad reads for an ideal span (rows outside map to the edge or their mirror). */
-static span pad_need (span ideal, int32_t n, bool reflect) {
-  span c = conv_need (ideal, n, reflect);
-  if (c.hi <= c.lo) /* wholly outside: the edge row (replicate), or nothing (zeros) */
-    c = ideal.hi <= 0 ? (span) { 0, 1 } : (span) { n - 1, n };
-  return c;
-}
-
-static span convt_need (span o, int32_t n_in, int32_t s, int32_t pad, int32_t k, int32_t d) {
-  /* output o reads inputs i with i*s - pad + kk*d == o */
-  int32_t lo_num = o.lo + pad - d * (k - 1), hi_num = o.hi - 1 + pad;
-  int32_t lo = lo_num >= 0 ? (lo_num + s - 1) / s : -((-lo_num) / s);
-  int32_t hi = (hi_num >= 0 ? hi_num / s : -((-hi_num + s - 1) / s)) + 1;
-  return clamp_span ((span) { lo, hi }, n_in);
-}
-
-static span resize_need (span o, int32_t n_in, int32_t n_out, int32_t mode) {
-  float sc = cel_resize_axis_scale (n_in, n_out, mode);
-  double lo_src, hi_src;
-  if (mode == CEL_RESIZE_BICUBIC) { /* taps floor(src)-1 .. floor(src)+2 */
-    lo_src = sc * (o.lo + 0.5) - 0.5;
-    hi_src = sc * (o.hi - 1 + 0.5) - 0.5;
-    return clamp_span ((span) { (int32_t) floor (lo_src) - 2, (int32_t) floor (hi_src) + 4 }, n_in);
-  }
-  if (mode == CEL_RESIZE_BILINEAR) {
-    lo_src = sc * (o.lo + 0.5) - 0.5;
-    hi_src = sc * (o.hi - 1 + 0.5) - 0.5;
-  } else {
-    lo_src = (double) sc * o.lo;
-    hi_src = (double) sc * (o.hi - 1);
-  }
-  /* one extra input on each side covers float rounding; clamped to the tensor */
-  return clamp_span ((span) { (int32_t) floor (lo_src) - 1, (int32_t) floor (hi_src) + 3 }, n_in);
-  (void) n_out;
-}
-
 /* ---- the tiled run ---------------------------------------------------------------------------- */
-
-#define POOL_MAX 64 /* host buffers kept for reuse; more go back to the system */
 
 typedef struct run {
   cel_stylizer *s;
@@ -282,64 +211,8 @@ typedef struct run {
   int32_t n_pending, cap_pending;
   bool defer; /* upload_window records a pending window instead of copying it through cel_graph_set_data */
   cel_stylize_report *rep; /* its host-time fields add up each tile's phases */
-  /* host buffers of boundaries whose last segment has passed, for the next ones (pool_take) */
-  struct pooled {
-    float *p;
-    size_t floats;
-  } pool[POOL_MAX];
-  int32_t n_pool;
+  cel_host_pool pool; /* host buffers of boundaries whose last segment has passed, for the next ones */
 } run;
-
-/* A host buffer of at least n floats for a boundary tensor: the smallest pooled one that fits, else a new one.
- * A boundary lives from its segment to the last segment that reads it, so a model's 25 segments hold a few
- * full-size tensors at a time, not 25 (at 8192x8192 each 64-channel one is 16 GiB), and reused pages are not
- * faulted in again. */
-static float *pool_take (run *r, size_t n, size_t *got) {
-  int32_t best = -1;
-  for (int32_t k = 0; k < r->n_pool; k++)
-    if (r->pool[k].floats >= n && (best < 0 || r->pool[k].floats < r->pool[best].floats))
-      best = k;
-  if (best >= 0) {
-    float *p = r->pool[best].p;
-    *got = r->pool[best].floats;
-    r->pool[best] = r->pool[--r->n_pool];
-    return p;
-  }
-  /* none fits: the largest pooled one (too small) goes back to the system before a new one is taken */
-  if (r->n_pool > 0) {
-    int32_t big = 0;
-    for (int32_t k = 1; k < r->n_pool; k++)
-      if (r->pool[k].floats > r->pool[big].floats)
-        big = k;
-    free (r->pool[big].p);
-    r->pool[big] = r->pool[--r->n_pool];
-  }
-  *got = n;
-  return malloc (n * sizeof (float));
-}
-
-static void pool_give (run *r, float *p, size_t n) {
-#ifndef NDEBUG
-  /* debug builds (the tests) poison it: a boundary given back while a later segment still reads it would feed
-   * NaN to that segment instead of passing unnoticed until a pooled buffer is reused */
-  for (size_t k = 0; k < n; k++)
-    p[k] = NAN;
-#endif
-  if (r->n_pool < POOL_MAX)
-    r->pool[r->n_pool++] = (struct pooled) { p, n };
-  else
-    free (p);
-}
-
-static span owned_span (int32_t t0, int32_t t1, int32_t full, double res, int32_t gsize) {
-  int32_t lo = (int32_t) llround (t0 * res);
-  int32_t hi = t1 == full ? gsize : (int32_t) llround (t1 * res);
-  if (lo > gsize)
-    lo = gsize;
-  if (hi > gsize)
-    hi = gsize;
-  return (span) { lo, hi };
-}
 
 /* Chan's parallel combination of (n, mean, M2). */
 static void acc_add (stats_acc *a, int32_t c, double n, double mean, double m2) {
@@ -352,60 +225,9 @@ static void acc_add (stats_acc *a, int32_t c, double n, double mean, double m2) 
   a->count[c] = nt;
 }
 
-/* A copy of C planes of h rows of w floats between two planar tensors: row y of plane c goes from
- * src + c * src_plane + y * src_row to dst + c * dst_plane + y * dst_row. */
-typedef struct plane_copy {
-  float *dst;
-  const float *src;
-  size_t dst_plane, dst_row, src_plane, src_row;
-  int32_t C, h, w;
-  int32_t c0, c1; /* the planes one thread copies */
-} plane_copy;
-
-static void *plane_copy_run (void *arg) {
-  const plane_copy *pc = arg;
-  for (int32_t c = pc->c0; c < pc->c1; c++)
-    for (int32_t y = 0; y < pc->h; y++)
-      memcpy (pc->dst + c * pc->dst_plane + y * pc->dst_row, pc->src + c * pc->src_plane + y * pc->src_row,
-              (size_t) pc->w * sizeof (float));
-  return NULL;
-}
-
-/* Runs a plane copy on up to 8 threads (planes split between them) where it moves more than 16 MiB and the
- * device is a GPU: the windows of a 64-channel tensor at full resolution are hundreds of MiB, which one
- * thread copies at a few GB/s. On lavapipe the cores are the device's, so one thread. CELGAN_COPY_THREADS
- * sets the count for copies of any size (1: serial), for measuring and for the tests. */
-static void copy_planes (const cel_context *ctx, plane_copy pc) {
-  long n = ctx->info.is_cpu ? 1 : sysconf (_SC_NPROCESSORS_ONLN);
-  const char *env = getenv ("CELGAN_COPY_THREADS");
-  if (env && *env)
-    n = strtol (env, NULL, 10); /* for any size: the tests split their small windows too */
-  else if ((size_t) pc.C * pc.h * pc.w * sizeof (float) < ((size_t) 16 << 20))
-    n = 1;
-  n = n < 1 ? 1 : n > 8 ? 8 : n;
-  if (n > pc.C)
-    n = pc.C;
-  pthread_t th[8];
-  plane_copy part[8];
-  bool started[8] = { false };
-  for (int32_t t = 0; t < n; t++) {
-    part[t] = pc;
-    part[t].c0 = (int32_t) ((int64_t) pc.C * t / n);
-    part[t].c1 = (int32_t) ((int64_t) pc.C * (t + 1) / n);
-  }
-  for (int32_t t = 1; t < n; t++)
-    started[t] = pthread_create (&th[t], NULL, plane_copy_run, &part[t]) == 0;
-  for (int32_t t = 0; t < n; t++)
-    if (!started[t]) /* this thread's share, and those of threads that did not start */
-      plane_copy_run (&part[t]);
-  for (int32_t t = 1; t < n; t++)
-    if (started[t])
-      pthread_join (th[t], NULL);
-}
-
 /* Copies window w of a host tensor (C x gh x gw planar) to dst (C x w.h x w.w). */
 static void copy_window (const cel_context *ctx, float *dst, const float *host, int32_t C, int32_t gh, int32_t gw, win w) {
-  copy_planes (ctx, (plane_copy) { .dst = dst, .src = host + (size_t) w.y0 * gw + w.x0, .dst_plane = (size_t) w.h * w.w,
+  cel_copy_planes (ctx, (cel_plane_copy) { .dst = dst, .src = host + (size_t) w.y0 * gw + w.x0, .dst_plane = (size_t) w.h * w.w,
                                    .dst_row = (size_t) w.w, .src_plane = (size_t) gh * gw, .src_row = (size_t) gw, .C = C,
                                    .h = w.h, .w = w.w, .c0 = 0, .c1 = C });
 }
@@ -541,42 +363,42 @@ static cel_status build_and_run_tile (run *r, int32_t seg, int32_t ty0, int32_t 
     if (l->seg != seg || !l->on_image || l->vec)
       continue;
     if (l->boundary || l->stats) {
-      span oy = owned_span (ty0, ty1, r->H, L->res, l->gh), ox = owned_span (tx0, tx1, r->W, L->res, l->gw);
+      tile_span oy = tile_owned_span (ty0, ty1, r->H, L->res, l->gh), ox = tile_owned_span (tx0, tx1, r->W, L->res, l->gw);
       if (L->op == L_GLOBAL_AVG_POOL)
         continue;
       l->req = win_union (l->req, (win) { oy.lo, ox.lo, oy.hi - oy.lo, ox.hi - ox.lo });
     }
     if (win_empty (l->req))
       continue;
-    span ry = { l->req.y0, l->req.y0 + l->req.h }, rx = { l->req.x0, l->req.x0 + l->req.w };
+    tile_span ry = { l->req.y0, l->req.y0 + l->req.h }, rx = { l->req.x0, l->req.x0 + l->req.w };
     for (int k = 0; k < L->n_in; k++) {
       int32_t j = L->in[k];
       if (j == -2 || (j >= 0 && (!ls[j].on_image || ls[j].vec)))
         continue; /* reference layers and vectors: whole, from the host */
       int32_t ih = j == -1 ? r->H : ls[j].gh, iw = j == -1 ? r->W : ls[j].gw;
-      span ny = ry, nx = rx;
+      tile_span ny = ry, nx = rx;
       if (L->op == L_CONV2D) {
         bool refl = L->pad_mode == CEL_PAD_REFLECT;
-        ny = conv_need (conv_ideal (ry, L->stride[0], L->pad[0], (int32_t) L->weight->shape[2], L->dilation[0]), ih, refl);
-        nx = conv_need (conv_ideal (rx, L->stride[1], L->pad[2], (int32_t) L->weight->shape[3], L->dilation[1]), iw, refl);
+        ny = tile_conv_need (tile_conv_ideal (ry, L->stride[0], L->pad[0], (int32_t) L->weight->shape[2], L->dilation[0]), ih, refl);
+        nx = tile_conv_need (tile_conv_ideal (rx, L->stride[1], L->pad[2], (int32_t) L->weight->shape[3], L->dilation[1]), iw, refl);
       } else if (L->op == L_CONV_TRANSPOSE2D) {
-        ny = convt_need (ry, ih, L->stride[0], L->pad[0], (int32_t) L->weight->shape[2], L->dilation[0]);
-        nx = convt_need (rx, iw, L->stride[1], L->pad[1], (int32_t) L->weight->shape[3], L->dilation[1]);
+        ny = tile_convt_need (ry, ih, L->stride[0], L->pad[0], (int32_t) L->weight->shape[2], L->dilation[0]);
+        nx = tile_convt_need (rx, iw, L->stride[1], L->pad[1], (int32_t) L->weight->shape[3], L->dilation[1]);
       } else if (L->op == L_RESIZE) {
-        ny = resize_need (ry, ih, l->gh, L->resize_mode);
-        nx = resize_need (rx, iw, l->gw, L->resize_mode);
+        ny = tile_resize_need (ry, ih, l->gh, L->resize_mode);
+        nx = tile_resize_need (rx, iw, l->gw, L->resize_mode);
       } else if (L->op == L_PAD) {
         bool refl = L->pad_mode == CEL_PAD_REFLECT;
-        ny = pad_need (conv_ideal (ry, 1, L->pad[0], 1, 1), ih, refl);
-        nx = pad_need (conv_ideal (rx, 1, L->pad[2], 1, 1), iw, refl);
+        ny = tile_pad_need (tile_conv_ideal (ry, 1, L->pad[0], 1, 1), ih, refl);
+        nx = tile_pad_need (tile_conv_ideal (rx, 1, L->pad[2], 1, 1), iw, refl);
       } else if (L->op == L_CROP && k == 0) {
-        ny = (span) { ry.lo + L->crop[0], ry.hi + L->crop[0] };
-        nx = (span) { rx.lo + L->crop[2], rx.hi + L->crop[2] };
+        ny = (tile_span) { ry.lo + L->crop[0], ry.hi + L->crop[0] };
+        nx = (tile_span) { rx.lo + L->crop[2], rx.hi + L->crop[2] };
       } else if (L->op == L_CROP) {
         continue; /* size_of: only the size is used */
       } else if (L->op == L_PIXEL_SHUFFLE) {
-        ny = (span) { ry.lo / L->factor, (ry.hi + L->factor - 1) / L->factor };
-        nx = (span) { rx.lo / L->factor, (rx.hi + L->factor - 1) / L->factor };
+        ny = (tile_span) { ry.lo / L->factor, (ry.hi + L->factor - 1) / L->factor };
+        nx = (tile_span) { rx.lo / L->factor, (rx.hi + L->factor - 1) / L->factor };
       }
       win need = { ny.lo, nx.lo, ny.hi - ny.lo, nx.hi - nx.lo };
       if (win_empty (need))
@@ -592,7 +414,7 @@ static cel_status build_and_run_tile (run *r, int32_t seg, int32_t ty0, int32_t 
     lstate *l = &ls[i];
     if (l->seg != seg || !l->on_image || win_empty (l->req) || l->vec)
       continue;
-    span ry = { l->req.y0, l->req.y0 + l->req.h }, rx = { l->req.x0, l->req.x0 + l->req.w };
+    tile_span ry = { l->req.y0, l->req.y0 + l->req.h }, rx = { l->req.x0, l->req.x0 + l->req.w };
     int32_t j0 = L->in[0];
     int32_t ih = j0 == -1 ? r->H : j0 == -2 ? r->RH : ls[j0].gh, iw = j0 == -1 ? r->W : j0 == -2 ? r->RW : ls[j0].gw;
     cel_node w = CEL_NO_NODE, b = CEL_NO_NODE, x = CEL_NO_NODE, y = CEL_NO_NODE;
@@ -601,10 +423,10 @@ static cel_status build_and_run_tile (run *r, int32_t seg, int32_t ty0, int32_t 
     switch (L->op) {
     case L_CONV2D: {
       int32_t kh = (int32_t) L->weight->shape[2], kw = (int32_t) L->weight->shape[3];
-      span iy = conv_ideal (ry, L->stride[0], L->pad[0], kh, L->dilation[0]);
-      span ix = conv_ideal (rx, L->stride[1], L->pad[2], kw, L->dilation[1]);
+      tile_span iy = tile_conv_ideal (ry, L->stride[0], L->pad[0], kh, L->dilation[0]);
+      tile_span ix = tile_conv_ideal (rx, L->stride[1], L->pad[2], kw, L->dilation[1]);
       bool refl = L->pad_mode == CEL_PAD_REFLECT;
-      span ny = conv_need (iy, ih, refl), nx = conv_need (ix, iw, refl);
+      tile_span ny = tile_conv_need (iy, ih, refl), nx = tile_conv_need (ix, iw, refl);
       win have = { ny.lo, nx.lo, ny.hi - ny.lo, nx.hi - nx.lo };
       if ((st = tile_input (r, g, j0, seg, have, &x)))
         break;
@@ -625,8 +447,8 @@ static cel_status build_and_run_tile (run *r, int32_t seg, int32_t ty0, int32_t 
     }
     case L_CONV_TRANSPOSE2D: {
       int32_t kh = (int32_t) L->weight->shape[2], kw = (int32_t) L->weight->shape[3];
-      span ny = convt_need (ry, ih, L->stride[0], L->pad[0], kh, L->dilation[0]);
-      span nx = convt_need (rx, iw, L->stride[1], L->pad[1], kw, L->dilation[1]);
+      tile_span ny = tile_convt_need (ry, ih, L->stride[0], L->pad[0], kh, L->dilation[0]);
+      tile_span nx = tile_convt_need (rx, iw, L->stride[1], L->pad[1], kw, L->dilation[1]);
       win have = { ny.lo, nx.lo, ny.hi - ny.lo, nx.hi - nx.lo };
       if ((st = tile_input (r, g, j0, seg, have, &x)))
         break;
@@ -647,7 +469,7 @@ static cel_status build_and_run_tile (run *r, int32_t seg, int32_t ty0, int32_t 
       break;
     }
     case L_RESIZE: {
-      span ny = resize_need (ry, ih, l->gh, L->resize_mode), nx = resize_need (rx, iw, l->gw, L->resize_mode);
+      tile_span ny = tile_resize_need (ry, ih, l->gh, L->resize_mode), nx = tile_resize_need (rx, iw, l->gw, L->resize_mode);
       win have = { ny.lo, nx.lo, ny.hi - ny.lo, nx.hi - nx.lo };
       if ((st = tile_input (r, g, j0, seg, have, &x)))
         break;
@@ -657,9 +479,9 @@ static cel_status build_and_run_tile (run *r, int32_t seg, int32_t ty0, int32_t 
       break;
     }
     case L_PAD: {
-      span iy = conv_ideal (ry, 1, L->pad[0], 1, 1), ix = conv_ideal (rx, 1, L->pad[2], 1, 1);
+      tile_span iy = tile_conv_ideal (ry, 1, L->pad[0], 1, 1), ix = tile_conv_ideal (rx, 1, L->pad[2], 1, 1);
       bool refl = L->pad_mode == CEL_PAD_REFLECT;
-      span ny = pad_need (iy, ih, refl), nx = pad_need (ix, iw, refl);
+      tile_span ny = tile_pad_need (iy, ih, refl), nx = tile_pad_need (ix, iw, refl);
       win have = { ny.lo, nx.lo, ny.hi - ny.lo, nx.hi - nx.lo };
       if ((st = tile_input (r, g, j0, seg, have, &x)))
         break;
@@ -783,7 +605,7 @@ static cel_status build_and_run_tile (run *r, int32_t seg, int32_t ty0, int32_t 
     const layer *L = &m->layers[i];
     if (l->seg != seg || !l->on_image || l->vec || l->node == CEL_NO_NODE || (!l->boundary && !l->stats))
       continue;
-    span oy = owned_span (ty0, ty1, r->H, L->res, l->gh), ox = owned_span (tx0, tx1, r->W, L->res, l->gw);
+    tile_span oy = tile_owned_span (ty0, ty1, r->H, L->res, l->gh), ox = tile_owned_span (tx0, tx1, r->W, L->res, l->gw);
     win own = { oy.lo, ox.lo, oy.hi - oy.lo, ox.hi - ox.lo };
     if (win_empty (own))
       continue;
@@ -840,7 +662,7 @@ static cel_status build_and_run_tile (run *r, int32_t seg, int32_t ty0, int32_t 
       for (int32_t c = 0; c < C; c++)
         acc_add (&l->acc, c, n, v[2 * c], (double) v[2 * c + 1] * n);
     } else {
-      copy_planes (r->s->ctx, (plane_copy) { .dst = l->host + (size_t) o->w.y0 * l->gw + o->w.x0, .src = v,
+      cel_copy_planes (r->s->ctx, (cel_plane_copy) { .dst = l->host + (size_t) o->w.y0 * l->gw + o->w.x0, .src = v,
                                              .dst_plane = (size_t) l->gh * l->gw, .dst_row = (size_t) l->gw,
                                              .src_plane = (size_t) o->w.h * o->w.w, .src_row = (size_t) o->w.w, .C = C,
                                              .h = o->w.h, .w = o->w.w, .c0 = 0, .c1 = C });
@@ -998,7 +820,7 @@ cel_status cel_tiled_run (cel_stylizer *s, const float *net_in, int32_t H, int32
       ls[i].host_floats = n;
       if (i == m->output)
         ls[i].host = net_out;
-      /* other boundaries on the image are taken when their segment starts (pool_take) */
+      /* other boundaries on the image are taken when their segment starts (cel_host_pool_take) */
       else if (ls[i].vec && !(ls[i].host = malloc (n * sizeof (float)))) {
         st = cel_set_error (s->ctx, CEL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory for a %dx%dx%d intermediate", C,
                             ls[i].gh, ls[i].gw);
@@ -1026,7 +848,7 @@ cel_status cel_tiled_run (cel_stylizer *s, const float *net_in, int32_t H, int32
     double t0 = cel_now ();
     for (int32_t i = 0; i < m->n_layers && !st; i++)
       if (ls[i].seg == seg && ls[i].boundary && ls[i].on_image && !ls[i].vec && i != m->output &&
-          !(ls[i].host = pool_take (&r, ls[i].host_floats, &ls[i].host_floats)))
+          !(ls[i].host = cel_host_pool_take (&r.pool, ls[i].host_floats, &ls[i].host_floats)))
         st = cel_set_error (s->ctx, CEL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory for a %dx%dx%d intermediate",
                             m->layers[i].channels, ls[i].gh, ls[i].gw);
     rep->memory_ms += (cel_now () - t0) * 1e3;
@@ -1045,7 +867,7 @@ cel_status cel_tiled_run (cel_stylizer *s, const float *net_in, int32_t H, int32
     t0 = cel_now ();
     for (int32_t i = 0; i < m->n_layers; i++)
       if (ls[i].host && ls[i].last_seg == seg && ls[i].on_image && !ls[i].vec && ls[i].seg >= 0 && i != m->output) {
-        pool_give (&r, ls[i].host, ls[i].host_floats);
+        cel_host_pool_give (&r.pool, ls[i].host, ls[i].host_floats);
         ls[i].host = NULL;
       }
     rep->memory_ms += (cel_now () - t0) * 1e3;
@@ -1062,8 +884,7 @@ done:;
   }
   free (ls);
   free (r.pending);
-  for (int32_t k = 0; k < r.n_pool; k++)
-    free (r.pool[k].p);
+  cel_host_pool_clear (&r.pool);
   rep->memory_ms += (cel_now () - t_free) * 1e3;
   cel_graph_truncate (s->g, s->base);
   return st;

@@ -18,4 +18,58 @@ cel_status cel_tiled_run (cel_stylizer *s, const float *net_in, int32_t H, int32
                           int32_t RW, int32_t tile, uint64_t budget, const cel_stylize_options *o, float *net_out,
                           cel_stylize_report *rep);
 
+/* ---- geometry (tiling_geometry.c) ---------------------------------------------------------------- */
+
+/* Per-axis interval [lo, hi). */
+typedef struct tile_span {
+  int32_t lo, hi;
+} tile_span;
+
+tile_span tile_clamp_span (tile_span s, int32_t n);
+/* Input rows a conv2d output span reads, before clamping: [o.lo*s - pad, (o.hi-1)*s - pad + ext). */
+tile_span tile_conv_ideal (tile_span o, int32_t s, int32_t pad, int32_t k, int32_t d);
+/* The window of the input that must exist: the clamped ideal span plus the rows reflection reads. */
+tile_span tile_conv_need (tile_span ideal, int32_t n, bool reflect);
+/* The window of the input a pad reads for an ideal span (rows outside map to the edge or their mirror). */
+tile_span tile_pad_need (tile_span ideal, int32_t n, bool reflect);
+/* The inputs a transposed convolution's output span reads. */
+tile_span tile_convt_need (tile_span o, int32_t n_in, int32_t s, int32_t pad, int32_t k, int32_t d);
+/* The inputs a resize's output span reads (with the whole image's sampling). */
+tile_span tile_resize_need (tile_span o, int32_t n_in, int32_t n_out, int32_t mode);
+/* The part [t0, t1) of the image's `full` rows owns of a tensor of gsize rows at resolution res. */
+tile_span tile_owned_span (int32_t t0, int32_t t1, int32_t full, double res, int32_t gsize);
+
+/* ---- host memory (tiling_host.c) ----------------------------------------------------------------- */
+
+#define CEL_HOST_POOL_MAX 64 /* host buffers kept for reuse; more go back to the system */
+
+/* Host buffers of tensors whose last reading segment has passed, for the next ones. */
+typedef struct cel_host_pool {
+  struct {
+    float *p;
+    size_t floats;
+  } entries[CEL_HOST_POOL_MAX];
+  int32_t n;
+} cel_host_pool;
+
+/* A buffer of at least n floats (*got: its size): the smallest pooled one that fits, else a new one; NULL when
+ * out of host memory. */
+float *cel_host_pool_take (cel_host_pool *pool, size_t n, size_t *got);
+/* Gives p (n floats) back to the pool (debug builds poison it first). */
+void cel_host_pool_give (cel_host_pool *pool, float *p, size_t n);
+/* Frees every pooled buffer. */
+void cel_host_pool_clear (cel_host_pool *pool);
+
+/* A copy of C planes of h rows of w floats between two planar tensors: row y of plane c goes from
+ * src + c * src_plane + y * src_row to dst + c * dst_plane + y * dst_row. */
+typedef struct cel_plane_copy {
+  float *dst;
+  const float *src;
+  size_t dst_plane, dst_row, src_plane, src_row;
+  int32_t C, h, w;
+  int32_t c0, c1; /* the planes one thread copies */
+} cel_plane_copy;
+
+void cel_copy_planes (const cel_context *ctx, cel_plane_copy pc);
+
 #endif
