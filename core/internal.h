@@ -284,6 +284,14 @@ float cel_resize_axis_scale (int32_t in, int32_t out, int32_t mode);
 /* Broadcasting helper used by add/mul: can b broadcast to a? */
 bool cel_shape_broadcasts (cel_shape b, cel_shape a);
 
+/* One workgroup per element of count, split over x and y where count passes the grid's 65535. */
+cel_status cel_exec_dispatch_groups (cel_exec *ex, cel_shader_id shader, const uint32_t *spec, uint32_t n_spec,
+                                     const cel_node *bind, uint32_t n_bind, const void *push, uint32_t push_size,
+                                     uint32_t count);
+/* The second pass of a split reduction whose first wrote `parts` partial sums per output after node's `count`
+ * outputs (in its scratch): adds them (fold_parts.comp) and scales. */
+cel_status cel_exec_fold_parts (cel_exec *ex, cel_node node, uint32_t count, uint32_t parts, float scale);
+
 /* Workgroups per row of a split reduction over `rows` rows of m elements (norm_stats, norm_apply_bwd_stats,
  * sum_to): one per row leaves a GPU nearly idle where rows are few and long (layer norm: one row per sample;
  * on the H200 norm_apply_bwd_stats took a quarter of a 256x256 batch-8 training step that way). Parts until

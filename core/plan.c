@@ -348,6 +348,18 @@ bool cel_exec_texel_fits (const cel_exec *ex, cel_node n) {
   return ctx->texel_reads && (uint64_t) cel_shape_count (cel_node_shape (ex->g, n)) <= ctx->max_texel_elements;
 }
 
+cel_status cel_exec_dispatch_groups (cel_exec *ex, cel_shader_id shader, const uint32_t *spec, uint32_t n_spec,
+                                     const cel_node *bind, uint32_t n_bind, const void *push, uint32_t push_size,
+                                     uint32_t count) {
+  uint32_t gx = count < 65535 ? count : 65535, gy = (count + gx - 1) / gx;
+  return cel_exec_dispatch (ex, shader, spec, n_spec, bind, n_bind, push, push_size, gx, gy, 1);
+}
+
+cel_status cel_exec_fold_parts (cel_exec *ex, cel_node node, uint32_t count, uint32_t parts, float scale) {
+  struct { uint32_t count; float scale; } p = { count, scale }; /* mirror of fold_parts.comp */
+  return cel_exec_dispatch_groups (ex, CEL_SHADER_FOLD_PARTS, &parts, 1, &node, 1, &p, sizeof p, count);
+}
+
 cel_shader_id cel_exec_pick_reads (const cel_exec *ex, cel_shader_id storage, cel_shader_id texel, const cel_node *reads,
                                    uint32_t n) {
   for (uint32_t i = 0; i < n; i++)

@@ -5,7 +5,7 @@
 // dgamma[c] = sum over (n, h, w) of dy * (x - mean) / sqrt (var + eps).  x, dy (N,C,H,W); stats (N,G,1,2)
 // with G = C (instance) or 1 (layer); dgamma (1,C,1,1). One workgroup per channel; with PARTS > 1, workgroup
 // w sums part w % PARTS of channel w / PARTS's N*H*W products into the scratch after dgamma, at C + w, and
-// sum_to_combine.comp folds the parts.
+// fold_parts.comp folds the parts.
 layout(constant_id = 0) const uint PARTS = 1u;
 layout(local_size_x = 256) in;
 layout(std430, binding = 0) readonly buffer X { float x[]; };

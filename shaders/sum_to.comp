@@ -5,7 +5,7 @@
 // y = scale * (x summed over the dims where yshape is 1). One workgroup per output element; the 256
 // threads stride over the reduced elements and combine in shared memory. With PARTS > 1, workgroup w sums
 // part w % PARTS of output w / PARTS's elements and writes it unscaled to the scratch after y, at
-// ycount + w; sum_to_combine.comp folds the parts.
+// ycount + w; fold_parts.comp folds the parts.
 layout(constant_id = 0) const uint PARTS = 1u;
 layout(local_size_x = 256) in;
 layout(std430, binding = 0) readonly buffer X { float x[]; };

@@ -5,13 +5,6 @@
 
 #include <math.h>
 
-/* One workgroup per item on a 2-D grid (cel_group_index () in the shader). */
-static cel_status dispatch_per_group (cel_exec *ex, cel_shader_id shader, const cel_node *bind, uint32_t n_bind,
-                                      const void *push, uint32_t push_size, uint32_t count) {
-  uint32_t gx = count < 65535 ? count : 65535, gy = (count + gx - 1) / gx;
-  return cel_exec_dispatch (ex, shader, NULL, 0, bind, n_bind, push, push_size, gx, gy, 1);
-}
-
 static cel_status check_eps (cel_graph *g, const char *op, float eps) {
   if (!(eps >= 0.0f) || isinf (eps))
     return cel_graph_error (g, CEL_ERROR_INVALID_ARGUMENT, "%s: eps must be finite and >= 0 (got %g)", op, (double) eps);
@@ -130,5 +123,5 @@ cel_status adain_apply_bwd_stats_record (cel_exec *ex, cel_graph *g, cel_node se
   cel_shape xs = cel_node_shape (g, n->in[0]);
   adain_apply_bwd_stats_push p = { (uint32_t) (xs.n * xs.c), (uint32_t) (xs.h * xs.w), n->fp[0], (uint32_t) n->ip[0] };
   cel_node bind[5] = { n->in[0], n->in[1], n->in[2], n->in[3], self };
-  return dispatch_per_group (ex, CEL_SHADER_ADAIN_APPLY_BWD_STATS, bind, 5, &p, sizeof p, p.groups);
+  return cel_exec_dispatch_groups (ex, CEL_SHADER_ADAIN_APPLY_BWD_STATS, NULL, 0, bind, 5, &p, sizeof p, p.groups);
 }

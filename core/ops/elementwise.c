@@ -177,15 +177,10 @@ cel_status sum_to_record (cel_exec *ex, cel_graph *g, cel_node self) {
   sum_to_push p = { iv (xs), iv (n->shape), count, n->fp[0] };
   cel_node bind[2] = { n->in[0], self };
   /* few outputs of long sums (a bias's gradient: one per channel over N*H*W) in several parts each, folded by
-   * sum_to_combine.comp from the node's scratch (cel_reduce_parts) */
+   * fold_parts.comp from the node's scratch (cel_reduce_parts) */
   uint32_t spec[1] = { cel_reduce_parts (count, (uint32_t) (cel_shape_count (xs) / count)) };
-  uint32_t wgs = count * spec[0], gx = wgs < 65535 ? wgs : 65535, gy = (wgs + gx - 1) / gx;
-  cel_status st = cel_exec_dispatch (ex, CEL_SHADER_SUM_TO, spec, 1, bind, 2, &p, sizeof p, gx, gy, 1);
-  if (st || spec[0] == 1)
-    return st;
-  gx = count < 65535 ? count : 65535;
-  gy = (count + gx - 1) / gx;
-  return cel_exec_dispatch (ex, CEL_SHADER_SUM_TO_COMBINE, spec, 1, &self, 1, &p, sizeof p, gx, gy, 1);
+  cel_status st = cel_exec_dispatch_groups (ex, CEL_SHADER_SUM_TO, spec, 1, bind, 2, &p, sizeof p, count * spec[0]);
+  return st || spec[0] == 1 ? st : cel_exec_fold_parts (ex, self, count, spec[0], p.scale);
 }
 
 cel_status sum_to_backward (cel_graph *g, cel_node self, cel_node dy, const bool *need, cel_node *dx) {

@@ -27,14 +27,6 @@ static cel_status dispatch_per_element (cel_exec *ex, cel_shader_id shader, cons
   return cel_exec_dispatch (ex, shader, spec, n_spec, bind, n_bind, push, push_size, gx, gy, 1);
 }
 
-/* One workgroup per item on a 2-D grid (cel_group_index () in the shader). */
-static cel_status dispatch_per_group (cel_exec *ex, cel_shader_id shader, const uint32_t *spec, uint32_t n_spec,
-                                      const cel_node *bind, uint32_t n_bind, const void *push, uint32_t push_size,
-                                      uint32_t count) {
-  uint32_t gx = count < 65535 ? count : 65535, gy = (count + gx - 1) / gx;
-  return cel_exec_dispatch (ex, shader, spec, n_spec, bind, n_bind, push, push_size, gx, gy, 1);
-}
-
 static cel_status check_eps (cel_graph *g, const char *op, float eps) {
   if (!(eps >= 0.0f) || isinf (eps))
     return cel_graph_error (g, CEL_ERROR_INVALID_ARGUMENT, "%s: eps must be finite and >= 0 (got %g)", op, (double) eps);
@@ -92,10 +84,10 @@ cel_status norm_stats_record (cel_exec *ex, cel_graph *g, cel_node self) {
   cel_node bind[2] = { n->in[0], self };
   cel_shader_id sh = cel_exec_pick_reads (ex, CEL_SHADER_NORM_STATS, CEL_SHADER_NORM_STATS_TEXEL, bind, 1);
   uint32_t spec[1] = { cel_reduce_parts (p.groups, m) };
-  cel_status st = dispatch_per_group (ex, sh, spec, 1, bind, 2, &p, sizeof p, p.groups * spec[0]);
+  cel_status st = cel_exec_dispatch_groups (ex, sh, spec, 1, bind, 2, &p, sizeof p, p.groups * spec[0]);
   if (st || spec[0] == 1)
     return st;
-  return dispatch_per_group (ex, CEL_SHADER_NORM_STATS_COMBINE, spec, 1, &self, 1, &p, sizeof p, p.groups);
+  return cel_exec_dispatch_groups (ex, CEL_SHADER_NORM_STATS_COMBINE, spec, 1, &self, 1, &p, sizeof p, p.groups);
 }
 
 cel_status norm_stats_backward (cel_graph *g, cel_node self, cel_node dy, const bool *need, cel_node *dx) {
@@ -292,12 +284,12 @@ cel_status norm_apply_bwd_stats_record (cel_exec *ex, cel_graph *g, cel_node sel
                                   (uint32_t) (xs.h * xs.w), (uint32_t) xs.c, n->fp[0] };
   uint32_t spec[2] = { gamma != CEL_NO_NODE, cel_reduce_parts (p.groups, p.m) };
   cel_node bind[5] = { n->in[0], stats, spec[0] ? gamma : stats, n->in[3], self };
-  cel_status st = dispatch_per_group (ex, CEL_SHADER_NORM_APPLY_BWD_STATS, spec, 2, bind, 5, &p, sizeof p,
+  cel_status st = cel_exec_dispatch_groups (ex, CEL_SHADER_NORM_APPLY_BWD_STATS, spec, 2, bind, 5, &p, sizeof p,
                                       p.groups * spec[1]);
   if (st || spec[1] == 1)
     return st;
   cel_node fold[2] = { stats, self };
-  return dispatch_per_group (ex, CEL_SHADER_NORM_APPLY_BWD_STATS_COMBINE, &spec[1], 1, fold, 2, &p, sizeof p, p.groups);
+  return cel_exec_dispatch_groups (ex, CEL_SHADER_NORM_APPLY_BWD_STATS_COMBINE, &spec[1], 1, fold, 2, &p, sizeof p, p.groups);
 }
 
 /* ---- norm_apply_bwd_gamma: (x, stats, dy) -> sum over (n, h, w) of dy * xhat (1,C,1,1); fp[0] eps - */
@@ -313,11 +305,6 @@ cel_status norm_apply_bwd_gamma_infer (cel_graph *g, cel_node_rec *n) {
   return CEL_OK;
 }
 
-/* Push constants of sum_to_combine.comp (elementwise.c's sum_to_push): it folds the parts of a split
- * norm_apply_bwd_gamma as it does a split sum_to's. */
-typedef struct { int32_t xshape[4], yshape[4]; uint32_t ycount; float scale; } fold_push;
-_Static_assert (sizeof (fold_push) == 40, "mirror of sum_to_combine.comp");
-
 cel_status norm_apply_bwd_gamma_record (cel_exec *ex, cel_graph *g, cel_node self) {
   const cel_node_rec *n = cel_node_get (g, self);
   cel_shape xs = cel_node_shape (g, n->in[0]);
@@ -325,9 +312,6 @@ cel_status norm_apply_bwd_gamma_record (cel_exec *ex, cel_graph *g, cel_node sel
                                   (uint32_t) cel_node_shape (g, n->in[1]).c, n->fp[0] };
   cel_node bind[4] = { n->in[0], n->in[1], n->in[2], self };
   uint32_t spec[1] = { cel_reduce_parts (p.c, p.n * p.hw) };
-  cel_status st = dispatch_per_group (ex, CEL_SHADER_NORM_APPLY_BWD_GAMMA, spec, 1, bind, 4, &p, sizeof p, p.c * spec[0]);
-  if (st || spec[0] == 1)
-    return st;
-  fold_push f = { { 0 }, { 0 }, p.c, 1.0f };
-  return dispatch_per_group (ex, CEL_SHADER_SUM_TO_COMBINE, spec, 1, &self, 1, &f, sizeof f, p.c);
+  cel_status st = cel_exec_dispatch_groups (ex, CEL_SHADER_NORM_APPLY_BWD_GAMMA, spec, 1, bind, 4, &p, sizeof p, p.c * spec[0]);
+  return st || spec[0] == 1 ? st : cel_exec_fold_parts (ex, self, p.c, spec[0], 1.0f);
 }
