@@ -154,6 +154,42 @@ bool oc_other_reads (const char **prefix) {
   return true;
 }
 
+bool oc_forced_shuffle_begin (const char *skip_name) {
+  const cel_device_info *dev = cel_context_device (oc_context ());
+  if (dev->subgroup_size == 8 && dev->subgroup_shuffle) {
+    setenv ("CELGAN_TEST_SUBGROUP_SHUFFLE", "1", 1);
+    return true;
+  }
+  tap_skip (dev->subgroup_size == 8 ? "no subgroupShuffle" : "subgroups are not 8 wide: the shuffle ran above", "%s",
+            skip_name);
+  return false;
+}
+
+void oc_forced_shuffle_end (void) {
+  unsetenv ("CELGAN_TEST_SUBGROUP_SHUFFLE");
+}
+
+bool oc_profile_begin (void) {
+  cel_context *ctx = oc_context ();
+  if (cel_context_set_profiling (ctx, true) != CEL_OK)
+    return false;
+  cel_context_profile_report (ctx, NULL);
+  return true;
+}
+
+char *oc_profile_take (void) {
+  cel_context *ctx = oc_context ();
+  char *report = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream (&report, &len);
+  if (f) {
+    cel_context_profile_report (ctx, f);
+    fclose (f);
+  }
+  cel_context_set_profiling (ctx, false);
+  return report;
+}
+
 bool oc_check (const oc_spec *spec) {
   cel_context *ctx = oc_context ();
   char full_name[256];

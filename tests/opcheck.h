@@ -63,6 +63,19 @@ extern const char *oc_name_prefix;
  * *prefix names the new way ("storage_reads" or "texel_reads"). False where the device has only one way. */
 bool oc_other_reads (const char **prefix);
 
+/* A second pass through the blocked weight gradient's subgroupShuffle path (GPUs' subgroups wider than 8),
+ * forced by the core's test switch (CELGAN_TEST_SUBGROUP_SHUFFLE): begin returns true where subgroups are 8 wide
+ * with shuffle, else it reports a TAP skip named skip_name (wider subgroups took the shuffle in the first pass)
+ * and returns false. On 8-wide subgroups the shuffle reads the lanes the broadcast reads: the pass checks the
+ * shuffle's code, not the mapping of groups of 8 onto wider subgroups, which only GPU runs check. */
+bool oc_forced_shuffle_begin (const char *skip_name);
+void oc_forced_shuffle_end (void);
+
+/* Per-shader profile of what a test ran: begin turns profiling on with cleared totals (false where the device
+ * has no timestamps); take returns the report (cel_context_profile_report's text, to free) and turns it off. */
+bool oc_profile_begin (void);
+char *oc_profile_take (void);
+
 /* Runs the checks of one spec; returns true if all its points passed. */
 bool oc_check (const oc_spec *spec);
 

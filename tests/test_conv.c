@@ -455,12 +455,11 @@ static void test_forward_kernel_follows_reads (void) {
   cel_graph *g = NULL;
   cel_node x, w, y;
   cel_conv2d_params p = { .pad_top = 1, .pad_bottom = 1, .pad_left = 1, .pad_right = 1 };
-  cel_status st = cel_context_set_profiling (ctx, true);
-  if (st) {
+  cel_status st = CEL_OK;
+  if (!oc_profile_begin ()) {
     tap_skip ("no timestamps on this device", "/conv2d/forward_kernel_follows_reads/%s", texel ? "texel" : "storage");
     return;
   }
-  cel_context_profile_report (ctx, NULL);
   if (!st) st = cel_graph_create (ctx, &g);
   if (!st) st = cel_graph_input (g, "x", (cel_shape) { 1, 8, 8, 16 }, &x);
   if (!st) st = cel_graph_param (g, "w", (cel_shape) { 8, 8, 3, 3 }, &w);
@@ -470,13 +469,7 @@ static void test_forward_kernel_follows_reads (void) {
   if (!st) st = cel_graph_set_data (g, x, data, 8 * 8 * 16);
   if (!st) st = cel_graph_set_data (g, w, data, 8 * 8 * 3 * 3);
   if (!st) st = cel_graph_run (g);
-  char *report = NULL;
-  size_t len = 0;
-  FILE *f = open_memstream (&report, &len);
-  if (f) {
-    cel_context_profile_report (ctx, f);
-    fclose (f);
-  }
+  char *report = oc_profile_take ();
   bool ran_texel = report && strstr (report, "conv2d_fwd_blocked_texel");
   bool ran_storage = report && strstr (report, "conv2d_fwd_blocked ");
   if (!tap_ok (!st && ran_texel == texel && ran_storage == !texel, "/conv2d/forward_kernel_follows_reads/%s",
@@ -485,7 +478,6 @@ static void test_forward_kernel_follows_reads (void) {
               report ? report : "(none)");
   free (report);
   cel_graph_destroy (g);
-  cel_context_set_profiling (ctx, false);
 }
 
 int main (void) {
@@ -506,20 +498,13 @@ int main (void) {
   } else {
     tap_skip ("the device cannot read float texel buffers", "/conv2d/texel_reads");
   }
-  /* the blocked weight gradient's lanes trade dy by subgroupShuffle on subgroups wider than 8 (GPUs); here that
-   * path runs too, by the core's test switch. On 8-wide subgroups it reads the same lanes as the broadcast, so
-   * this checks the shuffle's code, not the mapping of groups of 8 onto wider subgroups (the GPU runs check that). */
-  const cel_device_info *dev = cel_context_device (ctx);
-  if (dev->subgroup_size == 8 && dev->subgroup_shuffle) {
-    setenv ("CELGAN_TEST_SUBGROUP_SHUFFLE", "1", 1);
+  /* the blocked weight gradient's subgroupShuffle path (GPUs), forced here by the core's test switch */
+  if (oc_forced_shuffle_begin ("/conv2d/subgroup_shuffle")) {
     case_prefix = "subgroup_shuffle/";
     skip_long_cases = true;
     blocked_cases ();
-    unsetenv ("CELGAN_TEST_SUBGROUP_SHUFFLE");
     case_prefix = "";
-  } else {
-    tap_skip (dev->subgroup_size == 8 ? "no subgroupShuffle" : "subgroups are not 8 wide: the shuffle ran above",
-              "/conv2d/subgroup_shuffle");
+    oc_forced_shuffle_end ();
   }
   for (int i = 0; i < 32; i++) {
     char name[32];

@@ -227,18 +227,12 @@ int main (void) {
   oc_context ();
   named_cases ();
   blocked_cases ();
-  /* the blocked weight gradient's subgroupShuffle path (GPUs with subgroups wider than 8), forced by the core's
-   * test switch: on 8-wide subgroups it reads the lanes the broadcast reads (test_conv.c) */
-  const cel_device_info *dev = cel_context_device (oc_context ());
-  if (dev->subgroup_size == 8 && dev->subgroup_shuffle) {
-    setenv ("CELGAN_TEST_SUBGROUP_SHUFFLE", "1", 1);
+  /* the blocked weight gradient's subgroupShuffle path (GPUs), forced here by the core's test switch */
+  if (oc_forced_shuffle_begin ("/conv_transpose2d/subgroup_shuffle")) {
     oc_name_prefix = "subgroup_shuffle";
     blocked_cases ();
-    unsetenv ("CELGAN_TEST_SUBGROUP_SHUFFLE");
     oc_name_prefix = "";
-  } else {
-    tap_skip (dev->subgroup_size == 8 ? "no subgroupShuffle" : "subgroups are not 8 wide: the shuffle ran above",
-              "/conv_transpose2d/subgroup_shuffle");
+    oc_forced_shuffle_end ();
   }
   for (int i = 0; i < 32; i++) {
     char name[32];
