@@ -148,6 +148,8 @@ typedef struct cel_node_rec {
   cel_shape shape;
   int64_t scratch;    /* floats after the tensor that only the op's own dispatches use (per-workgroup partial
                        * sums of a split reduction); set by infer, 0 for most ops */
+  int64_t temp;       /* floats of working memory that only the op's own dispatches use, planned apart from the tensor
+                       * and live only while the op runs (Winograd's transformed tiles); set by infer, 0 for most */
   bool no_output;     /* side-effect op (Adam): no tensor of its own */
   bool requires_grad; /* depends on a parameter or on an input that requires grad */
   bool is_output;
@@ -159,6 +161,8 @@ typedef struct cel_node_rec {
   int32_t last_use;
   VkDeviceSize offset, bytes; /* in its arena chunk, or in the persistent buffer */
   int32_t chunk;              /* which arena chunk (intermediates and inputs) */
+  VkDeviceSize temp_offset;   /* the temporary storage (temp): offset and chunk in the arena */
+  int32_t temp_chunk;
   VkDeviceSize staging_in, staging_out; /* offsets in staging (inputs / outputs), or (VkDeviceSize) -1 */
 } cel_node_rec;
 
@@ -253,6 +257,23 @@ extern const cel_op_info cel_op_table[CEL_OP_COUNT];
 cel_status cel_exec_dispatch (cel_exec *ex, cel_shader_id shader, const uint32_t *spec, uint32_t n_spec,
                               const cel_node *bind, uint32_t n_bind, const void *push, uint32_t push_size,
                               uint32_t gx, uint32_t gy, uint32_t gz);
+/* What a dispatch binds: a node's tensor (count 0), or floats [offset, offset + count) of the node's temporary
+ * storage (cel_node_rec.temp); offsets of temporary ranges must be multiples of cel_exec_temp_align floats. */
+typedef struct cel_bind {
+  cel_node node;
+  int64_t offset, count;
+} cel_bind;
+static inline cel_bind cel_bind_node (cel_node n) {
+  return (cel_bind) { n, 0, 0 };
+}
+/* The alignment, in floats, of the ranges of a node's temporary storage that dispatches bind. */
+uint32_t cel_exec_temp_align (const cel_graph *g);
+/* cel_exec_dispatch with bindings that may be ranges of temporary storage. */
+cel_status cel_exec_dispatch_bound (cel_exec *ex, cel_shader_id shader, const uint32_t *spec, uint32_t n_spec,
+                                    const cel_bind *bind, uint32_t n_bind, const void *push, uint32_t push_size,
+                                    uint32_t gx, uint32_t gy, uint32_t gz);
+/* Whether a binding fits a texel buffer where the context reads through them (cel_exec_texel_fits for ranges). */
+bool cel_exec_bind_texel_fits (const cel_exec *ex, cel_bind b);
 /* Whether a shader variant that reads node n through a texel buffer may be used: the context reads through
  * texel buffers (cel_context_set_texel_reads) and n fits the device's texel-buffer size. */
 bool cel_exec_texel_fits (const cel_exec *ex, cel_node n);

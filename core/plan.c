@@ -194,6 +194,41 @@ static VkDeviceSize chunk_limit (const cel_context *ctx) {
   return ctx->max_allocation ? ctx->max_allocation : (VkDeviceSize) -1;
 }
 
+/* First-fit placement of a block of `bytes` live until node `end` among the live blocks (sorted by chunk and
+ * offset): the first gap of the first chunk where it fits under the chunk limit. Appends it to live. */
+static cel_status place_block (cel_graph *g, live_block *live, int32_t *n_live, VkDeviceSize bytes, int32_t end,
+                               VkDeviceSize limit, VkDeviceSize sizes[CEL_MAX_ARENA_CHUNKS], int32_t *chunks,
+                               VkDeviceSize *offset, int32_t *chunk) {
+  VkDeviceSize off = 0;
+  int32_t c = 0;
+  for (int32_t j = 0; j <= *n_live; j++) {
+    if (j < *n_live && live[j].chunk < c)
+      continue;
+    if (j == *n_live || live[j].chunk > c || off + bytes <= live[j].offset) {
+      if (off + bytes <= limit)
+        break; /* fits before this block (or at the end of chunk c) */
+      c++;     /* chunk c is full here: try the next one from its start */
+      off = 0;
+      j--;
+      continue;
+    }
+    if (live[j].offset + live[j].bytes > off)
+      off = live[j].offset + live[j].bytes;
+  }
+  if (c >= CEL_MAX_ARENA_CHUNKS)
+    return cel_graph_error (g, CEL_ERROR_OUT_OF_DEVICE_MEMORY,
+                            "the graph's intermediate tensors need more than %d allocations of %.1f MiB (the device's "
+                            "largest; use a smaller tile or batch)", CEL_MAX_ARENA_CHUNKS, limit / 1048576.0);
+  *offset = off;
+  *chunk = c;
+  live[(*n_live)++] = (live_block) { off, bytes, end, c };
+  if (off + bytes > sizes[c])
+    sizes[c] = off + bytes;
+  if (c + 1 > *chunks)
+    *chunks = c + 1;
+  return CEL_OK;
+}
+
 /* First-fit packing in node order: a node occupies [offset, offset+bytes) of a chunk from its creation to its
  * last use; inputs live from the start. A node goes to the first chunk where it fits under the chunk limit, so
  * a graph needs more than one chunk only where its live tensors outgrow one allocation. sizes[c] receives each
@@ -207,7 +242,7 @@ static cel_status pack_arena (cel_graph *g, VkDeviceSize sizes[CEL_MAX_ARENA_CHU
     for (int32_t j = 0; j < g->nodes[i].n_in; j++)
       if (g->nodes[i].in[j] != CEL_NO_NODE)
         g->nodes[g->nodes[i].in[j]].last_use = i;
-  live_block *live = malloc ((size_t) (n ? n : 1) * sizeof *live);
+  live_block *live = malloc ((size_t) (2 * n + 1) * sizeof *live); /* a tensor and a temporary block per node */
   if (!live)
     return cel_graph_error (g, CEL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
   int32_t n_live = 0, chunks = 0;
@@ -241,35 +276,23 @@ static cel_status pack_arena (cel_graph *g, VkDeviceSize sizes[CEL_MAX_ARENA_CHU
                               cel_op_table[r->op].name, (int) i, r->bytes / 1048576.0, limit / 1048576.0);
         break;
       }
-      VkDeviceSize off = 0;
-      int32_t c = 0;
-      for (int32_t j = 0; j <= n_live; j++) {
-        if (j < n_live && live[j].chunk < c)
-          continue;
-        if (j == n_live || live[j].chunk > c || off + r->bytes <= live[j].offset) {
-          if (off + r->bytes <= limit)
-            break; /* fits before this block (or at the end of chunk c) */
-          c++;     /* chunk c is full here: try the next one from its start */
-          off = 0;
-          j--;
-          continue;
-        }
-        if (live[j].offset + live[j].bytes > off)
-          off = live[j].offset + live[j].bytes;
-      }
-      if (c >= CEL_MAX_ARENA_CHUNKS) {
-        st = cel_graph_error (g, CEL_ERROR_OUT_OF_DEVICE_MEMORY,
-                              "the graph's intermediate tensors need more than %d allocations of %.1f MiB (the device's "
-                              "largest; use a smaller tile or batch)", CEL_MAX_ARENA_CHUNKS, limit / 1048576.0);
+      if ((st = place_block (g, live, &n_live, r->bytes, end, limit, sizes, &chunks, &r->offset, &r->chunk)))
         break;
+      /* the op's temporary storage: live only while its own dispatches run */
+      if (r->temp > 0) {
+        VkDeviceSize tb = align_up ((VkDeviceSize) r->temp * 4, align);
+        sum += tb;
+        if (tb > limit) {
+          st = cel_graph_error (g, CEL_ERROR_OUT_OF_DEVICE_MEMORY,
+                                "%s (node %d) needs %.1f MiB of working memory; the device allows at most %.1f MiB in "
+                                "one allocation (use a smaller tile)", cel_op_table[r->op].name, (int) i,
+                                tb / 1048576.0, limit / 1048576.0);
+          break;
+        }
+        qsort (live, (size_t) n_live, sizeof *live, cmp_block);
+        if ((st = place_block (g, live, &n_live, tb, i, limit, sizes, &chunks, &r->temp_offset, &r->temp_chunk)))
+          break;
       }
-      r->offset = off;
-      r->chunk = c;
-      live[n_live++] = (live_block) { off, r->bytes, end, c };
-      if (off + r->bytes > sizes[c])
-        sizes[c] = off + r->bytes;
-      if (c + 1 > chunks)
-        chunks = c + 1;
     }
   }
   free (live);
@@ -314,12 +337,13 @@ static cel_status alloc_set (cel_graph *g, VkDescriptorSetLayout layout, VkDescr
   return CEL_OK;
 }
 
-/* A float view of a tensor for a texel-buffer binding (R32, or R32G32B32A32 for vec4 reads), kept until the
- * recording is released. */
-static cel_status texel_view (cel_graph *g, VkBuffer buffer, const cel_node_rec *n, bool vec4, VkBufferView *out) {
+/* A float view of `count` floats at byte `offset` of a buffer for a texel-buffer binding (R32, or R32G32B32A32
+ * for vec4 reads), kept until the recording is released. */
+static cel_status texel_view (cel_graph *g, VkBuffer buffer, VkDeviceSize offset, int64_t count, bool vec4,
+                              VkBufferView *out) {
   cel_context *ctx = g->ctx;
-  VkDeviceSize texel = vec4 ? 16 : 4, range = (VkDeviceSize) cel_shape_count (n->shape) * 4;
-  range = (range + texel - 1) / texel * texel; /* n->bytes is aligned to at least 16: the rounding stays inside */
+  VkDeviceSize texel = vec4 ? 16 : 4, range = (VkDeviceSize) count * 4;
+  range = (range + texel - 1) / texel * texel; /* blocks are aligned to at least 16 bytes: the rounding stays inside */
   if (range / texel > ctx->max_texel_elements)
     return cel_graph_error (g, CEL_ERROR_INVALID_ARGUMENT, "internal: a tensor of %llu floats is past the device's texel "
                             "buffer size", (unsigned long long) (range / 4));
@@ -334,7 +358,7 @@ static cel_status texel_view (cel_graph *g, VkBuffer buffer, const cel_node_rec 
   VkBufferViewCreateInfo ci = { .sType = VK_STRUCTURE_TYPE_BUFFER_VIEW_CREATE_INFO,
                                 .buffer = buffer,
                                 .format = vec4 ? VK_FORMAT_R32G32B32A32_SFLOAT : VK_FORMAT_R32_SFLOAT,
-                                .offset = n->offset,
+                                .offset = offset,
                                 .range = range };
   VkResult r = vkCreateBufferView (ctx->device, &ci, NULL, out);
   if (r != VK_SUCCESS)
@@ -343,9 +367,19 @@ static cel_status texel_view (cel_graph *g, VkBuffer buffer, const cel_node_rec 
   return CEL_OK;
 }
 
-bool cel_exec_texel_fits (const cel_exec *ex, cel_node n) {
+uint32_t cel_exec_temp_align (const cel_graph *g) {
+  VkDeviceSize a = g->ctx->min_storage_align < 64 ? 64 : g->ctx->min_storage_align;
+  return (uint32_t) (a / 4);
+}
+
+bool cel_exec_bind_texel_fits (const cel_exec *ex, cel_bind b) {
   const cel_context *ctx = ex->g->ctx;
-  return ctx->texel_reads && (uint64_t) cel_shape_count (cel_node_shape (ex->g, n)) <= ctx->max_texel_elements;
+  int64_t count = b.count > 0 ? b.count : cel_shape_count (cel_node_shape (ex->g, b.node));
+  return ctx->texel_reads && (uint64_t) count <= ctx->max_texel_elements;
+}
+
+bool cel_exec_texel_fits (const cel_exec *ex, cel_node n) {
+  return cel_exec_bind_texel_fits (ex, cel_bind_node (n));
 }
 
 cel_status cel_exec_dispatch_groups (cel_exec *ex, cel_shader_id shader, const uint32_t *spec, uint32_t n_spec,
@@ -379,6 +413,17 @@ static void compute_barrier (VkCommandBuffer cmd) {
 cel_status cel_exec_dispatch (cel_exec *ex, cel_shader_id shader, const uint32_t *spec, uint32_t n_spec,
                               const cel_node *bind, uint32_t n_bind, const void *push, uint32_t push_size,
                               uint32_t gx, uint32_t gy, uint32_t gz) {
+  cel_bind b[CEL_MAX_BINDINGS];
+  if (n_bind > CEL_MAX_BINDINGS)
+    return cel_graph_error (ex->g, CEL_ERROR_INVALID_ARGUMENT, "internal: %u bindings", n_bind);
+  for (uint32_t i = 0; i < n_bind; i++)
+    b[i] = cel_bind_node (bind[i]);
+  return cel_exec_dispatch_bound (ex, shader, spec, n_spec, b, n_bind, push, push_size, gx, gy, gz);
+}
+
+cel_status cel_exec_dispatch_bound (cel_exec *ex, cel_shader_id shader, const uint32_t *spec, uint32_t n_spec,
+                                    const cel_bind *bind, uint32_t n_bind, const void *push, uint32_t push_size,
+                                    uint32_t gx, uint32_t gy, uint32_t gz) {
   cel_graph *g = ex->g;
   cel_context *ctx = g->ctx;
   const cel_shader_code *code = &cel_shader_table[shader];
@@ -423,8 +468,20 @@ cel_status cel_exec_dispatch (cel_exec *ex, cel_shader_id shader, const uint32_t
     VkBufferView views[CEL_MAX_BINDINGS];
     VkWriteDescriptorSet writes[CEL_MAX_BINDINGS];
     for (uint32_t i = 0; i < n_bind; i++) {
-      const cel_node_rec *n = &g->nodes[bind[i]];
+      const cel_node_rec *n = &g->nodes[bind[i].node];
       VkBuffer buffer = is_persistent (n) ? g->persist.buffer : g->arena[n->chunk].buffer;
+      VkDeviceSize offset = n->offset, bytes = n->bytes;
+      int64_t count = cel_shape_count (n->shape);
+      if (bind[i].count > 0) { /* a range of the node's temporary storage */
+        if (bind[i].offset < 0 || bind[i].offset % cel_exec_temp_align (g) || bind[i].offset + bind[i].count > n->temp)
+          return cel_graph_error (g, CEL_ERROR_INVALID_ARGUMENT, "internal: %s binds floats %lld..%lld of %lld temporary",
+                                  code->name, (long long) bind[i].offset, (long long) (bind[i].offset + bind[i].count),
+                                  (long long) n->temp);
+        buffer = g->arena[n->temp_chunk].buffer;
+        offset = n->temp_offset + (VkDeviceSize) bind[i].offset * 4;
+        count = bind[i].count;
+        bytes = (VkDeviceSize) count * 4;
+      }
       bool texel = (code->texel_mask | code->texel4_mask) >> i & 1;
       writes[i] = (VkWriteDescriptorSet) { .sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET,
                                            .dstSet = set,
@@ -433,11 +490,11 @@ cel_status cel_exec_dispatch (cel_exec *ex, cel_shader_id shader, const uint32_t
                                            .descriptorType = texel ? VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER
                                                                    : VK_DESCRIPTOR_TYPE_STORAGE_BUFFER };
       if (texel) {
-        if ((st = texel_view (g, buffer, n, code->texel4_mask >> i & 1, &views[i])))
+        if ((st = texel_view (g, buffer, offset, count, code->texel4_mask >> i & 1, &views[i])))
           return st;
         writes[i].pTexelBufferView = &views[i];
       } else {
-        infos[i] = (VkDescriptorBufferInfo) { .buffer = buffer, .offset = n->offset, .range = n->bytes };
+        infos[i] = (VkDescriptorBufferInfo) { .buffer = buffer, .offset = offset, .range = bytes };
         writes[i].pBufferInfo = &infos[i];
       }
     }

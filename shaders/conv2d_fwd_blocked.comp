@@ -21,6 +21,7 @@ layout(std430, binding = 0) readonly buffer X4 { vec4 x4[]; }; // x again, for V
 layout(std430, binding = 1) readonly buffer Wt { float w[]; };
 layout(std430, binding = 2) readonly buffer B { float b[]; };
 layout(std430, binding = 3) writeonly buffer Y { float y[]; };
+layout(std430, binding = 3) writeonly buffer Y4 { vec4 y4[]; }; // y again, for VEC4_STORE
 #define LOAD_X(i) x[i]
 #define LOAD_X4(i) x4[i]
 #define LOAD_W(i) w[i]

@@ -1,5 +1,5 @@
 // The body of conv2d_fwd_blocked.comp and conv2d_fwd_blocked_texel.comp (see the first): they declare the
-// bindings and LOAD_X (float), LOAD_X4 (vec4) and LOAD_W (float) to read x and w.
+// bindings (y also as vec4: y4) and LOAD_X (float), LOAD_X4 (vec4) and LOAD_W (float) to read x and w.
 layout(local_size_x = 64) in;
 layout(constant_id = 0) const int KH = 3;
 layout(constant_id = 1) const int KW = 3;
@@ -14,6 +14,10 @@ layout(constant_id = 5) const int UNROLL_KH = 1; // unroll the kernel rows (smal
 // lanes instead of four: a 3x3 kernel row takes 2 + 2 loads for 8 pixels instead of 10.
 layout(constant_id = 6) const int VEC4_ROWS = 0;
 layout(constant_id = 7) const int PAD_L = 0;
+// Results written 4 floats at a time through y4 (y's vec4 view): PX a multiple of 4 and OW of 4, so that a
+// block's pixels split into aligned groups of 4 that are inside the row or past it whole. On lavapipe a store
+// whose address is not a constant is a loop over the lanes: a quarter of them.
+layout(constant_id = 8) const int VEC4_STORE = 0;
 layout(push_constant) uniform P {
   ivec4 xshape; ivec4 yshape;
   ivec2 kernel; ivec2 stride; ivec2 dilation; ivec2 pad; // (h, w); pad is (top, left)
@@ -114,8 +118,14 @@ void main() {
     if (oc < oc_end) {
       float bias = p.has_bias != 0 ? b[oc] : 0.0;
       uint yo = cel_offset(p.yshape, n, oc, oh, ow0);
-      [[unroll]] for (int q = 0; q < PX; q++)
-        if (ow0 + q < p.yshape.w) y[yo + uint(q)] = acc[j][q] + bias;
+      if (VEC4_STORE != 0) {
+        [[unroll]] for (int m = 0; m < PX / 4; m++)
+          if (ow0 + 4 * m < p.yshape.w)
+            y4[yo / 4u + uint(m)] = vec4(acc[j][4 * m], acc[j][4 * m + 1], acc[j][4 * m + 2], acc[j][4 * m + 3]) + bias;
+      } else {
+        [[unroll]] for (int q = 0; q < PX; q++)
+          if (ow0 + q < p.yshape.w) y[yo + uint(q)] = acc[j][q] + bias;
+      }
     }
   }
 }

@@ -13,6 +13,7 @@ layout(binding = 0) uniform textureBuffer x_t;
 layout(binding = 1) uniform textureBuffer w_t;
 layout(std430, binding = 2) readonly buffer B { float b[]; };
 layout(std430, binding = 3) writeonly buffer Y { float y[]; };
+layout(std430, binding = 3) writeonly buffer Y4 { vec4 y4[]; }; // y again, for VEC4_STORE
 layout(binding = 4) uniform textureBuffer x_v4;
 #define LOAD_X(i) texelFetch(x_t, int(i)).x
 #define LOAD_X4(i) texelFetch(x_v4, int(i))

@@ -289,6 +289,40 @@ static void blocked_cases (void) {
   check_case ("fallback/long_reduction", &c, true);
 }
 
+/* Winograd F(4x4, 3x3) (3x3, stride 1, one group; taken from 16 channels on, from 1 with CELGAN_WINOGRAD=1): partial
+ * tiles at the right and bottom, chunks of 8 tiles (CELGAN_WINOGRAD_TILES=8) with a partial last chunk, widths that
+ * are and are not multiples of 4 (tile rows stored as vec4 or one by one), reflect padding reaching far, valid
+ * convolutions, batches. */
+static void winograd_cases (void) {
+  conv_case c;
+  c = make_case (1, 3, 7, 9, 5, 3, 3, true,
+                 P (.pad_top = 1, .pad_bottom = 1, .pad_left = 1, .pad_right = 1, .padding_mode = CEL_PAD_REFLECT));
+  check_case ("winograd/partial_tiles_reflect", &c, true);
+  c = make_case (2, 4, 10, 13, 6, 3, 3, false, P (.pad_bottom = 2, .pad_left = 1));
+  check_case ("winograd/two_chunks_asymmetric_zero_width12", &c, true);
+  c = make_case (1, 5, 6, 6, 3, 3, 3, true, P (0));
+  check_case ("winograd/valid_one_tile", &c, false);
+  c = make_case (2, 3, 9, 17, 4, 3, 3, true,
+                 P (.pad_top = 1, .pad_bottom = 1, .pad_left = 1, .pad_right = 1, .padding_mode = CEL_PAD_REFLECT));
+  check_case ("winograd/two_chunks_batch2_width17", &c, true);
+  c = make_case (1, 2, 4, 3, 2, 3, 3, true,
+                 P (.pad_top = 3, .pad_bottom = 3, .pad_left = 2, .pad_right = 2, .padding_mode = CEL_PAD_REFLECT));
+  check_case ("winograd/reflect_padding_of_size_minus_one", &c, true);
+  c = make_case (1, 17, 12, 16, 16, 3, 3, true, P (.pad_top = 1, .pad_bottom = 1, .pad_left = 1, .pad_right = 1));
+  check_case ("winograd/17_to_16_width16", &c, false);
+}
+
+/* Winograd for every 3x3 stride-1 convolution of one group, in chunks of 8 tiles (the core's test switches). */
+static void winograd_forced (bool on) {
+  if (on) {
+    setenv ("CELGAN_WINOGRAD", "1", 1);
+    setenv ("CELGAN_WINOGRAD_TILES", "8", 1);
+  } else {
+    unsetenv ("CELGAN_WINOGRAD");
+    unsetenv ("CELGAN_WINOGRAD_TILES");
+  }
+}
+
 static conv_case random_case (void) {
   cel_conv2d_params p = { 0 };
   int32_t ic, oc, kind = oc_rand_int (0, 2);
@@ -447,6 +481,49 @@ static void test_replan_new_input_shape (void) {
   cel_graph_destroy (g);
 }
 
+/* The shaders a 16 -> 16 3x3 convolution ran (profile), or NULL where the device has no timestamps. */
+static char *forward_profile (void) {
+  cel_context *ctx = oc_context ();
+  if (!oc_profile_begin ())
+    return NULL;
+  cel_graph *g = NULL;
+  cel_node x, w, y;
+  cel_conv2d_params p = { .pad_top = 1, .pad_bottom = 1, .pad_left = 1, .pad_right = 1, .padding_mode = CEL_PAD_REFLECT };
+  static float data[16 * 16 * 20];
+  cel_status st = cel_graph_create (ctx, &g);
+  if (!st) st = cel_graph_input (g, "x", (cel_shape) { 1, 16, 16, 20 }, &x);
+  if (!st) st = cel_graph_param (g, "w", (cel_shape) { 16, 16, 3, 3 }, &w);
+  if (!st) st = cel_conv2d (g, x, w, CEL_NO_NODE, &p, &y);
+  if (!st) st = cel_graph_mark_output (g, y);
+  if (!st) st = cel_graph_set_data (g, x, data, 16 * 16 * 20);
+  if (!st) st = cel_graph_set_data (g, w, data, 16 * 16 * 3 * 3);
+  if (!st) st = cel_graph_run (g);
+  char *report = oc_profile_take ();
+  if (st)
+    tap_diag ("  %s: %s", cel_status_string (st), cel_context_last_error (ctx));
+  cel_graph_destroy (g);
+  return st ? (free (report), strdup ("(failed)")) : report;
+}
+
+/* A 16 -> 16 3x3 convolution runs as Winograd (its three transforms' kernels and the blocked products), and
+ * directly with CELGAN_WINOGRAD=0. */
+static void test_winograd_taken (void) {
+  char *on = forward_profile ();
+  if (!on) {
+    tap_skip ("no timestamps on this device", "/conv2d/winograd/taken");
+    return;
+  }
+  setenv ("CELGAN_WINOGRAD", "0", 1);
+  char *off = forward_profile ();
+  unsetenv ("CELGAN_WINOGRAD");
+  bool ok = strstr (on, "winograd_weight") && strstr (on, "winograd_input") && strstr (on, "winograd_output") &&
+            strstr (on, "conv2d_fwd_blocked") && off && !strstr (off, "winograd") && strstr (off, "conv2d_fwd_blocked");
+  if (!tap_ok (ok, "/conv2d/winograd/taken"))
+    tap_diag ("  profile:\n%s\n  with CELGAN_WINOGRAD=0:\n%s", on, off ? off : "(none)");
+  free (on);
+  free (off);
+}
+
 /* Which forward kernel a 3x3 convolution ran, from the profile: the texel-buffer variant exactly when the context
  * reads through texel buffers. */
 static void test_forward_kernel_follows_reads (void) {
@@ -486,6 +563,15 @@ int main (void) {
   named_cases ();
   blocked_cases ();
   test_forward_kernel_follows_reads ();
+  test_winograd_taken ();
+  winograd_cases ();
+  /* every case that can run as Winograd runs so, in chunks of 8 tiles */
+  winograd_forced (true);
+  case_prefix = "winograd_forced/";
+  named_cases ();
+  winograd_cases ();
+  winograd_forced (false);
+  case_prefix = "";
   /* the blocked cases again with the other way of reading (the GPU default on lavapipe, and the reverse) */
   bool texel = cel_context_texel_reads (ctx);
   if (cel_context_set_texel_reads (ctx, !texel) == CEL_OK) {
@@ -493,6 +579,10 @@ int main (void) {
     skip_long_cases = true;
     blocked_cases ();
     test_forward_kernel_follows_reads ();
+    test_winograd_taken ();
+    winograd_forced (true);
+    winograd_cases ();
+    winograd_forced (false);
     cel_context_set_texel_reads (ctx, texel);
     case_prefix = "";
   } else {

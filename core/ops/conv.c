@@ -6,7 +6,10 @@
  * pad_bwd.comp in a second node; conv2d_bwd_weight_blocked.comp (subgroups of exactly 8): 8 x 8*icl channels x kt
  * kernel rows per workgroup; conv2d_bwd_weight_depthwise.comp). The shapes they do not take, and devices with
  * narrower subgroups, run the plain ones: one invocation per output element (conv2d_fwd.comp,
- * conv2d_bwd_data.comp), one workgroup per weight element (conv2d_bwd_weight.comp). */
+ * conv2d_bwd_data.comp), one workgroup per weight element (conv2d_bwd_weight.comp).
+ * 3x3 stride-1 convolutions of one group with at least 16 input and output channels, forward and gradient wrt x,
+ * run as Winograd F(4x4, 3x3) where the blocked kernels run: winograd_{weight,input,output}.comp around the blocked
+ * forward as 36 products of channel matrices, in chunks of tiles through the node's temporary storage. */
 #include "conv.h"
 
 #include <stdlib.h>
@@ -67,19 +70,6 @@ static cel_status check_geometry (cel_graph *g, cel_shape xs, cel_shape ws, cons
 }
 
 /* ---- forward: in (x, w, b or none) ------------------------------------------------------------- */
-
-cel_status conv2d_infer (cel_graph *g, cel_node_rec *n) {
-  cel_shape xs = cel_node_shape (g, n->in[0]), ws = cel_node_shape (g, n->in[1]);
-  cel_status st = check_geometry (g, xs, ws, n->ip, &n->shape);
-  if (st || n->in[2] == CEL_NO_NODE)
-    return st;
-  cel_shape bs = cel_node_shape (g, n->in[2]);
-  char s1[64];
-  if (bs.n != 1 || bs.c != ws.n || bs.h != 1 || bs.w != 1)
-    return cel_graph_error (g, CEL_ERROR_INVALID_ARGUMENT, "conv2d: bias %s must be (1, %d, 1, 1)", cel_shape_str (bs, s1),
-                            ws.n);
-  return CEL_OK;
-}
 
 /* The blocked kernels hand weights between lanes with subgroupBroadcast from lanes 0..7. */
 static bool has_subgroups_of_8 (cel_graph *g) {
@@ -163,7 +153,7 @@ static bool rows_read_as_vec4 (const int32_t *ip, cel_shape xs, cel_shape ws, ce
  * rows unrolled while the loop body stays small. *done is false where its limits rule it out (nothing
  * recorded). Needs subgroups of 8 or more. */
 static cel_status fwd_blocked (cel_exec *ex, cel_graph *g, const int32_t *ip, cel_shape xs, cel_shape ws, cel_shape ys,
-                               const conv2d_push *p, const cel_node *bind, bool *done) {
+                               const conv2d_push *p, const cel_bind *bind, bool *done) {
   (void) g;
   *done = false;
   int32_t px = pixels_per_invocation (ys.w);
@@ -181,18 +171,187 @@ static cel_status fwd_blocked (cel_exec *ex, cel_graph *g, const int32_t *ip, ce
   if (vec4_rows && xs.w % px != 0)
     px = 4;
   uint32_t unroll = ws.h * ws.w * px <= 128;
-  uint32_t spec[8] = { (uint32_t) ws.h, (uint32_t) ws.w, (uint32_t) ip[IP_STRIDE_W], (uint32_t) ip[IP_DILATION_W],
-                       (uint32_t) px, unroll, vec4_rows, vec4_rows ? (uint32_t) pad_left : 0 };
+  uint32_t spec[9] = { (uint32_t) ws.h, (uint32_t) ws.w, (uint32_t) ip[IP_STRIDE_W], (uint32_t) ip[IP_DILATION_W],
+                       (uint32_t) px, unroll, vec4_rows, vec4_rows ? (uint32_t) pad_left : 0,
+                       px % 4 == 0 && ys.w % 4 == 0 };
   int32_t groups = ip[IP_GROUPS], ocg = ys.c / groups;
   int64_t blocks = (int64_t) ys.n * ys.h * ((ys.w + px - 1) / px);
-  /* Through texel buffers where the context reads so (CPU devices): x at bindings 0 and 4 (float and vec4
-   * views), w at 1. On lavapipe the AnimeGANv2 forward's convolutions took 1.48x less time (a texel fetch is
-   * one gather, a storage-buffer load a loop over the lanes). */
-  cel_node tbind[5];
-  uint32_t n_bind;
-  cel_shader_id sh = conv_pick_reads (ex, CEL_SHADER_CONV2D_FWD_BLOCKED, CEL_SHADER_CONV2D_FWD_BLOCKED_TEXEL, bind, 4,
-                                      &bind[0], 1, tbind, &n_bind);
-  return dispatch_blocks (ex, sh, spec, 8, tbind, n_bind, p, blocks, (uint32_t) (groups * ((ocg + 7) / 8)));
+  /* Through texel buffers where the context reads so (CPU devices) and x and w fit them: x at bindings 0 and 4
+   * (float and vec4 views), w at 1. On lavapipe the AnimeGANv2 forward's convolutions took 1.48x less time (a
+   * texel fetch is one gather, a storage-buffer load a loop over the lanes). */
+  cel_bind tbind[5] = { bind[0], bind[1], bind[2], bind[3], bind[0] };
+  bool texel = cel_exec_bind_texel_fits (ex, bind[0]) && cel_exec_bind_texel_fits (ex, bind[1]);
+  int64_t wgs = (blocks + 63) / 64;
+  uint32_t gx = (uint32_t) (wgs < 65535 ? wgs : 65535), gz = (uint32_t) ((wgs + gx - 1) / gx);
+  return cel_exec_dispatch_bound (ex, texel ? CEL_SHADER_CONV2D_FWD_BLOCKED_TEXEL : CEL_SHADER_CONV2D_FWD_BLOCKED, spec,
+                                  9, tbind, texel ? 5 : 4, p, sizeof *p, gx, (uint32_t) (groups * ((ocg + 7) / 8)), gz);
+}
+
+/* ---- Winograd F(4x4, 3x3): 3x3 stride-1 convolutions as 36 products of channel matrices ------------------ */
+
+/* The geometry of a Winograd forward: output tiles of 4x4 (tw per row, t in all), processed in chunks of tp tiles
+ * (a multiple of 8) through the node's temporary storage: the transformed kernel u (36*OC, IC, 1, 1), a chunk's
+ * transformed input v (N, 36*IC, 1, tp) and its products m (N, 36*OC, 1, tp), at float offsets u_off, v_off,
+ * m_off (aligned for binding); temp floats in all. */
+typedef struct {
+  int32_t tw, t, tp, chunks;
+  int64_t u_off, v_off, m_off, temp;
+} wino_geom;
+
+/* Floats of one chunk's v or m that the chunk size aims at. Where the context reads through texel buffers (CPU
+ * devices) 1 Mi (4 MiB), small enough to stay in the caches between the transforms and the products (on lavapipe a
+ * 64-channel 256x256 layer took 1.7x less time than in chunks of 32 MiB); on GPUs 16 Mi (64 MiB), enough
+ * workgroups to fill one, small beside the tensors of a tiled run. A chunk holds at least 512 tiles, the 64
+ * invocations of 8 tiles of one workgroup of the products. */
+enum { WINO_CHUNK_FLOATS_CPU = 1 << 20, WINO_CHUNK_FLOATS_GPU = 16 << 20, WINO_CHUNK_MIN_TILES = 512 };
+
+static int64_t align_floats (int64_t v, int64_t a) {
+  return (v + a - 1) / a * a;
+}
+
+/* A 3x3 stride-1 convolution of one group for Winograd: x (N,IC,H,W) padded (top, left, bottom, right; zero or
+ * reflect) into y (N,OC,OH,OW), with w (OC,IC,3,3), or (flip) the gradient wrt x of a convolution with w
+ * (IC,OC,3,3): w's channels swapped and its kernels rotated by 180 degrees. */
+typedef struct {
+  cel_shape xs, ys;
+  int32_t pad[4]; /* top, left, bottom, right */
+  int32_t reflect, flip;
+} wino_conv;
+
+/* The forward of conv2d node n as a wino_conv; false where it is not 3x3, stride 1, dilation 1, one group. */
+static bool wino_forward (cel_graph *g, const cel_node_rec *n, wino_conv *c) {
+  cel_shape ws = cel_node_shape (g, n->in[1]);
+  const int32_t *ip = n->ip;
+  *c = (wino_conv) { cel_node_shape (g, n->in[0]), n->shape, { ip[IP_PAD_TOP], ip[IP_PAD_LEFT], ip[IP_PAD_BOTTOM],
+                     ip[IP_PAD_RIGHT] }, ip[IP_REFLECT], 0 };
+  return ws.h == 3 && ws.w == 3 && ip[IP_STRIDE_H] == 1 && ip[IP_STRIDE_W] == 1 && ip[IP_DILATION_H] == 1 &&
+         ip[IP_DILATION_W] == 1 && ip[IP_GROUPS] == 1;
+}
+
+/* Whether a convolution runs as Winograd F(4x4, 3x3), and its geometry: padding 0 .. 2 of zeros or reflected
+ * (the kernels' source rows), at least 16 input and output channels (fewer spend more on the transforms than
+ * the products save), where the blocked kernels run (subgroups of 8 or more). CELGAN_WINOGRAD=0 turns it off
+ * (for comparisons), =1 takes it from 1 channel on, and CELGAN_WINOGRAD_TILES=N makes chunks of N tiles (tests
+ * of small shapes). */
+static bool winograd_fits (cel_graph *g, const wino_conv *c, wino_geom *wg) {
+  const char *env = getenv ("CELGAN_WINOGRAD");
+  bool off = env && strcmp (env, "0") == 0, all = env && strcmp (env, "1") == 0;
+  int32_t min_channels = all ? 1 : 16;
+  cel_shape xs = c->xs, ys = c->ys;
+  if (off || !has_subgroups_of_8 (g) || xs.c < min_channels || ys.c < min_channels)
+    return false;
+  for (int i = 0; i < 4; i++)
+    if (c->pad[i] < 0 || c->pad[i] > 2)
+      return false;
+  const cel_context *ctx = g->ctx;
+  int64_t th = (ys.h + 3) / 4, tw = (ys.w + 3) / 4, t = th * tw, widest = xs.c > ys.c ? xs.c : ys.c;
+  int64_t most = INT32_MAX; /* floats that one binding may hold */
+  if (ctx->info.max_storage_buffer_range / 4 < (uint64_t) most)
+    most = (int64_t) (ctx->info.max_storage_buffer_range / 4);
+  if (ctx->texel_reads && ctx->max_texel_elements < (uint64_t) most)
+    most = (int64_t) ctx->max_texel_elements;
+  int64_t per_tile = 36 * widest * xs.n, all_tp = align_floats (t, 8);
+  int64_t aim = ctx->texel_reads ? WINO_CHUNK_FLOATS_CPU : WINO_CHUNK_FLOATS_GPU;
+  int64_t tp = aim / per_tile / WINO_CHUNK_MIN_TILES * WINO_CHUNK_MIN_TILES;
+  if (tp < WINO_CHUNK_MIN_TILES)
+    tp = WINO_CHUNK_MIN_TILES;
+  if (tp > most / per_tile)
+    tp = most / per_tile / 8 * 8;
+  const char *force_tp = getenv ("CELGAN_WINOGRAD_TILES"); /* tests: many chunks on small images */
+  if (force_tp && atoi (force_tp) >= 8)
+    tp = atoi (force_tp) / 8 * 8;
+  if (tp > all_tp)
+    tp = all_tp;
+  int64_t u_count = 36 * (int64_t) ys.c * xs.c;
+  if (tp < 8 || u_count > most || t > INT32_MAX)
+    return false;
+  int64_t a = cel_exec_temp_align (g);
+  wg->tw = (int32_t) tw;
+  wg->t = (int32_t) t;
+  wg->tp = (int32_t) tp;
+  wg->chunks = (int32_t) ((t + tp - 1) / tp);
+  wg->u_off = 0;
+  wg->v_off = align_floats (u_count, a);
+  wg->m_off = wg->v_off + align_floats (36 * xs.n * xs.c * tp, a);
+  wg->temp = wg->m_off + 36 * xs.n * ys.c * tp;
+  return true;
+}
+
+/* Mirrors of the push blocks of winograd_weight.comp, winograd_input.comp and winograd_output.comp. */
+typedef struct { int32_t oc, ic, flip; } wino_w_push;
+typedef struct { ivec4_t xshape; int32_t tw, t, tp, t0, pad_top, pad_left, padded_h, padded_w, reflect; } wino_in_push;
+_Static_assert (sizeof (wino_in_push) == 52, "mirror of winograd_input.comp");
+typedef struct { ivec4_t yshape; int32_t tw, ct, tp, t0, has_bias; } wino_out_push;
+_Static_assert (sizeof (wino_out_push) == 36, "mirror of winograd_output.comp");
+
+/* Records the Winograd convolution c of x with w (and bias b, or CEL_NO_NODE) into node self, whose temporary
+ * storage wg lays out: the kernel transform, then per chunk of tiles the input transform, the 36 products as one
+ * grouped 1x1 convolution through the blocked forward, and the output transform (adding the bias). */
+static cel_status record_winograd (cel_exec *ex, cel_graph *g, cel_node self, cel_node x, cel_node w, cel_node b,
+                                   const wino_conv *c, const wino_geom *wg) {
+  cel_shape xs = c->xs, ys = c->ys;
+  int64_t u_count = 36 * (int64_t) ys.c * xs.c, v_count = 36 * (int64_t) xs.n * xs.c * wg->tp;
+  int64_t m_count = 36 * (int64_t) xs.n * ys.c * wg->tp;
+  cel_bind u = { self, wg->u_off, u_count }, v = { self, wg->v_off, v_count }, m = { self, wg->m_off, m_count };
+  wino_w_push wp = { ys.c, xs.c, c->flip };
+  cel_bind wb[2] = { cel_bind_node (w), u };
+  int64_t pairs = (int64_t) ys.c * xs.c, wgs = (pairs + 63) / 64;
+  uint32_t gx = (uint32_t) (wgs < 65535 ? wgs : 65535);
+  cel_status st = cel_exec_dispatch_bound (ex, CEL_SHADER_WINOGRAD_WEIGHT, NULL, 0, wb, 2, &wp, sizeof wp, gx,
+                                           (uint32_t) ((wgs + gx - 1) / gx), 1);
+  /* the products: v (N, 36*IC, 1, tp) by u (36*OC, IC, 1, 1) in 36 groups */
+  int32_t gip[IP_COUNT] = { 0 };
+  gip[IP_STRIDE_H] = gip[IP_STRIDE_W] = gip[IP_DILATION_H] = gip[IP_DILATION_W] = 1;
+  gip[IP_GROUPS] = 36;
+  cel_shape vs = { xs.n, 36 * xs.c, 1, wg->tp }, us = { 36 * ys.c, xs.c, 1, 1 }, ms = { xs.n, 36 * ys.c, 1, wg->tp };
+  conv2d_push gp = make_push (gip, vs, us, ms, false, cel_shape_count (ms));
+  cel_bind gb[4] = { v, u, u, m };
+  bool has_bias = b != CEL_NO_NODE;
+  cel_bind ob[3] = { m, cel_bind_node (has_bias ? b : w), cel_bind_node (self) };
+  /* x and m through texel buffers where the context reads so */
+  cel_shader_id in_shader = cel_exec_bind_texel_fits (ex, cel_bind_node (x)) ? CEL_SHADER_WINOGRAD_INPUT_TEXEL
+                                                                             : CEL_SHADER_WINOGRAD_INPUT;
+  cel_shader_id out_shader = cel_exec_bind_texel_fits (ex, m) ? CEL_SHADER_WINOGRAD_OUTPUT_TEXEL : CEL_SHADER_WINOGRAD_OUTPUT;
+  for (int32_t k = 0; k < wg->chunks && !st; k++) {
+    int32_t t0 = k * wg->tp, ct = wg->t - t0 < wg->tp ? wg->t - t0 : wg->tp;
+    wino_in_push inp = { conv_iv (xs), wg->tw, wg->t, wg->tp, t0, c->pad[0], c->pad[1], xs.h + c->pad[0] + c->pad[2],
+                         xs.w + c->pad[1] + c->pad[3], c->reflect };
+    cel_bind ib[2] = { cel_bind_node (x), v };
+    int64_t inv = (int64_t) xs.n * xs.c * (wg->tp / 4), iwg = (inv + 63) / 64; /* 4 tiles per invocation */
+    uint32_t igx = (uint32_t) (iwg < 65535 ? iwg : 65535);
+    if ((st = cel_exec_dispatch_bound (ex, in_shader, NULL, 0, ib, 2, &inp, sizeof inp, igx,
+                                       (uint32_t) ((iwg + igx - 1) / igx), 1)))
+      break;
+    bool done;
+    if ((st = fwd_blocked (ex, g, gip, vs, us, ms, &gp, gb, &done)))
+      break;
+    if (!done)
+      return cel_graph_error (g, CEL_ERROR_INVALID_ARGUMENT, "internal: Winograd products without the blocked kernel");
+    wino_out_push outp = { conv_iv (ys), wg->tw, ct, wg->tp, t0, has_bias };
+    int64_t outv = (int64_t) ys.n * ys.c * ((ct + 3) / 4), owg = (outv + 63) / 64;
+    uint32_t ogx = (uint32_t) (owg < 65535 ? owg : 65535);
+    st = cel_exec_dispatch_bound (ex, out_shader, NULL, 0, ob, 3, &outp, sizeof outp, ogx,
+                                  (uint32_t) ((owg + ogx - 1) / ogx), 1);
+  }
+  return st;
+}
+
+cel_status conv2d_infer (cel_graph *g, cel_node_rec *n) {
+  cel_shape xs = cel_node_shape (g, n->in[0]), ws = cel_node_shape (g, n->in[1]);
+  cel_status st = check_geometry (g, xs, ws, n->ip, &n->shape);
+  if (st)
+    return st;
+  wino_geom wg;
+  wino_conv wc;
+  n->temp = wino_forward (g, n, &wc) && winograd_fits (g, &wc, &wg) ? wg.temp : 0;
+  if (n->in[2] == CEL_NO_NODE)
+    return st;
+  cel_shape bs = cel_node_shape (g, n->in[2]);
+  char s1[64];
+  if (bs.n != 1 || bs.c != ws.n || bs.h != 1 || bs.w != 1)
+    return cel_graph_error (g, CEL_ERROR_INVALID_ARGUMENT, "conv2d: bias %s must be (1, %d, 1, 1)", cel_shape_str (bs, s1),
+                            ws.n);
+  return CEL_OK;
 }
 
 cel_status conv2d_record (cel_exec *ex, cel_graph *g, cel_node self) {
@@ -204,6 +363,10 @@ cel_status conv2d_record (cel_exec *ex, cel_graph *g, cel_node self) {
   conv2d_push p = make_push (ip, xs, ws, ys, has_bias, count);
   /* Without a bias the shaders read nothing from binding 2; w fills it. */
   cel_node bind[4] = { n->in[0], n->in[1], has_bias ? n->in[2] : n->in[1], self };
+  wino_geom wg;
+  wino_conv wc;
+  if (wino_forward (g, n, &wc) && winograd_fits (g, &wc, &wg) && wg.temp == n->temp)
+    return record_winograd (ex, g, self, n->in[0], n->in[1], n->in[2], &wc, &wg);
   if (has_subgroups_of_8 (g)) {
     if (ws.c == 1) { /* depthwise */
       bool done;
@@ -212,7 +375,8 @@ cel_status conv2d_record (cel_exec *ex, cel_graph *g, cel_node self) {
         return st;
     }
     bool done;
-    cel_status st = fwd_blocked (ex, g, ip, xs, ws, ys, &p, bind, &done);
+    cel_bind bb[4] = { cel_bind_node (bind[0]), cel_bind_node (bind[1]), cel_bind_node (bind[2]), cel_bind_node (bind[3]) };
+    cel_status st = fwd_blocked (ex, g, ip, xs, ws, ys, &p, bb, &done);
     if (st || done)
       return st;
   }
@@ -285,6 +449,22 @@ static cel_shape padded_shape (cel_shape xs, const int32_t *ip) {
   return (cel_shape) { xs.n, xs.c, xs.h + ip[IP_PAD_TOP] + ip[IP_PAD_BOTTOM], xs.w + ip[IP_PAD_LEFT] + ip[IP_PAD_RIGHT] };
 }
 
+/* The gradient wrt x of a 3x3 stride-1 convolution of one group (node n, stage DX with zero padding, or DX_PADDED)
+ * as a wino_conv: the convolution of dy, zero-padded by 2 - pad on each side (2 on the padded grid), with w's
+ * kernels rotated and its channels swapped. False for other geometries and stages. */
+static bool wino_backward_data (cel_graph *g, const cel_node_rec *n, wino_conv *c) {
+  cel_shape ws = cel_node_shape (g, n->in[1]);
+  const int32_t *ip = n->ip;
+  bool padded = ip[IP_STAGE] == STAGE_DX_PADDED;
+  if (ws.h != 3 || ws.w != 3 || ip[IP_STRIDE_H] != 1 || ip[IP_STRIDE_W] != 1 || ip[IP_DILATION_H] != 1 ||
+      ip[IP_DILATION_W] != 1 || ip[IP_GROUPS] != 1 || ip[IP_STAGE] == STAGE_FOLD || (ip[IP_REFLECT] && !padded))
+    return false;
+  *c = (wino_conv) { cel_node_shape (g, n->in[0]), n->shape,
+                     { padded ? 2 : 2 - ip[IP_PAD_TOP], padded ? 2 : 2 - ip[IP_PAD_LEFT], padded ? 2 : 2 - ip[IP_PAD_BOTTOM],
+                       padded ? 2 : 2 - ip[IP_PAD_RIGHT] }, 0, 1 };
+  return true;
+}
+
 cel_status conv2d_bwd_data_infer (cel_graph *g, cel_node_rec *n) {
   cel_shape dys = cel_node_shape (g, n->in[0]), ws = cel_node_shape (g, n->in[1]), xs = cel_node_shape (g, n->in[2]);
   char s1[64], s2[64];
@@ -304,6 +484,9 @@ cel_status conv2d_bwd_data_infer (cel_graph *g, cel_node_rec *n) {
     return cel_graph_error (g, CEL_ERROR_INVALID_ARGUMENT, "conv2d backward: dy %s does not match the output %s",
                             cel_shape_str (dys, s1), cel_shape_str (ys, s2));
   n->shape = n->ip[IP_STAGE] == STAGE_DX_PADDED ? padded_shape (xs, n->ip) : xs;
+  wino_geom wg;
+  wino_conv wc;
+  n->temp = wino_backward_data (g, n, &wc) && winograd_fits (g, &wc, &wg) ? wg.temp : 0;
   return CEL_OK;
 }
 
@@ -321,6 +504,10 @@ cel_status conv2d_bwd_data_record (cel_exec *ex, cel_graph *g, cel_node self) {
     cel_node bind[2] = { n->in[0], self };
     return cel_exec_dispatch_1d (ex, CEL_SHADER_PAD_BWD, bind, 2, &p, sizeof p, count, 256);
   }
+  wino_geom wg;
+  wino_conv wc;
+  if (wino_backward_data (g, n, &wc) && winograd_fits (g, &wc, &wg) && wg.temp == n->temp)
+    return record_winograd (ex, g, self, n->in[0], n->in[1], CEL_NO_NODE, &wc, &wg);
   cel_shape ws = cel_node_shape (g, n->in[1]), dys = cel_node_shape (g, n->in[0]), xs = n->shape;
   conv2d_push p = make_push (ip, xs, ws, dys, false, count);
   if (ip[IP_STAGE] == STAGE_DX_PADDED) /* zero padding 0 on the padded grid */
@@ -449,7 +636,7 @@ cel_status conv2d_gram_bwd_blocked (cel_exec *ex, cel_graph *g, cel_node s, cel_
   ip[IP_GROUPS] = xs.n;
   cel_shape fs = { 1, xs.n * xs.c, xs.h, xs.w }, ws = { xs.n * xs.c, xs.c, 1, 1 };
   conv2d_push p = make_push (ip, fs, ws, fs, false, cel_shape_count (fs));
-  cel_node bind[4] = { x, s, s, dx };
+  cel_bind bind[4] = { cel_bind_node (x), cel_bind_node (s), cel_bind_node (s), cel_bind_node (dx) };
   return fwd_blocked (ex, g, ip, fs, ws, fs, &p, bind, done);
 }
 

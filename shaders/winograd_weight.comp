@@ -1,0 +1,32 @@
+#version 450
+#extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
+#include "common.glsl"
+#include "winograd.glsl"
+// Winograd F(4x4, 3x3) kernel transform: u = G g G^T (6x6) of each (oc, ic) kernel g of w (OC, IC, 3, 3), laid out
+// as the weights of a 1x1 convolution with 36 groups, u (36*OC, IC, 1, 1): element k of (oc, ic)'s transform at
+// (k * OC + oc) * IC + ic. With flip, the kernels of the gradient wrt x of a convolution with w (IC, OC, 3, 3):
+// g is w's (ic, oc) kernel rotated by 180 degrees. One invocation per (oc, ic).
+layout(local_size_x = 64) in;
+layout(std430, binding = 0) readonly buffer W { float w[]; };
+layout(std430, binding = 1) writeonly buffer U { float u[]; };
+layout(push_constant) uniform P { int oc; int ic; int flip; } p;
+
+void main() {
+  uint i = cel_linear_index();
+  if (i >= uint(p.oc * p.ic)) return;
+  int oc = int(i) / p.ic, ic = int(i) % p.ic;
+  float t[WT][3]; // G g
+  [[unroll]] for (int c = 0; c < 3; c++) {
+    float col[3], o[WT];
+    [[unroll]] for (int r = 0; r < 3; r++)
+      col[r] = p.flip != 0 ? w[uint(ic * p.oc + oc) * 9u + uint(8 - r * 3 - c)] : w[i * 9u + uint(r * 3 + c)];
+    wino_g(col, o);
+    [[unroll]] for (int r = 0; r < WT; r++) t[r][c] = o[r];
+  }
+  [[unroll]] for (int r = 0; r < WT; r++) {
+    float o[WT];
+    wino_g(t[r], o);
+    [[unroll]] for (int c = 0; c < WT; c++) u[uint(((r * WT + c) * p.oc + oc) * p.ic + ic)] = o[c];
+  }
+}
