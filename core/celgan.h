@@ -288,6 +288,10 @@ cel_status cel_activate (cel_graph *g, cel_node x, cel_activation act, float alp
  * cel_graph_backward, where no other node reads node and it is not an output (false: nothing changed; build a
  * cel_activate instead). The caller promises that nothing will read the un-activated values later. */
 bool cel_norm_apply_fuse_act (cel_graph *g, cel_node node, cel_activation act, float alpha);
+/* The same for a cel_conv2d result: the convolution's kernel writes act (y). Taken under the same conditions, and
+ * only where the device runs its forward on the register-blocked or Winograd kernels (not depthwise; subgroups
+ * of 8 or more). */
+bool cel_conv2d_fuse_act (cel_graph *g, cel_node node, cel_activation act, float alpha);
 /* PReLU: y = x > 0 ? x : slope * x, slope (1,C,1,1) per channel or (1,1,1,1) shared (a parameter). */
 cel_status cel_prelu (cel_graph *g, cel_node x, cel_node slope, cel_node *out);
 

@@ -193,10 +193,12 @@ cel_status cel_model_build (const cel_model *m, cel_graph *g, cel_node image, ce
     cel_node in[MAX_NODE_INPUTS];
     for (int k = 0; k < L->n_in; k++)
       in[k] = L->in[k] == -1 ? image : L->in[k] == -2 ? reference : nodes[L->in[k]];
-    /* a relu or leaky relu that alone reads a norm's output runs in the norm's pass */
-    if ((L->op == L_RELU || L->op == L_LEAKY_RELU) && cel_model_sole_reader (m, L->in[0], i) &&
-        (m->layers[L->in[0]].op == L_INSTANCE_NORM || m->layers[L->in[0]].op == L_LAYER_NORM) &&
-        cel_norm_apply_fuse_act (g, in[0], L->op == L_RELU ? CEL_ACT_RELU : CEL_ACT_LEAKY_RELU, L->slope)) {
+    /* a relu or leaky relu that alone reads a norm's or a convolution's output runs in its pass */
+    cel_activation fa = L->op == L_RELU ? CEL_ACT_RELU : CEL_ACT_LEAKY_RELU;
+    if ((L->op == L_RELU || L->op == L_LEAKY_RELU) && L->in[0] >= 0 && cel_model_sole_reader (m, L->in[0], i) &&
+        (((m->layers[L->in[0]].op == L_INSTANCE_NORM || m->layers[L->in[0]].op == L_LAYER_NORM) &&
+          cel_norm_apply_fuse_act (g, in[0], fa, L->slope)) ||
+         (m->layers[L->in[0]].op == L_CONV2D && cel_conv2d_fuse_act (g, in[0], fa, L->slope)))) {
       nodes[i] = in[0];
       continue;
     }

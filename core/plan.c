@@ -526,8 +526,9 @@ cel_status cel_exec_dispatch_1d (cel_exec *ex, cel_shader_id shader, const cel_n
 }
 
 /* Creates every pipeline the graph's dispatches use at once (in parallel on GPUs) before recording needs them
- * one by one: the ops' record functions run once with nothing recorded, collecting the (shader, constants). */
-static cel_status prepare_pipelines (cel_graph *g) {
+ * one by one: the ops' record functions run once with nothing recorded, collecting the (shader, constants) of
+ * each dispatch; *dispatches receives their count. */
+static cel_status prepare_pipelines (cel_graph *g, uint32_t *dispatches) {
   cel_exec ex = { .g = g, .collect = true };
   cel_status st = CEL_OK;
   for (int32_t i = 0; i < g->n_nodes && !st; i++)
@@ -535,13 +536,15 @@ static cel_status prepare_pipelines (cel_graph *g) {
       st = cel_op_table[g->nodes[i].op].record (&ex, g, i);
   if (!st)
     st = cel_pipelines_prepare (g->ctx, ex.keys, ex.n_keys);
+  *dispatches = ex.n_keys;
   free (ex.keys);
   return st;
 }
 
 static cel_status record (cel_graph *g) {
   cel_context *ctx = g->ctx;
-  cel_status pst = prepare_pipelines (g);
+  uint32_t dispatches = 0;
+  cel_status pst = prepare_pipelines (g, &dispatches);
   if (pst)
     return pst;
   VkCommandBufferAllocateInfo ai = { .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
@@ -581,12 +584,8 @@ static cel_status record (cel_graph *g) {
                         0, NULL);
 
   if (ctx->profiling) {
-    /* Room for 16 dispatches per op on average; dispatches past it go unmeasured (the report says so by
-     * their absence, never by a wrong time). */
-    uint32_t ops = 0;
-    for (int32_t i = 0; i < g->n_nodes; i++)
-      ops += g->nodes[i].kind == CEL_NODE_OP;
-    g->query_cap = 16 * ops + 1;
+    /* a timestamp before the first dispatch and after each (counted by prepare_pipelines) */
+    g->query_cap = dispatches + 1;
     VkQueryPoolCreateInfo qi = { .sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO,
                                  .queryType = VK_QUERY_TYPE_TIMESTAMP,
                                  .queryCount = g->query_cap };

@@ -550,11 +550,14 @@ static cel_status build_and_run_tile (run *r, int32_t seg, int32_t ty0, int32_t 
     case L_SCALE_SHIFT: {
       if ((st = tile_input (r, g, j0, seg, l->req, &x)))
         break;
-      /* as cel_model_build: a relu or leaky relu alone reading a norm of this tile runs in the norm's pass */
+      /* as cel_model_build: a relu or leaky relu alone reading a norm or a convolution of this tile runs in its
+       * pass */
+      cel_activation fa = L->op == L_RELU ? CEL_ACT_RELU : CEL_ACT_LEAKY_RELU;
       if ((L->op == L_RELU || L->op == L_LEAKY_RELU) && j0 >= 0 && ls[j0].seg == seg && x == ls[j0].node &&
           !ls[j0].boundary && !ls[j0].stats && cel_model_sole_reader (m, j0, i) &&
-          (m->layers[j0].op == L_INSTANCE_NORM || m->layers[j0].op == L_LAYER_NORM) &&
-          cel_norm_apply_fuse_act (g, x, L->op == L_RELU ? CEL_ACT_RELU : CEL_ACT_LEAKY_RELU, L->slope)) {
+          (((m->layers[j0].op == L_INSTANCE_NORM || m->layers[j0].op == L_LAYER_NORM) &&
+            cel_norm_apply_fuse_act (g, x, fa, L->slope)) ||
+           (m->layers[j0].op == L_CONV2D && cel_conv2d_fuse_act (g, x, fa, L->slope)))) {
         y = x;
         break;
       }

@@ -15,6 +15,9 @@ layout(constant_id = 7) const int SH = 1;        // stride along h (a constant: 
 // load: a 3x3 kernel row takes 3 loads for 8 pixels instead of 10.
 layout(constant_id = 8) const int WIN4 = 0;
 layout(constant_id = 9) const int R = 0;
+// dx channels per invocation: 8, or 4 where a group has at most 4 (a transposed convolution to RGB: 3 of 4
+// lanes' sums used instead of 3 of 8)
+layout(constant_id = 10) const int ICB = 8;
 layout(push_constant) uniform P {
   ivec4 xshape; ivec4 yshape;
   ivec2 kernel; ivec2 stride; ivec2 dilation; ivec2 pad; // (h, w); pad is (top, left)
@@ -22,7 +25,6 @@ layout(push_constant) uniform P {
   int flip; // read the kernel rotated by 180 degrees (conv2d_fwd_depthwise.comp as a gradient wrt x)
 } p;
 
-const int ICB = 8;
 // Floor division and remainder for the small constants below (a > -64*b).
 int fdiv(int a, int b) { return (a + 64 * b) / b - 64; }
 int fmod(int a, int b) { return a - b * fdiv(a, b); }
@@ -70,7 +72,8 @@ void kernel_row(int kh, uint yr, bool row_ok, uint yo, uint wo) {
       [[unroll]] for (int q = 0; q < PX; q++)                                                               \
         if (fmod(PLM + q - kw * DW, SW) == 0) acc[j][q] += wj * seg[fdiv(PLM + q - kw * DW, SW) - E0];      \
     }
-    TAP(0) TAP(1) TAP(2) TAP(3) TAP(4) TAP(5) TAP(6) TAP(7)
+    TAP(0) TAP(1) TAP(2) TAP(3)
+    if (ICB > 4) { TAP(4) TAP(5) TAP(6) TAP(7) }
 #undef TAP
   }
 }

@@ -18,6 +18,11 @@ layout(constant_id = 7) const int PAD_L = 0;
 // block's pixels split into aligned groups of 4 that are inside the row or past it whole. On lavapipe a store
 // whose address is not a constant is a loop over the lanes: a quarter of them.
 layout(constant_id = 8) const int VEC4_STORE = 0;
+// An activation fused after the convolution (cel_conv2d_fuse_act): 0 none, 1 relu, 2 leaky relu of slope ALPHA.
+layout(constant_id = 9) const int ACT = 0;
+layout(constant_id = 10) const float ALPHA = 0.0;
+vec4 act4(vec4 v) { return ACT == 1 ? max(v, 0.0) : ACT == 2 ? mix(ALPHA * v, v, greaterThan(v, vec4(0.0))) : v; }
+float act1(float v) { return ACT == 1 ? max(v, 0.0) : ACT == 2 ? (v > 0.0 ? v : ALPHA * v) : v; }
 layout(push_constant) uniform P {
   ivec4 xshape; ivec4 yshape;
   ivec2 kernel; ivec2 stride; ivec2 dilation; ivec2 pad; // (h, w); pad is (top, left)
@@ -121,10 +126,10 @@ void main() {
       if (VEC4_STORE != 0) {
         [[unroll]] for (int m = 0; m < PX / 4; m++)
           if (ow0 + 4 * m < p.yshape.w)
-            y4[yo / 4u + uint(m)] = vec4(acc[j][4 * m], acc[j][4 * m + 1], acc[j][4 * m + 2], acc[j][4 * m + 3]) + bias;
+            y4[yo / 4u + uint(m)] = act4(vec4(acc[j][4 * m], acc[j][4 * m + 1], acc[j][4 * m + 2], acc[j][4 * m + 3]) + bias);
       } else {
         [[unroll]] for (int q = 0; q < PX; q++)
-          if (ow0 + q < p.yshape.w) y[yo + uint(q)] = acc[j][q] + bias;
+          if (ow0 + q < p.yshape.w) y[yo + uint(q)] = act1(acc[j][q] + bias);
       }
     }
   }

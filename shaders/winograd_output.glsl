@@ -6,6 +6,11 @@ layout(push_constant) uniform P {
   int tw, ct, tp, t0; // tiles per row, the chunk's tiles, tiles per chunk in m, the chunk's first
   int has_bias;
 } p;
+// An activation fused after the convolution (cel_conv2d_fuse_act): 0 none, 1 relu, 2 leaky relu of slope ALPHA.
+layout(constant_id = 0) const int ACT = 0;
+layout(constant_id = 1) const float ALPHA = 0.0;
+vec4 act4(vec4 v) { return ACT == 1 ? max(v, 0.0) : ACT == 2 ? mix(ALPHA * v, v, greaterThan(v, vec4(0.0))) : v; }
+float act1(float v) { return ACT == 1 ? max(v, 0.0) : ACT == 2 ? (v > 0.0 ? v : ALPHA * v) : v; }
 
 void main() {
   uint i = cel_linear_index();
@@ -36,10 +41,10 @@ void main() {
       if (h0 + a < p.yshape.z) {
         uint ro = yo + uint((h0 + a) * p.yshape.w + w0);
         if (rows4) {
-          if (w0 < p.yshape.w) y4[ro / 4u] = vec4(o[0], o[1], o[2], o[3]) + bias;
+          if (w0 < p.yshape.w) y4[ro / 4u] = act4(vec4(o[0], o[1], o[2], o[3]) + bias);
         } else {
           [[unroll]] for (int c = 0; c < WM; c++)
-            if (w0 + c < p.yshape.w) y[ro + uint(c)] = o[c] + bias;
+            if (w0 + c < p.yshape.w) y[ro + uint(c)] = act1(o[c] + bias);
         }
       }
     }

@@ -17,6 +17,8 @@ typedef struct {
   cel_shape x, w, y;
   bool bias;
   double tol; /* GPU vs reference (opcheck's tol); 0: the default */
+  int fuse;    /* an activation fused into the convolution (cel_conv2d_fuse_act): 0 none, 1 relu, 2 leaky relu */
+  float alpha; /* the leaky relu's slope */
   cel_conv2d_params p;
   conv2d_ref_params rp;
 } conv_case;
@@ -34,22 +36,46 @@ static conv2d_ref_params ref_params (const cel_conv2d_params *p) {
 
 static cel_status build_conv (cel_graph *g, const cel_node *in, cel_node *out, const void *ud) {
   const conv_case *c = ud;
-  return cel_conv2d (g, in[0], in[1], c->bias ? in[2] : CEL_NO_NODE, &c->p, out);
+  cel_status st = cel_conv2d (g, in[0], in[1], c->bias ? in[2] : CEL_NO_NODE, &c->p, out);
+  /* the fused activation must be taken: a refusal fails the case */
+  if (!st && c->fuse && !cel_conv2d_fuse_act (g, *out, c->fuse == 1 ? CEL_ACT_RELU : CEL_ACT_LEAKY_RELU, c->alpha))
+    return CEL_ERROR_INVALID_ARGUMENT;
+  return st;
+}
+
+static double act_slope (const conv_case *c, double y) {
+  return y > 0 ? 1.0 : c->fuse == 1 ? 0.0 : c->alpha;
 }
 
 static void ref_conv (const double *const *in, double *out, const void *ud) {
   const conv_case *c = ud;
   conv2d_ref_fwd (in[0], rs (c->x), in[1], rs (c->w), c->bias ? in[2] : NULL, &c->rp, out);
+  if (c->fuse)
+    for (int64_t i = 0; i < oc_count (c->y); i++)
+      out[i] *= act_slope (c, out[i]);
 }
 
-static void ref_conv_bwd (const double *const *in, const double *dy, double *const *din, const void *ud) {
+static void ref_conv_bwd (const double *const *in, const double *dy_in, double *const *din, const void *ud) {
   const conv_case *c = ud;
+  const double *dy = dy_in;
+  double *dya = NULL;
+  if (c->fuse) { /* through the activation first, its slope from the convolution's output */
+    int64_t ny = oc_count (c->y);
+    double *y = malloc ((size_t) ny * sizeof *y);
+    dya = malloc ((size_t) ny * sizeof *dya);
+    conv2d_ref_fwd (in[0], rs (c->x), in[1], rs (c->w), c->bias ? in[2] : NULL, &c->rp, y);
+    for (int64_t i = 0; i < ny; i++)
+      dya[i] = dy_in[i] * act_slope (c, y[i]);
+    free (y);
+    dy = dya;
+  }
   if (din[0])
     conv2d_ref_bwd_data (dy, in[1], rs (c->w), rs (c->x), &c->rp, din[0]);
   if (din[1])
     conv2d_ref_bwd_weight (dy, in[0], rs (c->x), rs (c->w), &c->rp, din[1]);
   if (c->bias && din[2])
     conv2d_ref_bwd_bias (dy, rs (c->y), din[2]);
+  free (dya);
 }
 
 /* x (n, ic, h, w), w (oc, ic/groups, kh, kw). */
@@ -101,7 +127,9 @@ static void check_case (const char *name, const conv_case *c, bool w_param) {
   snprintf (full, sizeof full, "/conv2d/%s%s", case_prefix, name);
   oc_spec s = { .name = full, .n_in = c->bias ? 3 : 2, .in_shape = { c->x, c->w, { 1, c->w.n, 1, 1 } },
                 .in_param = { false, w_param, w_param }, .in_grad = { true, true, true }, .out_shape = c->y,
-                .build = build_conv, .fwd = ref_conv, .bwd = ref_conv_bwd, .ud = c, .tol = c->tol };
+                .build = build_conv, .fwd = ref_conv, .bwd = ref_conv_bwd, .ud = c, .tol = c->tol,
+                /* a fused relu's kink: a small step keeps the probes from crossing it (the reference is double) */
+                .fd_eps = c->fuse ? 1e-7 : 0 };
   bool ok = oc_check (&s);
   ok &= tap_ok (gradient_shapes_match (c), "%s/backward/gradient_shapes", full);
   if (!ok)
@@ -312,6 +340,54 @@ static void winograd_cases (void) {
   check_case ("winograd/17_to_16_width16", &c, false);
 }
 
+/* A relu or leaky relu fused into the convolution's kernel (cel_conv2d_fuse_act): Winograd (16 -> 16 3x3), the
+ * blocked forward (1x1, 5x5 stride 2, a 3x3 of 3 channels), forward and backward against the reference. */
+static void fused_cases (void) {
+  conv_case c;
+  c = make_case (1, 16, 9, 12, 16, 3, 3, true, P (.pad_top = 1, .pad_bottom = 1, .pad_left = 1, .pad_right = 1,
+                                                  .padding_mode = CEL_PAD_REFLECT));
+  c.fuse = 2;
+  c.alpha = 0.2f;
+  check_case ("fuse_act/leaky_winograd_16", &c, true);
+  c = make_case (2, 5, 6, 8, 9, 1, 1, false, P (0));
+  c.fuse = 1;
+  check_case ("fuse_act/relu_1x1", &c, true);
+  c = make_case (1, 4, 11, 13, 6, 5, 5, true, P (.stride_h = 2, .stride_w = 2, .pad_top = 2, .pad_left = 2));
+  c.fuse = 2;
+  c.alpha = 0.1f;
+  check_case ("fuse_act/leaky_5x5_stride2", &c, true);
+  c = make_case (1, 3, 7, 9, 3, 3, 3, true, P (.pad_top = 1, .pad_bottom = 1, .pad_left = 1, .pad_right = 1));
+  c.fuse = 1;
+  check_case ("fuse_act/relu_3x3_rgb", &c, false);
+}
+
+/* What cel_conv2d_fuse_act refuses, leaving the graph as it was: activations whose slope hides the side of zero,
+ * other ops, depthwise convolutions (their own kernel), convolutions that something else reads or that are
+ * outputs, fusing twice, and after the backward. */
+static void test_fuse_refusals (void) {
+  cel_graph *g = NULL;
+  cel_node x, w, wd, y, yd, z, a;
+  cel_conv2d_params p = { .pad_top = 1, .pad_bottom = 1, .pad_left = 1, .pad_right = 1 };
+  cel_conv2d_params pd = { .pad_top = 1, .pad_bottom = 1, .pad_left = 1, .pad_right = 1, .groups = 4 };
+  bool ok = cel_graph_create (oc_context (), &g) == CEL_OK && cel_graph_input (g, "x", (cel_shape) { 1, 4, 8, 8 }, &x) == CEL_OK &&
+            cel_graph_param (g, "w", (cel_shape) { 4, 4, 3, 3 }, &w) == CEL_OK &&
+            cel_graph_param (g, "wd", (cel_shape) { 4, 1, 3, 3 }, &wd) == CEL_OK &&
+            cel_conv2d (g, x, w, CEL_NO_NODE, &p, &y) == CEL_OK && cel_conv2d (g, x, wd, CEL_NO_NODE, &pd, &yd) == CEL_OK;
+  ok = ok && !cel_conv2d_fuse_act (g, y, CEL_ACT_TANH, 0) && !cel_conv2d_fuse_act (g, y, CEL_ACT_SIGMOID, 0);
+  ok = ok && !cel_conv2d_fuse_act (g, y, CEL_ACT_LEAKY_RELU, 0) && !cel_conv2d_fuse_act (g, y, CEL_ACT_LEAKY_RELU, -0.5f);
+  ok = ok && !cel_conv2d_fuse_act (g, x, CEL_ACT_RELU, 0) && !cel_conv2d_fuse_act (g, yd, CEL_ACT_RELU, 0);
+  ok = ok && cel_activate (g, y, CEL_ACT_TANH, 0, &z) == CEL_OK && !cel_conv2d_fuse_act (g, y, CEL_ACT_RELU, 0);
+  cel_node v, u;
+  ok = ok && cel_conv2d (g, z, w, CEL_NO_NODE, &p, &v) == CEL_OK && cel_graph_mark_output (g, v) == CEL_OK &&
+       !cel_conv2d_fuse_act (g, v, CEL_ACT_RELU, 0);
+  ok = ok && cel_conv2d (g, z, w, CEL_NO_NODE, &p, &u) == CEL_OK && cel_conv2d_fuse_act (g, u, CEL_ACT_LEAKY_RELU, 0.2f) &&
+       !cel_conv2d_fuse_act (g, u, CEL_ACT_RELU, 0);
+  ok = ok && cel_conv2d (g, u, w, CEL_NO_NODE, &p, &a) == CEL_OK && cel_sum_to (g, a, (cel_shape) { 1, 1, 1, 1 }, &z) == CEL_OK &&
+       cel_graph_backward (g, z, CEL_NO_NODE) == CEL_OK && !cel_conv2d_fuse_act (g, a, CEL_ACT_RELU, 0);
+  tap_ok (ok, "/conv2d/fuse_act/refusals");
+  cel_graph_destroy (g);
+}
+
 /* Winograd for every 3x3 stride-1 convolution of one group, in chunks of 8 tiles (the core's test switches). */
 static void winograd_forced (bool on) {
   if (on) {
@@ -482,7 +558,7 @@ static void test_replan_new_input_shape (void) {
 }
 
 /* The shaders a 16 -> 16 3x3 convolution ran (profile), or NULL where the device has no timestamps. */
-static char *forward_profile (void) {
+static char *forward_profile (bool fuse) {
   cel_context *ctx = oc_context ();
   if (!oc_profile_begin ())
     return NULL;
@@ -494,6 +570,8 @@ static char *forward_profile (void) {
   if (!st) st = cel_graph_input (g, "x", (cel_shape) { 1, 16, 16, 20 }, &x);
   if (!st) st = cel_graph_param (g, "w", (cel_shape) { 16, 16, 3, 3 }, &w);
   if (!st) st = cel_conv2d (g, x, w, CEL_NO_NODE, &p, &y);
+  if (!st && fuse && !cel_conv2d_fuse_act (g, y, CEL_ACT_LEAKY_RELU, 0.2f))
+    st = CEL_ERROR_INVALID_ARGUMENT;
   if (!st) st = cel_graph_mark_output (g, y);
   if (!st) st = cel_graph_set_data (g, x, data, 16 * 16 * 20);
   if (!st) st = cel_graph_set_data (g, w, data, 16 * 16 * 3 * 3);
@@ -506,22 +584,61 @@ static char *forward_profile (void) {
 }
 
 /* A 16 -> 16 3x3 convolution runs as Winograd (its three transforms' kernels and the blocked products), and
- * directly with CELGAN_WINOGRAD=0. */
+ * directly with CELGAN_WINOGRAD=0; with a fused leaky relu both run no activation kernel. */
 static void test_winograd_taken (void) {
-  char *on = forward_profile ();
+  char *on = forward_profile (true);
   if (!on) {
     tap_skip ("no timestamps on this device", "/conv2d/winograd/taken");
     return;
   }
   setenv ("CELGAN_WINOGRAD", "0", 1);
-  char *off = forward_profile ();
+  char *off = forward_profile (true);
   unsetenv ("CELGAN_WINOGRAD");
   bool ok = strstr (on, "winograd_weight") && strstr (on, "winograd_input") && strstr (on, "winograd_output") &&
-            strstr (on, "conv2d_fwd_blocked") && off && !strstr (off, "winograd") && strstr (off, "conv2d_fwd_blocked");
+            strstr (on, "conv2d_fwd_blocked") && off && !strstr (off, "winograd") && strstr (off, "conv2d_fwd_blocked") &&
+            !strstr (on, "activate") && !strstr (off, "activate");
   if (!tap_ok (ok, "/conv2d/winograd/taken"))
     tap_diag ("  profile:\n%s\n  with CELGAN_WINOGRAD=0:\n%s", on, off ? off : "(none)");
   free (on);
   free (off);
+}
+
+/* The profile times every dispatch: a Winograd convolution in chunks of 8 tiles over a 64x64 image records 97
+ * dispatches for one op (the profile once had room for 16 per op and left the rest out). */
+static void test_profile_counts_every_dispatch (void) {
+  cel_context *ctx = oc_context ();
+  if (!oc_profile_begin ()) {
+    tap_skip ("no timestamps on this device", "/conv2d/winograd/profile_counts_every_dispatch");
+    return;
+  }
+  winograd_forced (true);
+  cel_graph *g = NULL;
+  cel_node x, w, y;
+  cel_conv2d_params p = { .pad_top = 1, .pad_bottom = 1, .pad_left = 1, .pad_right = 1 };
+  cel_plan_stats ps = { 0 };
+  cel_status st = cel_graph_create (ctx, &g);
+  if (!st) st = cel_graph_input (g, "x", (cel_shape) { 1, 2, 64, 64 }, &x);
+  if (!st) st = cel_graph_param (g, "w", (cel_shape) { 2, 2, 3, 3 }, &w);
+  if (!st) st = cel_conv2d (g, x, w, CEL_NO_NODE, &p, &y);
+  if (!st) st = cel_graph_mark_output (g, y);
+  static float data[2 * 64 * 64];
+  if (!st) st = cel_graph_set_data (g, x, data, 2 * 64 * 64);
+  if (!st) st = cel_graph_run (g);
+  if (!st) st = cel_graph_plan_stats (g, &ps);
+  winograd_forced (false);
+  char *report = oc_profile_take ();
+  long total = 0;
+  for (const char *line = report; line && *line; line = strchr (line, '\n') ? strchr (line, '\n') + 1 : "") {
+    char name[64];
+    long count;
+    if (sscanf (line, "%63s %ld", name, &count) == 2 && strcmp (name, "all") != 0)
+      total += count;
+  }
+  if (!tap_ok (!st && ps.dispatches == 97 && total == (long) ps.dispatches, "/conv2d/winograd/profile_counts_every_dispatch"))
+    tap_diag ("  %s %s; %u dispatches planned, %ld in the profile:\n%s", cel_status_string (st),
+              st ? cel_context_last_error (ctx) : "", ps.dispatches, total, report ? report : "(none)");
+  free (report);
+  cel_graph_destroy (g);
 }
 
 /* Which forward kernel a 3x3 convolution ran, from the profile: the texel-buffer variant exactly when the context
@@ -564,12 +681,16 @@ int main (void) {
   blocked_cases ();
   test_forward_kernel_follows_reads ();
   test_winograd_taken ();
+  test_profile_counts_every_dispatch ();
   winograd_cases ();
+  fused_cases ();
+  test_fuse_refusals ();
   /* every case that can run as Winograd runs so, in chunks of 8 tiles */
   winograd_forced (true);
   case_prefix = "winograd_forced/";
   named_cases ();
   winograd_cases ();
+  fused_cases ();
   winograd_forced (false);
   case_prefix = "";
   /* the blocked cases again with the other way of reading (the GPU default on lavapipe, and the reverse) */
@@ -580,6 +701,7 @@ int main (void) {
     blocked_cases ();
     test_forward_kernel_follows_reads ();
     test_winograd_taken ();
+    fused_cases ();
     winograd_forced (true);
     winograd_cases ();
     winograd_forced (false);

@@ -134,11 +134,20 @@ static void test_small_model_runs_as_the_program_does (void) {
   reference (x, H, W, want);
   cel_stylizer *s = NULL;
   cel_stylize_options o = { .tile = 8 };
+  bool profiled = oc_profile_begin ();
   st = cel_stylizer_create (oc_context (), m, &s);
   if (!st)
     st = cel_stylize (s, img, W, H, 3, NULL, 0, 0, 0, NULL, out, NULL);
   if (!st)
     st = cel_stylize (s, img, W, H, 3, NULL, 0, 0, 0, &o, tiled, NULL);
+  /* the convolution's leaky relu (9=2) runs in the convolution's kernel (cel_conv2d_fuse_act), tiled or not */
+  char *report = profiled ? oc_profile_take () : NULL;
+  if (!profiled)
+    tap_skip ("no timestamps on this device", "/ncnn/run/small_model_conv_leaky_fused");
+  else if (!tap_ok (!st && report && strstr (report, "conv2d_fwd") && !strstr (report, "activate"),
+                    "/ncnn/run/small_model_conv_leaky_fused"))
+    tap_diag ("  profile:\n%s", report ? report : "(none)");
+  free (report);
   double worst = 0, worst_tiled = 0;
   for (int32_t c = 0; c < 3 && !st; c++)
     for (int32_t i = 0; i < 4 * H * W; i++) {

@@ -12,6 +12,7 @@
  * forward as 36 products of channel matrices, in chunks of tiles through the node's temporary storage. */
 #include "conv.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,7 +22,9 @@
 enum {
   IP_STRIDE_H, IP_STRIDE_W, IP_PAD_TOP, IP_PAD_BOTTOM, IP_PAD_LEFT, IP_PAD_RIGHT, IP_DILATION_H, IP_DILATION_W,
   IP_GROUPS, IP_REFLECT, IP_COUNT,
-  IP_STAGE = IP_COUNT /* conv2d_bwd_data only: one of the stages below */
+  IP_STAGE = IP_COUNT, /* conv2d_bwd_data only: one of the stages below */
+  IP_ACT = IP_COUNT + 1 /* conv2d only: the fused activation (cel_conv2d_fuse_act), 0 none, else cel_activation + 1;
+                         * fp[0] its slope */
 };
 
 /* Stages of a conv2d_bwd_data node. With reflect padding the blocked kernel computes the gradient of the padded
@@ -153,7 +156,7 @@ static bool rows_read_as_vec4 (const int32_t *ip, cel_shape xs, cel_shape ws, ce
  * rows unrolled while the loop body stays small. *done is false where its limits rule it out (nothing
  * recorded). Needs subgroups of 8 or more. */
 static cel_status fwd_blocked (cel_exec *ex, cel_graph *g, const int32_t *ip, cel_shape xs, cel_shape ws, cel_shape ys,
-                               const conv2d_push *p, const cel_bind *bind, bool *done) {
+                               const conv2d_push *p, const cel_bind *bind, const uint32_t act[2], bool *done) {
   (void) g;
   *done = false;
   int32_t px = pixels_per_invocation (ys.w);
@@ -171,9 +174,9 @@ static cel_status fwd_blocked (cel_exec *ex, cel_graph *g, const int32_t *ip, ce
   if (vec4_rows && xs.w % px != 0)
     px = 4;
   uint32_t unroll = ws.h * ws.w * px <= 128;
-  uint32_t spec[9] = { (uint32_t) ws.h, (uint32_t) ws.w, (uint32_t) ip[IP_STRIDE_W], (uint32_t) ip[IP_DILATION_W],
-                       (uint32_t) px, unroll, vec4_rows, vec4_rows ? (uint32_t) pad_left : 0,
-                       px % 4 == 0 && ys.w % 4 == 0 };
+  uint32_t spec[11] = { (uint32_t) ws.h, (uint32_t) ws.w, (uint32_t) ip[IP_STRIDE_W], (uint32_t) ip[IP_DILATION_W],
+                        (uint32_t) px, unroll, vec4_rows, vec4_rows ? (uint32_t) pad_left : 0,
+                        px % 4 == 0 && ys.w % 4 == 0, act ? act[0] : 0, act ? act[1] : 0 };
   int32_t groups = ip[IP_GROUPS], ocg = ys.c / groups;
   int64_t blocks = (int64_t) ys.n * ys.h * ((ys.w + px - 1) / px);
   /* Through texel buffers where the context reads so (CPU devices) and x and w fit them: x at bindings 0 and 4
@@ -184,7 +187,7 @@ static cel_status fwd_blocked (cel_exec *ex, cel_graph *g, const int32_t *ip, ce
   int64_t wgs = (blocks + 63) / 64;
   uint32_t gx = (uint32_t) (wgs < 65535 ? wgs : 65535), gz = (uint32_t) ((wgs + gx - 1) / gx);
   return cel_exec_dispatch_bound (ex, texel ? CEL_SHADER_CONV2D_FWD_BLOCKED_TEXEL : CEL_SHADER_CONV2D_FWD_BLOCKED, spec,
-                                  9, tbind, texel ? 5 : 4, p, sizeof *p, gx, (uint32_t) (groups * ((ocg + 7) / 8)), gz);
+                                  11, tbind, texel ? 5 : 4, p, sizeof *p, gx, (uint32_t) (groups * ((ocg + 7) / 8)), gz);
 }
 
 /* ---- Winograd F(4x4, 3x3): 3x3 stride-1 convolutions as 36 products of channel matrices ------------------ */
@@ -286,9 +289,10 @@ _Static_assert (sizeof (wino_out_push) == 36, "mirror of winograd_output.comp");
 
 /* Records the Winograd convolution c of x with w (and bias b, or CEL_NO_NODE) into node self, whose temporary
  * storage wg lays out: the kernel transform, then per chunk of tiles the input transform, the 36 products as one
- * grouped 1x1 convolution through the blocked forward, and the output transform (adding the bias). */
+ * grouped 1x1 convolution through the blocked forward, and the output transform (adding the bias, then the fused
+ * activation act: {ACT, ALPHA's bits} as in conv2d_fwd_blocked.comp). */
 static cel_status record_winograd (cel_exec *ex, cel_graph *g, cel_node self, cel_node x, cel_node w, cel_node b,
-                                   const wino_conv *c, const wino_geom *wg) {
+                                   const wino_conv *c, const wino_geom *wg, const uint32_t act[2]) {
   cel_shape xs = c->xs, ys = c->ys;
   int64_t u_count = 36 * (int64_t) ys.c * xs.c, v_count = 36 * (int64_t) xs.n * xs.c * wg->tp;
   int64_t m_count = 36 * (int64_t) xs.n * ys.c * wg->tp;
@@ -323,14 +327,14 @@ static cel_status record_winograd (cel_exec *ex, cel_graph *g, cel_node self, ce
                                        (uint32_t) ((iwg + igx - 1) / igx), 1)))
       break;
     bool done;
-    if ((st = fwd_blocked (ex, g, gip, vs, us, ms, &gp, gb, &done)))
+    if ((st = fwd_blocked (ex, g, gip, vs, us, ms, &gp, gb, NULL, &done)))
       break;
     if (!done)
       return cel_graph_error (g, CEL_ERROR_INVALID_ARGUMENT, "internal: Winograd products without the blocked kernel");
     wino_out_push outp = { conv_iv (ys), wg->tw, ct, wg->tp, t0, has_bias };
     int64_t outv = (int64_t) ys.n * ys.c * ((ct + 3) / 4), owg = (outv + 63) / 64;
     uint32_t ogx = (uint32_t) (owg < 65535 ? owg : 65535);
-    st = cel_exec_dispatch_bound (ex, out_shader, NULL, 0, ob, 3, &outp, sizeof outp, ogx,
+    st = cel_exec_dispatch_bound (ex, out_shader, act ? act : (const uint32_t[2]) { 0, 0 }, 2, ob, 3, &outp, sizeof outp, ogx,
                                   (uint32_t) ((owg + ogx - 1) / ogx), 1);
   }
   return st;
@@ -365,8 +369,10 @@ cel_status conv2d_record (cel_exec *ex, cel_graph *g, cel_node self) {
   cel_node bind[4] = { n->in[0], n->in[1], has_bias ? n->in[2] : n->in[1], self };
   wino_geom wg;
   wino_conv wc;
+  uint32_t act[2] = { n->ip[IP_ACT] == CEL_ACT_RELU + 1 ? 1u : n->ip[IP_ACT] == CEL_ACT_LEAKY_RELU + 1 ? 2u : 0u, 0 };
+  memcpy (&act[1], &n->fp[0], sizeof act[1]);
   if (wino_forward (g, n, &wc) && winograd_fits (g, &wc, &wg) && wg.temp == n->temp)
-    return record_winograd (ex, g, self, n->in[0], n->in[1], n->in[2], &wc, &wg);
+    return record_winograd (ex, g, self, n->in[0], n->in[1], n->in[2], &wc, &wg, act);
   if (has_subgroups_of_8 (g)) {
     if (ws.c == 1) { /* depthwise */
       bool done;
@@ -376,10 +382,12 @@ cel_status conv2d_record (cel_exec *ex, cel_graph *g, cel_node self) {
     }
     bool done;
     cel_bind bb[4] = { cel_bind_node (bind[0]), cel_bind_node (bind[1]), cel_bind_node (bind[2]), cel_bind_node (bind[3]) };
-    cel_status st = fwd_blocked (ex, g, ip, xs, ws, ys, &p, bb, &done);
+    cel_status st = fwd_blocked (ex, g, ip, xs, ws, ys, &p, bb, act, &done);
     if (st || done)
       return st;
   }
+  if (act[0])
+    return cel_graph_error (g, CEL_ERROR_INVALID_ARGUMENT, "internal: conv2d with a fused activation off the blocked kernels");
   /* one invocation per output element */
   return cel_exec_dispatch_1d (ex, CEL_SHADER_CONV2D_FWD, bind, 4, &p, sizeof p, count, 256);
 }
@@ -387,6 +395,11 @@ cel_status conv2d_record (cel_exec *ex, cel_graph *g, cel_node self) {
 cel_status conv2d_backward (cel_graph *g, cel_node self, cel_node dy, const bool *need, cel_node *dx) {
   const cel_node_rec n = *cel_node_get (g, self);
   cel_status st = CEL_OK;
+  if (n.ip[IP_ACT] != 0) { /* a fused relu or leaky relu: its gradient from y (same sign as the convolution's) first */
+    int32_t act = n.ip[IP_ACT] - 1;
+    if ((st = cel_graph_add_op (g, CEL_OP_ACTIVATE_BWD, (cel_node[2]) { self, dy }, 2, &act, 1, &n.fp[0], 1, &dy)))
+      return st;
+  }
   if (need[0]) {
     int32_t ip[IP_COUNT + 1];
     memcpy (ip, n.ip, sizeof ip);
@@ -440,6 +453,31 @@ cel_status cel_conv2d (cel_graph *g, cel_node x, cel_node w, cel_node b, const c
   };
   cel_node in[3] = { x, w, b };
   return cel_graph_add_op (g, CEL_OP_CONV2D, in, 3, ip, IP_COUNT, NULL, 0, out);
+}
+
+/* Folds y = act (node) into conv2d node: the kernel that writes the convolution's result writes it activated
+ * (on lavapipe the separate pass took 11 % of waifu2x's upconv_7). As cel_norm_apply_fuse_act: relu, and leaky
+ * relu with a slope above 0 (the backward differentiates the activation from the node's own output), where
+ * nothing else reads the node yet, before cel_graph_backward; and only where the forward runs on the blocked or
+ * Winograd kernels, which apply it (subgroups of 8 or more, not depthwise, kernels at most 16 wide). */
+bool cel_conv2d_fuse_act (cel_graph *g, cel_node node, cel_activation act, float alpha) {
+  if (node < 0 || node >= g->n_nodes || g->has_backward)
+    return false;
+  cel_node_rec *n = &g->nodes[node];
+  if (n->kind != CEL_NODE_OP || n->op != CEL_OP_CONV2D || n->ip[IP_ACT] != 0 || n->is_output ||
+      !(act == CEL_ACT_RELU || (act == CEL_ACT_LEAKY_RELU && alpha > 0.0f && isfinite (alpha))))
+    return false;
+  cel_shape ws = cel_node_shape (g, n->in[1]);
+  if (!has_subgroups_of_8 (g) || ws.c == 1 || ws.w > 16 || span (1, n->ip[IP_STRIDE_W], n->ip[IP_DILATION_W], ws.w) > 32)
+    return false;
+  for (int32_t i = node + 1; i < g->n_nodes; i++)
+    for (int32_t k = 0; k < g->nodes[i].n_in; k++)
+      if (g->nodes[i].in[k] == node)
+        return false;
+  n->ip[IP_ACT] = (int32_t) act + 1;
+  n->fp[0] = act == CEL_ACT_RELU ? 0.0f : alpha;
+  g->planned = false;
+  return true;
 }
 
 /* ---- gradient wrt x: in (dy, w, x); x only gives the shape (H and W are not recoverable from dy) ---------- */
@@ -507,7 +545,7 @@ cel_status conv2d_bwd_data_record (cel_exec *ex, cel_graph *g, cel_node self) {
   wino_geom wg;
   wino_conv wc;
   if (wino_backward_data (g, n, &wc) && winograd_fits (g, &wc, &wg) && wg.temp == n->temp)
-    return record_winograd (ex, g, self, n->in[0], n->in[1], CEL_NO_NODE, &wc, &wg);
+    return record_winograd (ex, g, self, n->in[0], n->in[1], CEL_NO_NODE, &wc, &wg, NULL);
   cel_shape ws = cel_node_shape (g, n->in[1]), dys = cel_node_shape (g, n->in[0]), xs = n->shape;
   conv2d_push p = make_push (ip, xs, ws, dys, false, count);
   if (ip[IP_STAGE] == STAGE_DX_PADDED) /* zero padding 0 on the padded grid */
@@ -527,21 +565,21 @@ cel_status conv2d_bwd_data_record (cel_exec *ex, cel_graph *g, cel_node self) {
   }
   int32_t px = bwd_data_pixels (xs.w, ip[IP_STRIDE_W]), sw = ip[IP_STRIDE_W];
   if (!p.reflect && blocked_bwd_data_fits (g, ws, ip) && bwd_data_span (px, sw, ip[IP_DILATION_W], ws.w) <= 32) {
-    /* 8 input channels x px pixels per invocation */
+    /* 8 (or 4) input channels x px pixels per invocation */
     int32_t plm = ((p.pad[1] % sw) + sw) % sw;
     /* stride 1, OW a multiple of 4, px of 4: dy's rows read as aligned vec4 */
     uint32_t win4 = sw == 1 && dys.w % 4 == 0 && px % 4 == 0;
     int32_t r = (((p.pad[1] - ip[IP_DILATION_W] * (ws.w - 1)) % 4) + 4) % 4;
-    uint32_t spec[10] = { (uint32_t) ws.h, (uint32_t) ws.w, (uint32_t) sw, (uint32_t) ip[IP_DILATION_W], (uint32_t) px,
+    int32_t groups = ip[IP_GROUPS], icg = xs.c / groups, icb = icg <= 4 ? 4 : 8; /* dx channels per invocation */
+    uint32_t spec[11] = { (uint32_t) ws.h, (uint32_t) ws.w, (uint32_t) sw, (uint32_t) ip[IP_DILATION_W], (uint32_t) px,
                           (uint32_t) plm, ws.h * ws.w * px <= 128, (uint32_t) ip[IP_STRIDE_H], win4,
-                          win4 ? (uint32_t) r : 0 };
-    int32_t groups = ip[IP_GROUPS], icg = xs.c / groups;
+                          win4 ? (uint32_t) r : 0, (uint32_t) icb };
     int64_t blocks = (int64_t) xs.n * xs.h * ((xs.w + px - 1) / px);
     cel_node bind[4] = { n->in[0], n->in[1], n->in[1], self }, tbind[5]; /* no bias: w fills binding 2 */
     uint32_t n_bind; /* dy and w through texel buffers where the context reads so, dy's vec4 view at 4 */
     cel_shader_id sh = conv_pick_reads (ex, CEL_SHADER_CONV2D_BWD_DATA_BLOCKED, CEL_SHADER_CONV2D_BWD_DATA_BLOCKED_TEXEL,
                                         bind, 4, &n->in[0], 1, tbind, &n_bind);
-    return dispatch_blocks (ex, sh, spec, 10, tbind, n_bind, &p, blocks, (uint32_t) (groups * ((icg + 7) / 8)));
+    return dispatch_blocks (ex, sh, spec, 11, tbind, n_bind, &p, blocks, (uint32_t) (groups * ((icg + icb - 1) / icb)));
   }
   /* one invocation per element of dx */
   cel_node bind[3] = { n->in[0], n->in[1], self };
@@ -637,7 +675,7 @@ cel_status conv2d_gram_bwd_blocked (cel_exec *ex, cel_graph *g, cel_node s, cel_
   cel_shape fs = { 1, xs.n * xs.c, xs.h, xs.w }, ws = { xs.n * xs.c, xs.c, 1, 1 };
   conv2d_push p = make_push (ip, fs, ws, fs, false, cel_shape_count (fs));
   cel_bind bind[4] = { cel_bind_node (x), cel_bind_node (s), cel_bind_node (s), cel_bind_node (dx) };
-  return fwd_blocked (ex, g, ip, fs, ws, fs, &p, bind, done);
+  return fwd_blocked (ex, g, ip, fs, ws, fs, &p, bind, NULL, done);
 }
 
 cel_status conv2d_gram_blocked (cel_exec *ex, cel_graph *g, cel_node x, cel_node y, cel_shape xs, float scale, bool *done) {

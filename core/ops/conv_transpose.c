@@ -113,19 +113,21 @@ cel_status conv_transpose2d_record (cel_exec *ex, cel_graph *g, cel_node self) {
   cel_shape xs = cel_node_shape (g, n->in[0]), ws = cel_node_shape (g, n->in[1]), ys = n->shape;
   const int32_t *ip = n->ip;
   if (blocked_kernels (g, ws, ip)) {
-    /* conv2d's gradient wrt x with y as dx: 8 output channels x px pixels per invocation */
+    /* conv2d's gradient wrt x with y as dx: 8 (or 4) output channels x px pixels per invocation */
     conv2d_push c = conv2d_view (ip, ys, ws, xs, has_bias);
     int32_t sw = ip[IP_STRIDE_W], px = pixels_per_invocation (ys.w, sw), plm = ((ip[IP_PAD_W] % sw) + sw) % sw;
-    uint32_t spec[8] = { (uint32_t) ws.h, (uint32_t) ws.w, (uint32_t) sw, (uint32_t) ip[IP_DILATION_W], (uint32_t) px,
-                         (uint32_t) plm, ws.h * ws.w * px <= 128, (uint32_t) ip[IP_STRIDE_H] };
+    /* output channels per invocation: 8, or 4 for at most 4 per group (RGB) */
+    int32_t icb = ws.c <= 4 ? 4 : 8;
+    uint32_t spec[11] = { (uint32_t) ws.h, (uint32_t) ws.w, (uint32_t) sw, (uint32_t) ip[IP_DILATION_W], (uint32_t) px,
+                          (uint32_t) plm, ws.h * ws.w * px <= 128, (uint32_t) ip[IP_STRIDE_H], 0, 0, (uint32_t) icb };
     int64_t blocks = (int64_t) ys.n * ys.h * ((ys.w + px - 1) / px), wgs = (blocks + 63) / 64;
     uint32_t gx = (uint32_t) (wgs < 65535 ? wgs : 65535), gz = (uint32_t) ((wgs + gx - 1) / gx);
-    uint32_t gy = (uint32_t) (ip[IP_GROUPS] * ((ws.c + 7) / 8));
+    uint32_t gy = (uint32_t) (ip[IP_GROUPS] * ((ws.c + icb - 1) / icb));
     cel_node tbind[5]; /* x and w through texel buffers where the context reads so, x's vec4 view at 4 */
     uint32_t n_bind;
     cel_shader_id sh = conv_pick_reads (ex, CEL_SHADER_CONV2D_BWD_DATA_BLOCKED, CEL_SHADER_CONV2D_BWD_DATA_BLOCKED_TEXEL,
                                         bind, 4, &n->in[0], 1, tbind, &n_bind);
-    return cel_exec_dispatch (ex, sh, spec, 8, tbind, n_bind, &c, sizeof c, gx, gy, gz);
+    return cel_exec_dispatch (ex, sh, spec, 11, tbind, n_bind, &c, sizeof c, gx, gy, gz);
   }
   /* one invocation per output element */
   return cel_exec_dispatch_1d (ex, CEL_SHADER_CONV_TRANSPOSE2D_FWD, bind, 4, &p, sizeof p, count, 256);
