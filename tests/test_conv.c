@@ -317,7 +317,7 @@ static void blocked_cases (void) {
   check_case ("fallback/long_reduction", &c, true);
 }
 
-/* Winograd F(4x4, 3x3) (3x3, stride 1, one group; taken from 16 channels on, from 1 with CELGAN_WINOGRAD=1): partial
+/* Winograd F(4x4, 3x3) (3x3, stride 1, one group; taken from 32 channels on, from 1 with CELGAN_WINOGRAD=1): partial
  * tiles at the right and bottom, chunks of 8 tiles (CELGAN_WINOGRAD_TILES=8) with a partial last chunk, widths that
  * are and are not multiples of 4 (tile rows stored as vec4 or one by one), reflect padding reaching far, valid
  * convolutions, batches. */
@@ -336,19 +336,19 @@ static void winograd_cases (void) {
   c = make_case (1, 2, 4, 3, 2, 3, 3, true,
                  P (.pad_top = 3, .pad_bottom = 3, .pad_left = 2, .pad_right = 2, .padding_mode = CEL_PAD_REFLECT));
   check_case ("winograd/reflect_padding_of_size_minus_one", &c, true);
-  c = make_case (1, 17, 12, 16, 16, 3, 3, true, P (.pad_top = 1, .pad_bottom = 1, .pad_left = 1, .pad_right = 1));
-  check_case ("winograd/17_to_16_width16", &c, false);
+  c = make_case (1, 33, 12, 16, 32, 3, 3, true, P (.pad_top = 1, .pad_bottom = 1, .pad_left = 1, .pad_right = 1));
+  check_case ("winograd/33_to_32_width16", &c, false);
 }
 
 /* A relu or leaky relu fused into the convolution's kernel (cel_conv2d_fuse_act): Winograd (16 -> 16 3x3), the
  * blocked forward (1x1, 5x5 stride 2, a 3x3 of 3 channels), forward and backward against the reference. */
 static void fused_cases (void) {
   conv_case c;
-  c = make_case (1, 16, 9, 12, 16, 3, 3, true, P (.pad_top = 1, .pad_bottom = 1, .pad_left = 1, .pad_right = 1,
+  c = make_case (1, 32, 9, 12, 32, 3, 3, true, P (.pad_top = 1, .pad_bottom = 1, .pad_left = 1, .pad_right = 1,
                                                   .padding_mode = CEL_PAD_REFLECT));
   c.fuse = 2;
   c.alpha = 0.2f;
-  check_case ("fuse_act/leaky_winograd_16", &c, true);
+  check_case ("fuse_act/leaky_winograd_32", &c, true);
   c = make_case (2, 5, 6, 8, 9, 1, 1, false, P (0));
   c.fuse = 1;
   check_case ("fuse_act/relu_1x1", &c, true);
@@ -557,7 +557,7 @@ static void test_replan_new_input_shape (void) {
   cel_graph_destroy (g);
 }
 
-/* The shaders a 16 -> 16 3x3 convolution ran (profile), or NULL where the device has no timestamps. */
+/* The shaders a 32 -> 32 3x3 convolution ran (profile), or NULL where the device has no timestamps. */
 static char *forward_profile (bool fuse) {
   cel_context *ctx = oc_context ();
   if (!oc_profile_begin ())
@@ -565,16 +565,16 @@ static char *forward_profile (bool fuse) {
   cel_graph *g = NULL;
   cel_node x, w, y;
   cel_conv2d_params p = { .pad_top = 1, .pad_bottom = 1, .pad_left = 1, .pad_right = 1, .padding_mode = CEL_PAD_REFLECT };
-  static float data[16 * 16 * 20];
+  static float data[32 * 16 * 20];
   cel_status st = cel_graph_create (ctx, &g);
-  if (!st) st = cel_graph_input (g, "x", (cel_shape) { 1, 16, 16, 20 }, &x);
-  if (!st) st = cel_graph_param (g, "w", (cel_shape) { 16, 16, 3, 3 }, &w);
+  if (!st) st = cel_graph_input (g, "x", (cel_shape) { 1, 32, 16, 20 }, &x);
+  if (!st) st = cel_graph_param (g, "w", (cel_shape) { 32, 32, 3, 3 }, &w);
   if (!st) st = cel_conv2d (g, x, w, CEL_NO_NODE, &p, &y);
   if (!st && fuse && !cel_conv2d_fuse_act (g, y, CEL_ACT_LEAKY_RELU, 0.2f))
     st = CEL_ERROR_INVALID_ARGUMENT;
   if (!st) st = cel_graph_mark_output (g, y);
-  if (!st) st = cel_graph_set_data (g, x, data, 16 * 16 * 20);
-  if (!st) st = cel_graph_set_data (g, w, data, 16 * 16 * 3 * 3);
+  if (!st) st = cel_graph_set_data (g, x, data, 32 * 16 * 20);
+  if (!st) st = cel_graph_set_data (g, w, data, 32 * 32 * 3 * 3);
   if (!st) st = cel_graph_run (g);
   char *report = oc_profile_take ();
   if (st)
@@ -583,7 +583,7 @@ static char *forward_profile (bool fuse) {
   return st ? (free (report), strdup ("(failed)")) : report;
 }
 
-/* A 16 -> 16 3x3 convolution runs as Winograd (its three transforms' kernels and the blocked products), and
+/* A 32 -> 32 3x3 convolution runs as Winograd (its three transforms' kernels and the blocked products), and
  * directly with CELGAN_WINOGRAD=0; with a fused leaky relu both run no activation kernel. */
 static void test_winograd_taken (void) {
   char *on = forward_profile (true);
