@@ -57,7 +57,11 @@ cel_status add_record (cel_exec *ex, cel_graph *g, cel_node self) {
   const cel_node_rec *n = cel_node_get (g, self);
   add_push p = { iv (n->shape), iv (cel_node_shape (g, n->in[1])), (uint32_t) cel_shape_count (n->shape), n->fp[0], n->fp[1] };
   cel_node bind[3] = { n->in[0], n->in[1], self };
-  return cel_exec_dispatch_1d (ex, CEL_SHADER_ADD, bind, 3, &p, sizeof p, p.count, 256);
+  cel_shape bs = cel_node_shape (g, n->in[1]);
+  uint32_t same = memcmp (&bs, &n->shape, sizeof bs) == 0;
+  int64_t groups = ((int64_t) p.count + 255) / 256;
+  uint32_t gx = (uint32_t) (groups < 65535 ? groups : 65535), gy = gx ? (uint32_t) ((groups + gx - 1) / gx) : 0;
+  return cel_exec_dispatch (ex, CEL_SHADER_ADD, &same, 1, bind, 3, &p, sizeof p, gx, gy, 1);
 }
 
 /* dy scaled and summed down to `target`'s shape. */

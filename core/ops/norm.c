@@ -160,7 +160,13 @@ cel_status norm_apply_record (cel_exec *ex, cel_graph *g, cel_node self) {
   /* absent gamma / beta: stats is bound in their place and not read */
   cel_node bind[5] = { n->in[0], stats, spec[0] ? gamma : stats, spec[1] ? beta : stats, self };
   cel_shader_id sh = cel_exec_pick_reads (ex, CEL_SHADER_NORM_APPLY, CEL_SHADER_NORM_APPLY_TEXEL, bind, 4);
-  return dispatch_per_element (ex, sh, spec, 4, bind, 5, &p, sizeof p, p.count);
+  /* workgroups (x, c, n) over each plane's elements (norm_apply.glsl) */
+  uint64_t per_plane = ((uint64_t) n->shape.h * n->shape.w + 255) / 256;
+  if (n->shape.c > 65535 || n->shape.n > 65535)
+    return cel_graph_error (g, CEL_ERROR_INVALID_ARGUMENT, "norm_apply: %d channels or %d samples exceed the grid",
+                            n->shape.c, n->shape.n);
+  return cel_exec_dispatch (ex, sh, spec, 4, bind, 5, &p, sizeof p, (uint32_t) (per_plane < 65535 ? per_plane : 65535),
+                            (uint32_t) n->shape.c, (uint32_t) n->shape.n);
 }
 
 /* Folds an activation into a norm_apply node: one pass over the tensor instead of two (on the H200 the

@@ -54,7 +54,17 @@ cel_status resize_infer (cel_graph *g, cel_node_rec *n) {
 
 cel_status resize_record (cel_exec *ex, cel_graph *g, cel_node self) {
   const cel_node_rec *n = cel_node_get (g, self);
-  return resize_dispatch (ex, g, self, CEL_SHADER_RESIZE, cel_node_shape (g, n->in[0]), n->shape, n->ip[2]);
+  cel_shape xs = cel_node_shape (g, n->in[0]), ys = n->shape;
+  int32_t mode = n->ip[2];
+  resize_push p = { iv (xs), iv (ys), cel_resize_axis_scale (xs.h, ys.h, mode), cel_resize_axis_scale (xs.w, ys.w, mode),
+                    (uint32_t) cel_shape_count (ys) };
+  uint32_t spec[1] = { (uint32_t) mode };
+  cel_node bind[2] = { n->in[0], self };
+  /* workgroups (x, plane): x over each plane's elements, planes over y and z (resize.comp) */
+  uint64_t per_plane = ((uint64_t) ys.h * ys.w + 255) / 256, planes = (uint64_t) ys.n * ys.c;
+  uint32_t gx = (uint32_t) (per_plane < 65535 ? per_plane : 65535), gy = (uint32_t) (planes < 65535 ? planes : 65535);
+  return cel_exec_dispatch (ex, CEL_SHADER_RESIZE, spec, 1, bind, 2, &p, sizeof p, gx, gy,
+                            (uint32_t) ((planes + gy - 1) / gy));
 }
 
 cel_status resize_backward (cel_graph *g, cel_node self, cel_node dy, const bool *need, cel_node *dx) {
