@@ -11,12 +11,16 @@ layout(std430, binding = 1) readonly buffer S { float stats[]; };
 layout(std430, binding = 2) readonly buffer G { float gamma[]; };
 layout(std430, binding = 3) writeonly buffer DX { float dx[]; };
 layout(push_constant) uniform P { uint count; uint m; uint hw; uint c; float eps; } p;
+// Grid: (x, C, N) over each plane's elements as norm_apply.glsl (no integer division per element).
 void main() {
-  uint i = cel_linear_index();
-  if (i >= p.count) return;
-  uint g = i / p.m;
+  uint c = gl_WorkGroupID.y, n = gl_WorkGroupID.z, plane = n * p.c + c;
+  uint g = p.m == p.hw ? plane : n; // statistics per (n, c) or per n
+  float gm = HAS_GAMMA ? gamma[c] : 1.0, r = 1.0 / sqrt(stats[2u * g + 1u] + p.eps);
+  uint base = plane * p.hw, step = gl_NumWorkGroups.x * 256u;
   // same products as norm_apply_bwd_stats.comp, so that the two parts of dx cancel exactly where they should
-  float d = dy[i];
-  if (HAS_GAMMA) d *= gamma[(i / p.hw) % p.c];
-  dx[i] = d * (1.0 / sqrt(stats[2u * g + 1u] + p.eps));
+  for (uint j = gl_WorkGroupID.x * 256u + gl_LocalInvocationID.x; j < p.hw; j += step) {
+    float d = dy[base + j];
+    if (HAS_GAMMA) d *= gm;
+    dx[base + j] = d * r;
+  }
 }
