@@ -305,6 +305,12 @@ float cel_resize_axis_scale (int32_t in, int32_t out, int32_t mode);
 /* Broadcasting helper used by add/mul: can b broadcast to a? */
 bool cel_shape_broadcasts (cel_shape b, cel_shape a);
 
+/* A dispatch over the N*C planes of shape s, in workgroups of 256 along each plane's H*W elements (x, looping where
+ * past 65535 workgroups) and planes over y and z: shaders take CEL_PLANE_INDEX and CEL_PLANE_FIRST / STEP
+ * (common.glsl) and divide nothing per element. */
+cel_status cel_exec_dispatch_planes (cel_exec *ex, cel_shader_id shader, const uint32_t *spec, uint32_t n_spec,
+                                     const cel_node *bind, uint32_t n_bind, const void *push, uint32_t push_size,
+                                     cel_shape s);
 /* One workgroup per element of count, split over x and y where count passes the grid's 65535. */
 cel_status cel_exec_dispatch_groups (cel_exec *ex, cel_shader_id shader, const uint32_t *spec, uint32_t n_spec,
                                      const cel_node *bind, uint32_t n_bind, const void *push, uint32_t push_size,

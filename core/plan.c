@@ -389,6 +389,15 @@ cel_status cel_exec_dispatch_groups (cel_exec *ex, cel_shader_id shader, const u
   return cel_exec_dispatch (ex, shader, spec, n_spec, bind, n_bind, push, push_size, gx, gy, 1);
 }
 
+cel_status cel_exec_dispatch_planes (cel_exec *ex, cel_shader_id shader, const uint32_t *spec, uint32_t n_spec,
+                                     const cel_node *bind, uint32_t n_bind, const void *push, uint32_t push_size,
+                                     cel_shape s) {
+  uint64_t per_plane = ((uint64_t) s.h * s.w + 255) / 256, planes = (uint64_t) s.n * s.c;
+  uint32_t gx = (uint32_t) (per_plane < 65535 ? per_plane : 65535), gy = (uint32_t) (planes < 65535 ? planes : 65535);
+  return cel_exec_dispatch (ex, shader, spec, n_spec, bind, n_bind, push, push_size, gx, gy,
+                            gy ? (uint32_t) ((planes + gy - 1) / gy) : 0);
+}
+
 cel_status cel_exec_fold_parts (cel_exec *ex, cel_node node, uint32_t count, uint32_t parts, float scale) {
   struct { uint32_t count; float scale; } p = { count, scale }; /* mirror of fold_parts.comp */
   return cel_exec_dispatch_groups (ex, CEL_SHADER_FOLD_PARTS, &parts, 1, &node, 1, &p, sizeof p, count);

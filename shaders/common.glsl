@@ -23,6 +23,13 @@ const uint CEL_STRIDES_PER_TRIP = 4u;
 // function here it was, and every 1-D op skipped or overwrote elements past 65535 workgroups).
 #define cel_linear_index() (gl_GlobalInvocationID.x + gl_GlobalInvocationID.y * gl_NumWorkGroups.x * gl_WorkGroupSize.x)
 
+// A dispatch over planes (cel_exec_dispatch_planes): the workgroup's plane (n * C + c), and the elements of the
+// plane its invocation takes: for (uint j = CEL_PLANE_FIRST; j < hw; j += CEL_PLANE_STEP). An index into a
+// plane costs no integer division per element, which llvmpipe runs lane by lane.
+#define CEL_PLANE_INDEX (gl_WorkGroupID.y + gl_WorkGroupID.z * gl_NumWorkGroups.y)
+#define CEL_PLANE_FIRST (gl_WorkGroupID.x * gl_WorkGroupSize.x + gl_LocalInvocationID.x)
+#define CEL_PLANE_STEP (gl_NumWorkGroups.x * gl_WorkGroupSize.x)
+
 // Linear index of the workgroup in a 2-D grid of workgroups (one workgroup per output element).
 uint cel_group_index() {
   return gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x;

@@ -1,7 +1,7 @@
 // The body of norm_apply.comp and norm_apply_texel.comp (see the first): they declare the bindings (x, stats,
 // gamma, beta at 0..3, y at 4) and the LOAD_ macros that read them.
-// Grid: (x, C, N): workgroup (x, c, n) covers elements x*256 .. of plane (n, c), striding by the grid's width, so
-// that an invocation divides nothing per element (llvmpipe has no vector integer division: it ran one per lane).
+// Over planes (cel_exec_dispatch_planes): an invocation divides nothing per element (llvmpipe has no vector integer
+// division: it ran one per lane) and computes the plane's scale and shift once.
 layout(local_size_x = 256) in;
 layout(push_constant) uniform P { uint count; uint m; uint hw; uint c; float eps; } p;
 // An activation fused after the norm (cel_norm_apply_fuse_act): 0 none, 1 relu, 2 leaky relu of slope ALPHA,
@@ -9,13 +9,15 @@ layout(push_constant) uniform P { uint count; uint m; uint hw; uint c; float eps
 layout(constant_id = 2) const int ACT = 0;
 layout(constant_id = 3) const float ALPHA = 0.0;
 void main() {
-  uint c = gl_WorkGroupID.y, n = gl_WorkGroupID.z, plane = n * p.c + c;
+  uint plane = CEL_PLANE_INDEX;
+  if (plane >= p.count / p.hw) return;
+  uint c = plane % p.c, n = plane / p.c;
   uint g = p.m == p.hw ? plane : n; // statistics per (n, c) or per n
   float mean = LOAD_S(2u * g), scale = 1.0 / sqrt(LOAD_S(2u * g + 1u) + p.eps);
   if (HAS_GAMMA) scale *= LOAD_G(c);
   float shift = HAS_BETA ? LOAD_B(c) : 0.0;
-  uint base = plane * p.hw, step = gl_NumWorkGroups.x * 256u;
-  for (uint j = gl_WorkGroupID.x * 256u + gl_LocalInvocationID.x; j < p.hw; j += step) {
+  uint base = plane * p.hw;
+  for (uint j = CEL_PLANE_FIRST; j < p.hw; j += CEL_PLANE_STEP) {
     float v = (LOAD_X(base + j) - mean) * scale + shift;
     if (ACT == 1) v = max(v, 0.0);
     else if (ACT == 2) v = v > 0.0 ? v : ALPHA * v;

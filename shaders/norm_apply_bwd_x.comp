@@ -11,14 +11,16 @@ layout(std430, binding = 1) readonly buffer S { float stats[]; };
 layout(std430, binding = 2) readonly buffer G { float gamma[]; };
 layout(std430, binding = 3) writeonly buffer DX { float dx[]; };
 layout(push_constant) uniform P { uint count; uint m; uint hw; uint c; float eps; } p;
-// Grid: (x, C, N) over each plane's elements as norm_apply.glsl (no integer division per element).
+// Over planes (cel_exec_dispatch_planes) as norm_apply.glsl: no integer division per element.
 void main() {
-  uint c = gl_WorkGroupID.y, n = gl_WorkGroupID.z, plane = n * p.c + c;
+  uint plane = CEL_PLANE_INDEX;
+  if (plane >= p.count / p.hw) return;
+  uint c = plane % p.c, n = plane / p.c;
   uint g = p.m == p.hw ? plane : n; // statistics per (n, c) or per n
   float gm = HAS_GAMMA ? gamma[c] : 1.0, r = 1.0 / sqrt(stats[2u * g + 1u] + p.eps);
-  uint base = plane * p.hw, step = gl_NumWorkGroups.x * 256u;
+  uint base = plane * p.hw;
   // same products as norm_apply_bwd_stats.comp, so that the two parts of dx cancel exactly where they should
-  for (uint j = gl_WorkGroupID.x * 256u + gl_LocalInvocationID.x; j < p.hw; j += step) {
+  for (uint j = CEL_PLANE_FIRST; j < p.hw; j += CEL_PLANE_STEP) {
     float d = dy[base + j];
     if (HAS_GAMMA) d *= gm;
     dx[base + j] = d * r;

@@ -14,10 +14,10 @@ int reflect_index(int i, int n) {
   return i;
 }
 
-void main() {
-  uint i = cel_linear_index();
-  if (i >= p.count) return;
-  ivec4 o = cel_unravel(p.yshape, i);
+// Over planes (cel_exec_dispatch_planes): no unravelling of the index per element.
+void pad_one(uint plane, uint j) {
+  uint ow = uint(p.yshape.w), i = plane * uint(p.yshape.z) * ow + j;
+  ivec4 o = ivec4(int(plane / uint(p.yshape.y)), int(plane % uint(p.yshape.y)), int(j / ow), int(j % ow));
   int h = o.z - p.top, w = o.w - p.left;
   bool inside = h >= 0 && h < p.xshape.z && w >= 0 && w < p.xshape.w;
   if (p.mode == 0 && !inside) { y[i] = 0.0; return; }
@@ -29,4 +29,11 @@ void main() {
     w = reflect_index(w, p.xshape.w);
   }
   y[i] = x[cel_offset(p.xshape, o.x, o.y, h, w)];
+}
+
+void main() {
+  uint plane = CEL_PLANE_INDEX;
+  if (plane >= uint(p.yshape.x * p.yshape.y)) return;
+  uint hw = uint(p.yshape.z * p.yshape.w);
+  for (uint j = CEL_PLANE_FIRST; j < hw; j += CEL_PLANE_STEP) pad_one(plane, j);
 }

@@ -9,10 +9,10 @@ layout(std430, binding = 0) readonly buffer DY { float dy[]; };
 layout(std430, binding = 1) writeonly buffer DX { float dx[]; };
 layout(push_constant) uniform P { ivec4 xshape; ivec4 yshape; int top; int left; int mode; uint count; } p;
 
-void main() {
-  uint i = cel_linear_index();
-  if (i >= p.count) return;
-  ivec4 o = cel_unravel(p.xshape, i);
+// Over planes (cel_exec_dispatch_planes): no unravelling of the index per element.
+void pad_bwd_one(uint plane, uint j) {
+  uint w = uint(p.xshape.w), i = plane * uint(p.xshape.z) * w + j;
+  ivec4 o = ivec4(int(plane / uint(p.xshape.y)), int(plane % uint(p.xshape.y)), int(j / w), int(j % w));
   if (p.mode == 2) {
     int r0 = o.z == 0 ? 0 : o.z + p.top, r1 = o.z == p.xshape.z - 1 ? p.yshape.z - 1 : o.z + p.top;
     int c0 = o.w == 0 ? 0 : o.w + p.left, c1 = o.w == p.xshape.w - 1 ? p.yshape.w - 1 : o.w + p.left;
@@ -41,4 +41,11 @@ void main() {
     for (int b = 0; b < nc; b++)
       s += dy[cel_offset(p.yshape, o.x, o.y, rows[a], cols[b])];
   dx[i] = s;
+}
+
+void main() {
+  uint plane = CEL_PLANE_INDEX;
+  if (plane >= uint(p.xshape.x * p.xshape.y)) return;
+  uint hw = uint(p.xshape.z * p.xshape.w);
+  for (uint j = CEL_PLANE_FIRST; j < hw; j += CEL_PLANE_STEP) pad_bwd_one(plane, j);
 }

@@ -7,10 +7,14 @@ layout(std430, binding = 0) readonly buffer X { float x[]; };
 layout(std430, binding = 1) readonly buffer A { float slope[]; };
 layout(std430, binding = 2) writeonly buffer Y { float y[]; };
 layout(push_constant) uniform P { ivec4 xshape; int per_channel; int mode; uint count; } p;
+// Over planes (cel_exec_dispatch_planes): the slope once per invocation, no unravelling per element.
 void main() {
-  uint i = cel_linear_index();
-  if (i >= p.count) return;
-  float v = x[i];
-  float a = slope[p.per_channel != 0 ? cel_unravel(p.xshape, i).y : 0];
-  y[i] = v > 0.0 ? v : a * v;
+  uint plane = CEL_PLANE_INDEX;
+  if (plane >= uint(p.xshape.x * p.xshape.y)) return;
+  float a = slope[p.per_channel != 0 ? plane % uint(p.xshape.y) : 0u];
+  uint hw = uint(p.xshape.z * p.xshape.w), base = plane * hw;
+  for (uint j = CEL_PLANE_FIRST; j < hw; j += CEL_PLANE_STEP) {
+    float v = x[base + j];
+    y[base + j] = v > 0.0 ? v : a * v;
+  }
 }

@@ -1,6 +1,7 @@
 /* Resize in all five modes, forward and backward: up and down, integer and odd ratios, output and input
  * size 1, identity, one axis up and the other down; plus the nearest indices PyTorch picks where float
- * rounding differs from exact arithmetic, and size errors. */
+ * rounding differs from exact arithmetic, size errors, and the forward with the other way of reading x (texel or
+ * storage buffers). */
 #include "opcheck.h"
 #include "resize_ref.h"
 
@@ -190,5 +191,20 @@ int main (void) {
   }
   check_nearest_matches_pytorch_rounding ();
   check_errors ();
+  /* the forward's other way of reading x (resize.comp or resize_texel.comp) */
+  const char *other;
+  if (oc_other_reads (&other)) {
+    char prefix[32];
+    snprintf (prefix, sizeof prefix, "/%s", other);
+    oc_name_prefix = prefix;
+    for (int mode = CEL_RESIZE_NEAREST; mode <= CEL_RESIZE_BICUBIC; mode++) {
+      check_resize ((cel_resize_mode) mode, (cel_shape) { 2, 3, 13, 11 }, 5, 4, "down_odd");
+      check_resize ((cel_resize_mode) mode, (cel_shape) { 1, 2, 5, 3 }, 13, 7, "up_odd");
+    }
+    oc_name_prefix = "";
+    oc_other_reads (&other);
+  } else {
+    tap_skip ("the device cannot read float texel buffers", "/resize/other_reads");
+  }
   return tap_finish ();
 }

@@ -87,7 +87,7 @@ static cel_status prelu_dispatch (cel_exec *ex, cel_graph *g, cel_node self, cel
                                   const cel_node *bind, uint32_t n_bind) {
   prelu_push p = { iv4 (xs), cel_node_shape (g, bind[1]).c != 1, mode, (uint32_t) cel_shape_count (xs) };
   (void) self;
-  return cel_exec_dispatch_1d (ex, mode ? CEL_SHADER_PRELU_BWD : CEL_SHADER_PRELU, bind, n_bind, &p, sizeof p, p.count, 256);
+  return cel_exec_dispatch_planes (ex, mode ? CEL_SHADER_PRELU_BWD : CEL_SHADER_PRELU, NULL, 0, bind, n_bind, &p, sizeof p, xs);
 }
 
 cel_status prelu_record (cel_exec *ex, cel_graph *g, cel_node self) {

@@ -540,7 +540,7 @@ cel_status conv2d_bwd_data_record (cel_exec *ex, cel_graph *g, cel_node self) {
     pad_bwd_push p = { conv_iv (n->shape), conv_iv (cel_node_shape (g, n->in[0])), ip[IP_PAD_TOP], ip[IP_PAD_LEFT], CEL_PAD_REFLECT,
                        (uint32_t) count };
     cel_node bind[2] = { n->in[0], self };
-    return cel_exec_dispatch_1d (ex, CEL_SHADER_PAD_BWD, bind, 2, &p, sizeof p, count, 256);
+    return cel_exec_dispatch_planes (ex, CEL_SHADER_PAD_BWD, NULL, 0, bind, 2, &p, sizeof p, n->shape);
   }
   wino_geom wg;
   wino_conv wc;

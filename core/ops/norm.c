@@ -17,18 +17,6 @@ static uint32_t row_size (cel_shape x, int32_t groups) {
   return (uint32_t) (cel_shape_count (x) / ((int64_t) x.n * groups));
 }
 
-/* Workgroups (x, c, n) over the elements of each plane of shape s (norm_apply.glsl, norm_apply_bwd_x.comp): no
- * integer division per element, which llvmpipe runs lane by lane. */
-static cel_status dispatch_planes (cel_exec *ex, cel_graph *g, cel_shader_id shader, const uint32_t *spec, uint32_t n_spec,
-                                   const cel_node *bind, uint32_t n_bind, const void *push, uint32_t push_size, cel_shape s) {
-  uint64_t per_plane = ((uint64_t) s.h * s.w + 255) / 256;
-  if (s.c > 65535 || s.n > 65535)
-    return cel_graph_error (g, CEL_ERROR_INVALID_ARGUMENT, "norm: %d channels or %d samples exceed the device's grid", s.c,
-                            s.n);
-  return cel_exec_dispatch (ex, shader, spec, n_spec, bind, n_bind, push, push_size,
-                            (uint32_t) (per_plane < 65535 ? per_plane : 65535), (uint32_t) s.c, (uint32_t) s.n);
-}
-
 static cel_status check_eps (cel_graph *g, const char *op, float eps) {
   if (!(eps >= 0.0f) || isinf (eps))
     return cel_graph_error (g, CEL_ERROR_INVALID_ARGUMENT, "%s: eps must be finite and >= 0 (got %g)", op, (double) eps);
@@ -162,7 +150,7 @@ cel_status norm_apply_record (cel_exec *ex, cel_graph *g, cel_node self) {
   /* absent gamma / beta: stats is bound in their place and not read */
   cel_node bind[5] = { n->in[0], stats, spec[0] ? gamma : stats, spec[1] ? beta : stats, self };
   cel_shader_id sh = cel_exec_pick_reads (ex, CEL_SHADER_NORM_APPLY, CEL_SHADER_NORM_APPLY_TEXEL, bind, 4);
-  return dispatch_planes (ex, g, sh, spec, 4, bind, 5, &p, sizeof p, n->shape);
+  return cel_exec_dispatch_planes (ex, sh, spec, 4, bind, 5, &p, sizeof p, n->shape);
 }
 
 /* Folds an activation into a norm_apply node: one pass over the tensor instead of two (on the H200 the
@@ -262,7 +250,7 @@ cel_status norm_apply_bwd_x_record (cel_exec *ex, cel_graph *g, cel_node self) {
   uint32_t spec[1] = { gamma != CEL_NO_NODE };
   norm_apply_push p = apply_push (g, n->shape, stats, n->fp[0]);
   cel_node bind[4] = { n->in[0], stats, spec[0] ? gamma : stats, self };
-  return dispatch_planes (ex, g, CEL_SHADER_NORM_APPLY_BWD_X, spec, 1, bind, 4, &p, sizeof p, n->shape);
+  return cel_exec_dispatch_planes (ex, CEL_SHADER_NORM_APPLY_BWD_X, spec, 1, bind, 4, &p, sizeof p, n->shape);
 }
 
 /* ---- norm_apply_bwd_stats: (x, stats, gamma?, dy) -> (dmean, dvar) (N,G,1,2); fp[0] eps --------- */

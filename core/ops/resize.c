@@ -60,11 +60,8 @@ cel_status resize_record (cel_exec *ex, cel_graph *g, cel_node self) {
                     (uint32_t) cel_shape_count (ys) };
   uint32_t spec[1] = { (uint32_t) mode };
   cel_node bind[2] = { n->in[0], self };
-  /* workgroups (x, plane): x over each plane's elements, planes over y and z (resize.comp) */
-  uint64_t per_plane = ((uint64_t) ys.h * ys.w + 255) / 256, planes = (uint64_t) ys.n * ys.c;
-  uint32_t gx = (uint32_t) (per_plane < 65535 ? per_plane : 65535), gy = (uint32_t) (planes < 65535 ? planes : 65535);
-  return cel_exec_dispatch (ex, CEL_SHADER_RESIZE, spec, 1, bind, 2, &p, sizeof p, gx, gy,
-                            (uint32_t) ((planes + gy - 1) / gy));
+  cel_shader_id sh = cel_exec_pick_reads (ex, CEL_SHADER_RESIZE, CEL_SHADER_RESIZE_TEXEL, bind, 1);
+  return cel_exec_dispatch_planes (ex, sh, spec, 1, bind, 2, &p, sizeof p, ys);
 }
 
 cel_status resize_backward (cel_graph *g, cel_node self, cel_node dy, const bool *need, cel_node *dx) {

@@ -33,7 +33,7 @@ cel_status pad_record (cel_exec *ex, cel_graph *g, cel_node self) {
   pad_push p = { iv (cel_node_shape (g, n->in[0])), iv (n->shape), n->ip[0], n->ip[2], n->ip[4],
                  (uint32_t) cel_shape_count (n->shape) };
   cel_node bind[2] = { n->in[0], self };
-  return cel_exec_dispatch_1d (ex, CEL_SHADER_PAD, bind, 2, &p, sizeof p, p.count, 256);
+  return cel_exec_dispatch_planes (ex, CEL_SHADER_PAD, NULL, 0, bind, 2, &p, sizeof p, n->shape);
 }
 
 cel_status pad_backward (cel_graph *g, cel_node self, cel_node dy, const bool *need, cel_node *dx) {
@@ -58,7 +58,7 @@ cel_status pad_bwd_record (cel_exec *ex, cel_graph *g, cel_node self) {
   pad_push p = { iv (n->shape), iv (cel_node_shape (g, n->in[0])), n->ip[0], n->ip[2], n->ip[4],
                  (uint32_t) cel_shape_count (n->shape) };
   cel_node bind[2] = { n->in[0], self };
-  return cel_exec_dispatch_1d (ex, CEL_SHADER_PAD_BWD, bind, 2, &p, sizeof p, p.count, 256);
+  return cel_exec_dispatch_planes (ex, CEL_SHADER_PAD_BWD, NULL, 0, bind, 2, &p, sizeof p, n->shape);
 }
 
 cel_status cel_pad (cel_graph *g, cel_node x, int32_t top, int32_t bottom, int32_t left, int32_t right,
@@ -87,7 +87,7 @@ cel_status crop_record (cel_exec *ex, cel_graph *g, cel_node self) {
   const cel_node_rec *n = cel_node_get (g, self);
   crop_push p = { iv (cel_node_shape (g, n->in[0])), iv (n->shape), n->ip[0], n->ip[1], (uint32_t) cel_shape_count (n->shape) };
   cel_node bind[2] = { n->in[0], self };
-  return cel_exec_dispatch_1d (ex, CEL_SHADER_CROP, bind, 2, &p, sizeof p, p.count, 256);
+  return cel_exec_dispatch_planes (ex, CEL_SHADER_CROP, NULL, 0, bind, 2, &p, sizeof p, n->shape);
 }
 
 cel_status crop_backward (cel_graph *g, cel_node self, cel_node dy, const bool *need, cel_node *dx) {
