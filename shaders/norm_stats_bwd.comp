@@ -8,10 +8,13 @@ layout(std430, binding = 0) readonly buffer X { float x[]; };
 layout(std430, binding = 1) readonly buffer S { float stats[]; };
 layout(std430, binding = 2) readonly buffer DS { float dstats[]; };
 layout(std430, binding = 3) writeonly buffer DX { float dx[]; };
-layout(push_constant) uniform P { uint count; uint m; float inv_m; float two_over_divisor; } p;
+layout(push_constant) uniform P { uint count; uint m; uint hw; uint c; float inv_m; float two_over_divisor; } p;
+// Over planes (cel_exec_dispatch_planes): the row's statistics once per invocation, no division per element.
 void main() {
-  uint i = cel_linear_index();
-  if (i >= p.count) return;
-  uint g = i / p.m;
-  dx[i] = dstats[2u * g] * p.inv_m + dstats[2u * g + 1u] * p.two_over_divisor * (x[i] - stats[2u * g]);
+  uint plane = CEL_PLANE_INDEX;
+  if (plane >= p.count / p.hw) return;
+  uint g = p.m == p.hw ? plane : plane / p.c; // statistics per (n, c) or per n
+  float a = dstats[2u * g] * p.inv_m, b = dstats[2u * g + 1u] * p.two_over_divisor, mean = stats[2u * g];
+  uint base = plane * p.hw;
+  for (uint j = CEL_PLANE_FIRST; j < p.hw; j += CEL_PLANE_STEP) dx[base + j] = a + b * (x[base + j] - mean);
 }

@@ -97,8 +97,8 @@ cel_status cel_norm_stats (cel_graph *g, cel_node x, cel_norm_kind kind, bool un
 
 /* ---- norm_stats_bwd: (x, stats, dstats) -> dx = dmean / m + dvar * 2 (x - mean) / divisor ------- */
 
-typedef struct { uint32_t count, m; float inv_m, two_over_divisor; } norm_stats_bwd_push;
-_Static_assert (sizeof (norm_stats_bwd_push) == 16, "mirror of norm_stats_bwd.comp");
+typedef struct { uint32_t count, m, hw, c; float inv_m, two_over_divisor; } norm_stats_bwd_push;
+_Static_assert (sizeof (norm_stats_bwd_push) == 24, "mirror of norm_stats_bwd.comp");
 
 cel_status norm_stats_bwd_infer (cel_graph *g, cel_node_rec *n) {
   n->shape = cel_node_shape (g, n->in[0]);
@@ -108,10 +108,10 @@ cel_status norm_stats_bwd_infer (cel_graph *g, cel_node_rec *n) {
 cel_status norm_stats_bwd_record (cel_exec *ex, cel_graph *g, cel_node self) {
   const cel_node_rec *n = cel_node_get (g, self);
   uint32_t m = row_size (n->shape, cel_node_shape (g, n->in[1]).c);
-  norm_stats_bwd_push p = { (uint32_t) cel_shape_count (n->shape), m, (float) (1.0 / m),
-                            (float) (2.0 / stats_divisor (m, n->ip[1])) };
+  norm_stats_bwd_push p = { (uint32_t) cel_shape_count (n->shape), m, (uint32_t) (n->shape.h * n->shape.w),
+                            (uint32_t) n->shape.c, (float) (1.0 / m), (float) (2.0 / stats_divisor (m, n->ip[1])) };
   cel_node bind[4] = { n->in[0], n->in[1], n->in[2], self };
-  return cel_exec_dispatch_1d (ex, CEL_SHADER_NORM_STATS_BWD, bind, 4, &p, sizeof p, p.count, 256);
+  return cel_exec_dispatch_planes (ex, CEL_SHADER_NORM_STATS_BWD, NULL, 0, bind, 4, &p, sizeof p, n->shape);
 }
 
 /* ---- norm_apply: (x, stats, gamma?, beta?) -> y; fp[0] eps --------------------------------------- */
