@@ -272,6 +272,10 @@ uint32_t cel_exec_temp_align (const cel_graph *g);
 cel_status cel_exec_dispatch_bound (cel_exec *ex, cel_shader_id shader, const uint32_t *spec, uint32_t n_spec,
                                     const cel_bind *bind, uint32_t n_bind, const void *push, uint32_t push_size,
                                     uint32_t gx, uint32_t gy, uint32_t gz);
+/* cel_exec_dispatch_1d with specialization constants and bindings that may be ranges of temporary storage. */
+cel_status cel_exec_dispatch_1d_bound (cel_exec *ex, cel_shader_id shader, const uint32_t *spec, uint32_t n_spec,
+                                       const cel_bind *bind, uint32_t n_bind, const void *push, uint32_t push_size,
+                                       int64_t invocations, uint32_t local_size);
 /* Whether a binding fits a texel buffer where the context reads through them (cel_exec_texel_fits for ranges). */
 bool cel_exec_bind_texel_fits (const cel_exec *ex, cel_bind b);
 /* Whether a shader variant that reads node n through a texel buffer may be used: the context reads through

@@ -526,12 +526,23 @@ cel_status cel_exec_dispatch_bound (cel_exec *ex, cel_shader_id shader, const ui
   return CEL_OK;
 }
 
-cel_status cel_exec_dispatch_1d (cel_exec *ex, cel_shader_id shader, const cel_node *bind, uint32_t n_bind,
-                                 const void *push, uint32_t push_size, int64_t invocations, uint32_t local_size) {
+cel_status cel_exec_dispatch_1d_bound (cel_exec *ex, cel_shader_id shader, const uint32_t *spec, uint32_t n_spec,
+                                       const cel_bind *bind, uint32_t n_bind, const void *push, uint32_t push_size,
+                                       int64_t invocations, uint32_t local_size) {
   int64_t groups = (invocations + local_size - 1) / local_size;
   uint32_t gx = (uint32_t) (groups < 65535 ? groups : 65535);
   uint32_t gy = gx ? (uint32_t) ((groups + gx - 1) / gx) : 0;
-  return cel_exec_dispatch (ex, shader, NULL, 0, bind, n_bind, push, push_size, gx, gy, 1);
+  return cel_exec_dispatch_bound (ex, shader, spec, n_spec, bind, n_bind, push, push_size, gx, gy, 1);
+}
+
+cel_status cel_exec_dispatch_1d (cel_exec *ex, cel_shader_id shader, const cel_node *bind, uint32_t n_bind,
+                                 const void *push, uint32_t push_size, int64_t invocations, uint32_t local_size) {
+  cel_bind b[CEL_MAX_BINDINGS];
+  if (n_bind > CEL_MAX_BINDINGS)
+    return cel_graph_error (ex->g, CEL_ERROR_INVALID_ARGUMENT, "internal: %u bindings", n_bind);
+  for (uint32_t i = 0; i < n_bind; i++)
+    b[i] = cel_bind_node (bind[i]);
+  return cel_exec_dispatch_1d_bound (ex, shader, NULL, 0, b, n_bind, push, push_size, invocations, local_size);
 }
 
 /* Creates every pipeline the graph's dispatches use at once (in parallel on GPUs) before recording needs them

@@ -21,8 +21,7 @@ layout(constant_id = 8) const int VEC4_STORE = 0;
 // An activation fused after the convolution (cel_conv2d_fuse_act): 0 none, 1 relu, 2 leaky relu of slope ALPHA.
 layout(constant_id = 9) const int ACT = 0;
 layout(constant_id = 10) const float ALPHA = 0.0;
-vec4 act4(vec4 v) { return ACT == 1 ? max(v, 0.0) : ACT == 2 ? mix(ALPHA * v, v, greaterThan(v, vec4(0.0))) : v; }
-float act1(float v) { return ACT == 1 ? max(v, 0.0) : ACT == 2 ? (v > 0.0 ? v : ALPHA * v) : v; }
+#include "fused_act.glsl"
 layout(push_constant) uniform P {
   ivec4 xshape; ivec4 yshape;
   ivec2 kernel; ivec2 stride; ivec2 dilation; ivec2 pad; // (h, w); pad is (top, left)

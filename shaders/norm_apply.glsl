@@ -8,6 +8,7 @@ layout(push_constant) uniform P { uint count; uint m; uint hw; uint c; float eps
 // as activate.glsl computes them.
 layout(constant_id = 2) const int ACT = 0;
 layout(constant_id = 3) const float ALPHA = 0.0;
+#include "fused_act.glsl"
 void main() {
   uint plane = CEL_PLANE_INDEX;
   if (plane >= p.count / p.hw) return;
@@ -18,9 +19,6 @@ void main() {
   float shift = HAS_BETA ? LOAD_B(c) : 0.0;
   uint base = plane * p.hw;
   for (uint j = CEL_PLANE_FIRST; j < p.hw; j += CEL_PLANE_STEP) {
-    float v = (LOAD_X(base + j) - mean) * scale + shift;
-    if (ACT == 1) v = max(v, 0.0);
-    else if (ACT == 2) v = v > 0.0 ? v : ALPHA * v;
-    y[base + j] = v;
+    y[base + j] = act1((LOAD_X(base + j) - mean) * scale + shift);
   }
 }

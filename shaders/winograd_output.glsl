@@ -9,8 +9,7 @@ layout(push_constant) uniform P {
 // An activation fused after the convolution (cel_conv2d_fuse_act): 0 none, 1 relu, 2 leaky relu of slope ALPHA.
 layout(constant_id = 0) const int ACT = 0;
 layout(constant_id = 1) const float ALPHA = 0.0;
-vec4 act4(vec4 v) { return ACT == 1 ? max(v, 0.0) : ACT == 2 ? mix(ALPHA * v, v, greaterThan(v, vec4(0.0))) : v; }
-float act1(float v) { return ACT == 1 ? max(v, 0.0) : ACT == 2 ? (v > 0.0 ? v : ALPHA * v) : v; }
+#include "fused_act.glsl"
 
 void main() {
   uint i = cel_linear_index();

@@ -557,24 +557,25 @@ static void test_replan_new_input_shape (void) {
   cel_graph_destroy (g);
 }
 
-/* The shaders a 32 -> 32 3x3 convolution ran (profile), or NULL where the device has no timestamps. */
-static char *forward_profile (bool fuse) {
+/* The shaders a c -> c 3x3 convolution of a 16x20 image ran (profile; with fuse, a leaky relu fused into it), or NULL
+ * where the device has no timestamps. */
+static char *forward_profile (int32_t c, bool fuse) {
   cel_context *ctx = oc_context ();
   if (!oc_profile_begin ())
     return NULL;
   cel_graph *g = NULL;
   cel_node x, w, y;
   cel_conv2d_params p = { .pad_top = 1, .pad_bottom = 1, .pad_left = 1, .pad_right = 1, .padding_mode = CEL_PAD_REFLECT };
-  static float data[32 * 16 * 20];
+  static float data[32 * 32 * 3 * 3]; /* zeros, at least c * 16 * 20 and c * c * 9 */
   cel_status st = cel_graph_create (ctx, &g);
-  if (!st) st = cel_graph_input (g, "x", (cel_shape) { 1, 32, 16, 20 }, &x);
-  if (!st) st = cel_graph_param (g, "w", (cel_shape) { 32, 32, 3, 3 }, &w);
+  if (!st) st = cel_graph_input (g, "x", (cel_shape) { 1, c, 16, 20 }, &x);
+  if (!st) st = cel_graph_param (g, "w", (cel_shape) { c, c, 3, 3 }, &w);
   if (!st) st = cel_conv2d (g, x, w, CEL_NO_NODE, &p, &y);
   if (!st && fuse && !cel_conv2d_fuse_act (g, y, CEL_ACT_LEAKY_RELU, 0.2f))
     st = CEL_ERROR_INVALID_ARGUMENT;
   if (!st) st = cel_graph_mark_output (g, y);
-  if (!st) st = cel_graph_set_data (g, x, data, 32 * 16 * 20);
-  if (!st) st = cel_graph_set_data (g, w, data, 32 * 32 * 3 * 3);
+  if (!st) st = cel_graph_set_data (g, x, data, (size_t) c * 16 * 20);
+  if (!st) st = cel_graph_set_data (g, w, data, (size_t) c * c * 3 * 3);
   if (!st) st = cel_graph_run (g);
   char *report = oc_profile_take ();
   if (st)
@@ -586,13 +587,13 @@ static char *forward_profile (bool fuse) {
 /* A 32 -> 32 3x3 convolution runs as Winograd (its three transforms' kernels and the blocked products), and
  * directly with CELGAN_WINOGRAD=0; with a fused leaky relu both run no activation kernel. */
 static void test_winograd_taken (void) {
-  char *on = forward_profile (true);
+  char *on = forward_profile (32, true);
   if (!on) {
     tap_skip ("no timestamps on this device", "/conv2d/winograd/taken");
     return;
   }
   setenv ("CELGAN_WINOGRAD", "0", 1);
-  char *off = forward_profile (true);
+  char *off = forward_profile (32, true);
   unsetenv ("CELGAN_WINOGRAD");
   bool ok = strstr (on, "winograd_weight") && strstr (on, "winograd_input") && strstr (on, "winograd_output") &&
             strstr (on, "conv2d_fwd_blocked") && off && !strstr (off, "winograd") && strstr (off, "conv2d_fwd_blocked") &&
@@ -644,34 +645,18 @@ static void test_profile_counts_every_dispatch (void) {
 /* Which forward kernel a 3x3 convolution ran, from the profile: the texel-buffer variant exactly when the context
  * reads through texel buffers. */
 static void test_forward_kernel_follows_reads (void) {
-  cel_context *ctx = oc_context ();
-  bool texel = cel_context_texel_reads (ctx);
-  cel_graph *g = NULL;
-  cel_node x, w, y;
-  cel_conv2d_params p = { .pad_top = 1, .pad_bottom = 1, .pad_left = 1, .pad_right = 1 };
-  cel_status st = CEL_OK;
-  if (!oc_profile_begin ()) {
+  bool texel = cel_context_texel_reads (oc_context ());
+  char *report = forward_profile (8, false);
+  if (!report) {
     tap_skip ("no timestamps on this device", "/conv2d/forward_kernel_follows_reads/%s", texel ? "texel" : "storage");
     return;
   }
-  if (!st) st = cel_graph_create (ctx, &g);
-  if (!st) st = cel_graph_input (g, "x", (cel_shape) { 1, 8, 8, 16 }, &x);
-  if (!st) st = cel_graph_param (g, "w", (cel_shape) { 8, 8, 3, 3 }, &w);
-  if (!st) st = cel_conv2d (g, x, w, CEL_NO_NODE, &p, &y);
-  if (!st) st = cel_graph_mark_output (g, y);
-  static float data[8 * 8 * 16];
-  if (!st) st = cel_graph_set_data (g, x, data, 8 * 8 * 16);
-  if (!st) st = cel_graph_set_data (g, w, data, 8 * 8 * 3 * 3);
-  if (!st) st = cel_graph_run (g);
-  char *report = oc_profile_take ();
-  bool ran_texel = report && strstr (report, "conv2d_fwd_blocked_texel");
-  bool ran_storage = report && strstr (report, "conv2d_fwd_blocked ");
-  if (!tap_ok (!st && ran_texel == texel && ran_storage == !texel, "/conv2d/forward_kernel_follows_reads/%s",
+  bool ran_texel = strstr (report, "conv2d_fwd_blocked_texel");
+  bool ran_storage = strstr (report, "conv2d_fwd_blocked ");
+  if (!tap_ok (ran_texel == texel && ran_storage == !texel, "/conv2d/forward_kernel_follows_reads/%s",
                texel ? "texel" : "storage"))
-    tap_diag ("  %s %s; profile:\n%s", cel_status_string (st), st ? cel_context_last_error (ctx) : "",
-              report ? report : "(none)");
+    tap_diag ("  profile:\n%s", report);
   free (report);
-  cel_graph_destroy (g);
 }
 
 int main (void) {

@@ -90,11 +90,20 @@ uint32_t conv_weight_shuffle (cel_graph *g) {
 }
 
 /* Grid of a blocked kernel: `blocks` invocations in workgroups of 64 along x (z when over 65535) times gy. */
-static cel_status dispatch_blocks (cel_exec *ex, cel_shader_id shader, const uint32_t *spec, uint32_t n_spec,
-                                   const cel_node *bind, uint32_t n_bind, const conv2d_push *p, int64_t blocks, uint32_t gy) {
+static cel_status dispatch_blocks_bound (cel_exec *ex, cel_shader_id shader, const uint32_t *spec, uint32_t n_spec,
+                                         const cel_bind *bind, uint32_t n_bind, const conv2d_push *p, int64_t blocks,
+                                         uint32_t gy) {
   int64_t wgs = (blocks + 63) / 64;
   uint32_t gx = (uint32_t) (wgs < 65535 ? wgs : 65535), gz = (uint32_t) ((wgs + gx - 1) / gx);
-  return cel_exec_dispatch (ex, shader, spec, n_spec, bind, n_bind, p, sizeof *p, gx, gy, gz);
+  return cel_exec_dispatch_bound (ex, shader, spec, n_spec, bind, n_bind, p, sizeof *p, gx, gy, gz);
+}
+
+static cel_status dispatch_blocks (cel_exec *ex, cel_shader_id shader, const uint32_t *spec, uint32_t n_spec,
+                                   const cel_node *bind, uint32_t n_bind, const conv2d_push *p, int64_t blocks, uint32_t gy) {
+  cel_bind b[CEL_MAX_BINDINGS];
+  for (uint32_t i = 0; i < n_bind && i < CEL_MAX_BINDINGS; i++)
+    b[i] = cel_bind_node (bind[i]);
+  return dispatch_blocks_bound (ex, shader, spec, n_spec, b, n_bind, p, blocks, gy);
 }
 
 /* Pixels per invocation along w for an output width: 8, fewer for narrow outputs. */
@@ -184,10 +193,8 @@ static cel_status fwd_blocked (cel_exec *ex, cel_graph *g, const int32_t *ip, ce
    * texel fetch is one gather, a storage-buffer load a loop over the lanes). */
   cel_bind tbind[5] = { bind[0], bind[1], bind[2], bind[3], bind[0] };
   bool texel = cel_exec_bind_texel_fits (ex, bind[0]) && cel_exec_bind_texel_fits (ex, bind[1]);
-  int64_t wgs = (blocks + 63) / 64;
-  uint32_t gx = (uint32_t) (wgs < 65535 ? wgs : 65535), gz = (uint32_t) ((wgs + gx - 1) / gx);
-  return cel_exec_dispatch_bound (ex, texel ? CEL_SHADER_CONV2D_FWD_BLOCKED_TEXEL : CEL_SHADER_CONV2D_FWD_BLOCKED, spec,
-                                  11, tbind, texel ? 5 : 4, p, sizeof *p, gx, (uint32_t) (groups * ((ocg + 7) / 8)), gz);
+  return dispatch_blocks_bound (ex, texel ? CEL_SHADER_CONV2D_FWD_BLOCKED_TEXEL : CEL_SHADER_CONV2D_FWD_BLOCKED, spec,
+                                11, tbind, texel ? 5 : 4, p, blocks, (uint32_t) (groups * ((ocg + 7) / 8)));
 }
 
 /* ---- Winograd F(4x4, 3x3): 3x3 stride-1 convolutions as 36 products of channel matrices ------------------ */
@@ -299,10 +306,8 @@ static cel_status record_winograd (cel_exec *ex, cel_graph *g, cel_node self, ce
   cel_bind u = { self, wg->u_off, u_count }, v = { self, wg->v_off, v_count }, m = { self, wg->m_off, m_count };
   wino_w_push wp = { ys.c, xs.c, c->flip };
   cel_bind wb[2] = { cel_bind_node (w), u };
-  int64_t pairs = (int64_t) ys.c * xs.c, wgs = (pairs + 63) / 64;
-  uint32_t gx = (uint32_t) (wgs < 65535 ? wgs : 65535);
-  cel_status st = cel_exec_dispatch_bound (ex, CEL_SHADER_WINOGRAD_WEIGHT, NULL, 0, wb, 2, &wp, sizeof wp, gx,
-                                           (uint32_t) ((wgs + gx - 1) / gx), 1);
+  cel_status st = cel_exec_dispatch_1d_bound (ex, CEL_SHADER_WINOGRAD_WEIGHT, NULL, 0, wb, 2, &wp, sizeof wp,
+                                              (int64_t) ys.c * xs.c, 64);
   /* the products: v (N, 36*IC, 1, tp) by u (36*OC, IC, 1, 1) in 36 groups */
   int32_t gip[IP_COUNT] = { 0 };
   gip[IP_STRIDE_H] = gip[IP_STRIDE_W] = gip[IP_DILATION_H] = gip[IP_DILATION_W] = 1;
@@ -321,10 +326,9 @@ static cel_status record_winograd (cel_exec *ex, cel_graph *g, cel_node self, ce
     wino_in_push inp = { conv_iv (xs), wg->tw, wg->t, wg->tp, t0, c->pad[0], c->pad[1], xs.h + c->pad[0] + c->pad[2],
                          xs.w + c->pad[1] + c->pad[3], c->reflect };
     cel_bind ib[2] = { cel_bind_node (x), v };
-    int64_t inv = (int64_t) xs.n * xs.c * (wg->tp / 4), iwg = (inv + 63) / 64; /* 4 tiles per invocation */
-    uint32_t igx = (uint32_t) (iwg < 65535 ? iwg : 65535);
-    if ((st = cel_exec_dispatch_bound (ex, in_shader, NULL, 0, ib, 2, &inp, sizeof inp, igx,
-                                       (uint32_t) ((iwg + igx - 1) / igx), 1)))
+    /* 4 tiles per invocation */
+    if ((st = cel_exec_dispatch_1d_bound (ex, in_shader, NULL, 0, ib, 2, &inp, sizeof inp,
+                                          (int64_t) xs.n * xs.c * (wg->tp / 4), 64)))
       break;
     bool done;
     if ((st = fwd_blocked (ex, g, gip, vs, us, ms, &gp, gb, NULL, &done)))
@@ -332,10 +336,8 @@ static cel_status record_winograd (cel_exec *ex, cel_graph *g, cel_node self, ce
     if (!done)
       return cel_graph_error (g, CEL_ERROR_INVALID_ARGUMENT, "internal: Winograd products without the blocked kernel");
     wino_out_push outp = { conv_iv (ys), wg->tw, ct, wg->tp, t0, has_bias };
-    int64_t outv = (int64_t) ys.n * ys.c * ((ct + 3) / 4), owg = (outv + 63) / 64;
-    uint32_t ogx = (uint32_t) (owg < 65535 ? owg : 65535);
-    st = cel_exec_dispatch_bound (ex, out_shader, act ? act : (const uint32_t[2]) { 0, 0 }, 2, ob, 3, &outp, sizeof outp, ogx,
-                                  (uint32_t) ((owg + ogx - 1) / ogx), 1);
+    st = cel_exec_dispatch_1d_bound (ex, out_shader, act ? act : (const uint32_t[2]) { 0, 0 }, 2, ob, 3, &outp,
+                                     sizeof outp, (int64_t) ys.n * ys.c * ((ct + 3) / 4), 64);
   }
   return st;
 }

@@ -59,9 +59,8 @@ cel_status add_record (cel_exec *ex, cel_graph *g, cel_node self) {
   cel_node bind[3] = { n->in[0], n->in[1], self };
   cel_shape bs = cel_node_shape (g, n->in[1]);
   uint32_t same = memcmp (&bs, &n->shape, sizeof bs) == 0;
-  int64_t groups = ((int64_t) p.count + 255) / 256;
-  uint32_t gx = (uint32_t) (groups < 65535 ? groups : 65535), gy = gx ? (uint32_t) ((groups + gx - 1) / gx) : 0;
-  return cel_exec_dispatch (ex, CEL_SHADER_ADD, &same, 1, bind, 3, &p, sizeof p, gx, gy, 1);
+  cel_bind b[3] = { cel_bind_node (bind[0]), cel_bind_node (bind[1]), cel_bind_node (bind[2]) };
+  return cel_exec_dispatch_1d_bound (ex, CEL_SHADER_ADD, &same, 1, b, 3, &p, sizeof p, p.count, 256);
 }
 
 /* dy scaled and summed down to `target`'s shape. */
