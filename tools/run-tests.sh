@@ -130,4 +130,14 @@ for row in "${SUMMARY[@]}"; do
   printf '  %-12s %-12s %5s s\n' "$name" "$result" "$secs"
 done
 echo "tests: $PASSED_TESTS passed, $FAILED_TESTS failed, $SKIPPED_TESTS skipped"
+# What failed, at the end where a truncated CI log still shows it: meson's result lines of failed or timed-out
+# tests and the first failing TAP lines with their diagnostics, per step.
+for log in "$LOGS"/*.testlog; do
+  [ -f "$log" ] || continue
+  if grep -qE '^ *[0-9]+/[0-9]+ .* (FAIL|TIMEOUT|ERROR) ' "$log" || grep -q '^not ok' "$log"; then
+    echo "--- failures in $(basename "$log" .testlog):"
+    grep -E '^ *[0-9]+/[0-9]+ .* (FAIL|TIMEOUT|ERROR) ' "$log" || true
+    awk '/^not ok/ { n = 6; shown++ } n > 0 && shown <= 8 { print; n-- }' "$log" | cut -c1-300
+  fi
+done
 exit "$FAILED"
