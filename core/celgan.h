@@ -124,6 +124,10 @@ cel_status cel_context_set_profiling (cel_context *ctx, bool enable);
 /* Writes the totals so far, slowest shader first (shader, dispatches, total ms, share), then clears them.
  * out NULL: only clears. */
 void cel_context_profile_report (cel_context *ctx, FILE *out);
+/* The same times by op and shapes ("conv2d_bwd_weight (2, 64, 64, 64) (2, 64, 64, 64) -> (64, 64, 3, 3)": the
+ * op, its inputs' shapes and its output's), slowest first, at most max_rows rows (0: all), then clears them.
+ * out NULL: only clears. */
+void cel_context_profile_report_ops (cel_context *ctx, FILE *out, int max_rows);
 
 /* Where a context's start-up went, for finding what delays the first computation (`celgan apply` prints it
  * with --profile or CELGAN_PROFILE=1). Durations in ms of host wall time. */

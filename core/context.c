@@ -647,6 +647,7 @@ void cel_context_destroy (cel_context *ctx) {
   if (ctx->instance)
     vkDestroyInstance (ctx->instance, NULL);
   free (ctx->pipelines);
+  free (ctx->prof_ops);
   free (ctx->pipeline_cache_path);
   free (ctx->validation_log);
   free (ctx);
@@ -864,4 +865,37 @@ void cel_context_profile_report (cel_context *ctx, FILE *out) {
   fprintf (out, "%-36s %10s %12.2f\n", "all", "", total / 1e6);
   memset (ctx->prof_ns, 0, sizeof ctx->prof_ns);
   memset (ctx->prof_calls, 0, sizeof ctx->prof_calls);
+}
+
+static int cmp_prof_op (const void *a, const void *b) {
+  double x = (*(const cel_prof_op *const *) a)->ns, y = (*(const cel_prof_op *const *) b)->ns;
+  return (x < y) - (x > y);
+}
+
+void cel_context_profile_report_ops (cel_context *ctx, FILE *out, int max_rows) {
+  if (out) {
+    cel_prof_op **rows = malloc (sizeof *rows * (ctx->n_prof_ops ? ctx->n_prof_ops : 1));
+    uint32_t n = 0;
+    double total = 0;
+    for (uint32_t i = 0; rows && i < ctx->n_prof_ops; i++)
+      if (ctx->prof_ops[i].calls) {
+        rows[n++] = &ctx->prof_ops[i];
+        total += ctx->prof_ops[i].ns;
+      }
+    if (rows) {
+      qsort (rows, n, sizeof *rows, cmp_prof_op);
+      fprintf (out, "%12s %7s %8s  %s\n", "total ms", "share", "calls", "op (inputs' shapes -> output's)");
+      for (uint32_t i = 0; i < n && (max_rows <= 0 || i < (uint32_t) max_rows); i++)
+        fprintf (out, "%12.2f %6.1f%% %8llu  %s\n", rows[i]->ns / 1e6, total > 0 ? 100.0 * rows[i]->ns / total : 0.0,
+                 (unsigned long long) rows[i]->calls, rows[i]->key);
+      if (max_rows > 0 && n > (uint32_t) max_rows)
+        fprintf (out, "%12s %7s %8s  (%u more)\n", "", "", "", n - (uint32_t) max_rows);
+      fprintf (out, "%12.2f %7s %8s  all\n", total / 1e6, "", "");
+    }
+    free (rows);
+  }
+  for (uint32_t i = 0; i < ctx->n_prof_ops; i++) {
+    ctx->prof_ops[i].ns = 0;
+    ctx->prof_ops[i].calls = 0;
+  }
 }

@@ -78,7 +78,17 @@ struct cel_context {
   float timestamp_period; /* ns per tick */
   double prof_ns[CEL_SHADER_COUNT];
   uint64_t prof_calls[CEL_SHADER_COUNT];
+  /* the same times by op and shapes (cel_context_profile_report_ops): rows kept across reports, so that the
+   * graphs' cached row numbers stay valid; a report clears their times */
+  struct cel_prof_op *prof_ops;
+  uint32_t n_prof_ops, cap_prof_ops;
 };
+
+typedef struct cel_prof_op {
+  char key[192]; /* "op (n, c, h, w) ... -> (n, c, h, w)" */
+  double ns;
+  uint64_t calls;
+} cel_prof_op;
 
 /* Monotonic host clock in seconds. */
 double cel_now (void);
@@ -197,6 +207,8 @@ struct cel_graph {
   VkQueryPool queries;
   uint32_t query_cap, query_used;
   cel_shader_id *query_shader;
+  cel_node *query_node;  /* the node of each dispatch */
+  uint32_t *query_row;   /* its row in the context's per-op profile (made at the first run) */
   uint32_t sets_in_pool;
   cel_plan_stats stats;
 };

@@ -16,6 +16,7 @@ struct cel_exec {
   bool collect;
   cel_pipeline_key *keys;
   uint32_t n_keys, cap_keys;
+  cel_node node; /* the node being recorded */
 };
 
 static VkDeviceSize align_up (VkDeviceSize v, VkDeviceSize a) {
@@ -50,6 +51,10 @@ static void release_recording (cel_graph *g, bool keep_buffers) {
   g->queries = VK_NULL_HANDLE;
   free (g->query_shader);
   g->query_shader = NULL;
+  free (g->query_node);
+  g->query_node = NULL;
+  free (g->query_row);
+  g->query_row = NULL;
   g->query_cap = g->query_used = 0;
   if (!keep_buffers) {
     for (int32_t c = 0; c < CEL_MAX_ARENA_CHUNKS; c++)
@@ -521,6 +526,7 @@ cel_status cel_exec_dispatch_bound (cel_exec *ex, cel_shader_id shader, const ui
   ex->dispatches++;
   if (g->queries && g->query_used < g->query_cap) {
     g->query_shader[g->query_used] = shader;
+    g->query_node[g->query_used] = ex->node;
     vkCmdWriteTimestamp (ex->cmd, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, g->queries, g->query_used++);
   }
   return CEL_OK;
@@ -610,7 +616,8 @@ static cel_status record (cel_graph *g) {
                                  .queryType = VK_QUERY_TYPE_TIMESTAMP,
                                  .queryCount = g->query_cap };
     g->query_shader = malloc (sizeof *g->query_shader * g->query_cap);
-    if (!g->query_shader)
+    g->query_node = malloc (sizeof *g->query_node * g->query_cap);
+    if (!g->query_shader || !g->query_node)
       return cel_graph_error (g, CEL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory for the profile");
     if ((r = vkCreateQueryPool (ctx->device, &qi, NULL, &g->queries)) != VK_SUCCESS) {
       g->queries = VK_NULL_HANDLE;
@@ -618,6 +625,7 @@ static cel_status record (cel_graph *g) {
     }
     vkCmdResetQueryPool (g->cmd, g->queries, 0, g->query_cap);
     g->query_shader[0] = CEL_SHADER_COUNT; /* the start mark */
+    g->query_node[0] = CEL_NO_NODE;
     vkCmdWriteTimestamp (g->cmd, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, g->queries, 0);
     g->query_used = 1;
   }
@@ -627,6 +635,7 @@ static cel_status record (cel_graph *g) {
     if (g->nodes[i].kind != CEL_NODE_OP)
       continue;
     const cel_op_info *info = &cel_op_table[g->nodes[i].op];
+    ex.node = i;
     cel_status st = info->record (&ex, g, i);
     if (st)
       return st;
@@ -738,11 +747,49 @@ fail:
   return st;
 }
 
-/* Adds the last run's dispatch times to the context's per-shader totals. */
+/* The context's per-op profile row of node `node` (its op and shapes), added if new; UINT32_MAX when out of
+ * memory. */
+static uint32_t profile_row (cel_graph *g, cel_node node) {
+  cel_context *ctx = g->ctx;
+  char key[sizeof ctx->prof_ops->key], b[64];
+  const cel_node_rec *n = &g->nodes[node];
+  int len = snprintf (key, sizeof key, "%s", cel_op_table[n->op].name);
+  for (int32_t i = 0; i < n->n_in && len > 0 && (size_t) len < sizeof key; i++)
+    if (n->in[i] != CEL_NO_NODE)
+      len += snprintf (key + len, sizeof key - (size_t) len, " %s", cel_shape_str (g->nodes[n->in[i]].shape, b));
+  if (len > 0 && (size_t) len < sizeof key)
+    snprintf (key + len, sizeof key - (size_t) len, " -> %s", cel_shape_str (n->shape, b));
+  for (uint32_t r = 0; r < ctx->n_prof_ops; r++)
+    if (strcmp (ctx->prof_ops[r].key, key) == 0)
+      return r;
+  if (ctx->n_prof_ops == ctx->cap_prof_ops) {
+    uint32_t cap = ctx->cap_prof_ops ? 2 * ctx->cap_prof_ops : 64;
+    cel_prof_op *rows = realloc (ctx->prof_ops, sizeof *rows * cap);
+    if (!rows)
+      return UINT32_MAX;
+    ctx->prof_ops = rows;
+    ctx->cap_prof_ops = cap;
+  }
+  cel_prof_op *row = &ctx->prof_ops[ctx->n_prof_ops];
+  memcpy (row->key, key, sizeof key);
+  row->ns = 0;
+  row->calls = 0;
+  return ctx->n_prof_ops++;
+}
+
+/* Adds the last run's dispatch times to the context's per-shader and per-op totals. */
 static cel_status add_profile (cel_graph *g) {
   cel_context *ctx = g->ctx;
   if (g->query_used < 2)
     return CEL_OK;
+  if (!g->query_row) {
+    if (!(g->query_row = malloc (sizeof *g->query_row * g->query_used)))
+      return cel_graph_error (g, CEL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory for the profile");
+    g->query_row[0] = UINT32_MAX;
+    for (uint32_t i = 1; i < g->query_used; i++)
+      if ((g->query_row[i] = profile_row (g, g->query_node[i])) == UINT32_MAX)
+        return cel_graph_error (g, CEL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory for the profile");
+  }
   uint64_t *t = malloc (sizeof *t * g->query_used);
   if (!t)
     return cel_graph_error (g, CEL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory for the profile");
@@ -755,8 +802,11 @@ static cel_status add_profile (cel_graph *g) {
   uint64_t mask = ctx->timestamp_bits >= 64 ? UINT64_MAX : ((uint64_t) 1 << ctx->timestamp_bits) - 1;
   for (uint32_t i = 1; i < g->query_used; i++) {
     cel_shader_id sh = g->query_shader[i];
-    ctx->prof_ns[sh] += (double) ((t[i] - t[i - 1]) & mask) * ctx->timestamp_period;
+    double ns = (double) ((t[i] - t[i - 1]) & mask) * ctx->timestamp_period;
+    ctx->prof_ns[sh] += ns;
     ctx->prof_calls[sh]++;
+    ctx->prof_ops[g->query_row[i]].ns += ns;
+    ctx->prof_ops[g->query_row[i]].calls++;
   }
   free (t);
   return CEL_OK;

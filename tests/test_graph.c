@@ -291,8 +291,45 @@ static void test_profile (void) {
   fclose (f);
   ok = ok && !strstr (text, "\nadd ");
   free (text);
-  cel_context_set_profiling (ctx, false);
   tap_ok (ok, "/context/profile_counts_dispatches_per_shader");
+
+  /* The same dispatches by op and shapes: each op's row with its two calls, the bias-less inputs left out; a
+   * second graph's op of the same shapes adds to the same row; the report clears. */
+  cel_graph *g2 = NULL;
+  cel_node x2, a2;
+  cel_context_profile_report_ops (ctx, NULL, 0); /* clears the first two runs' */
+  bool ok2 = CHECK (cel_graph_run (g)) && CHECK (cel_graph_create (ctx, &g2)) &&
+             CHECK (cel_graph_input (g2, "x", (cel_shape) { 1, 1, 8, 8 }, &x2)) &&
+             CHECK (cel_scale_shift (g2, x2, 3, 0, &a2)) && CHECK (cel_graph_mark_output (g2, a2)) &&
+             CHECK (cel_graph_set_data (g2, x2, in, 64)) && CHECK (cel_graph_run (g2));
+  text = NULL;
+  f = open_memstream (&text, &len);
+  cel_context_profile_report_ops (ctx, f, 0);
+  fclose (f);
+  const char *rows[2] = { "scale_shift (1, 1, 8, 8) -> (1, 1, 8, 8)\n", "add (1, 1, 8, 8) (1, 1, 8, 8) -> (1, 1, 8, 8)\n" };
+  unsigned long long want[2] = { 2, 1 };
+  for (int i = 0; i < 2 && ok2; i++) {
+    const char *row = strstr (text, rows[i]);
+    const char *start = row;
+    while (start && start > text && start[-1] != '\n')
+      start--;
+    double ms_row = -1, share = -1;
+    unsigned long long n_calls = 0;
+    ok2 = row && sscanf (start, "%lf %lf%% %llu", &ms_row, &share, &n_calls) == 3 && n_calls == want[i] && ms_row >= 0;
+  }
+  ok2 = ok2 && strstr (text, " all\n");
+  if (!ok2)
+    tap_diag ("  report by op:\n%s", text ? text : "");
+  free (text);
+  text = NULL;
+  f = open_memstream (&text, &len);
+  cel_context_profile_report_ops (ctx, f, 0);
+  fclose (f);
+  ok2 = ok2 && !strstr (text, "scale_shift");
+  free (text);
+  cel_context_set_profiling (ctx, false);
+  tap_ok (ok2, "/context/profile_by_op_and_shapes");
+  cel_graph_destroy (g2);
   cel_graph_destroy (g);
 }
 

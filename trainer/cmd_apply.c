@@ -431,6 +431,8 @@ static int apply_main (int argc, char **argv, mpi_comm *comm, bool *all_know) {
   if (o.profile && ctx) {
     fprintf (stderr, "GPU time per shader, all images:\n");
     cel_context_profile_report (ctx, stderr);
+    fprintf (stderr, "GPU time per op and shapes, all images:\n");
+    cel_context_profile_report_ops (ctx, stderr, 30);
   }
 
 done:

@@ -193,6 +193,7 @@ int cmd_bench (int argc, char **argv) {
       t1 = now ();
       st = cel_graph_run (g); /* warm-up (pipeline compilation on first use, parameter upload) */
       cel_context_profile_report (ctx, NULL);
+      cel_context_profile_report_ops (ctx, NULL, 0);
     }
     double *ms = calloc ((size_t) runs, sizeof *ms);
     for (int r = 0; r < runs && !st; r++) {
@@ -218,6 +219,7 @@ int cmd_bench (int argc, char **argv) {
       if (profile) {
         printf ("profile size=%s, %d runs:\n", label, runs);
         cel_context_profile_report (ctx, stdout);
+        cel_context_profile_report_ops (ctx, stdout, 30);
       }
       fflush (stdout);
     }

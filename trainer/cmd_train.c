@@ -853,6 +853,8 @@ done:
   if (ctx && root && (o.profile || getenv ("CELGAN_PROFILE"))) {
     fprintf (stderr, "celgan: GPU time per shader over the run (training steps and sample grids):\n");
     cel_context_profile_report (ctx, stderr);
+    fprintf (stderr, "celgan: GPU time per op and shapes over the run:\n");
+    cel_context_profile_report_ops (ctx, stderr, 40);
   }
   train_parallel_destroy (par);
   if (metrics)
