@@ -17,6 +17,7 @@ layout(constant_id = 9) const int DY4 = 0;
 // subgroup on lavapipe, which hands dy around by subgroupBroadcast; with SHUFFLE, subgroups of 16 to 64 hold
 // several groups, and subgroupShuffle reads within the lane's own group.
 layout(constant_id = 10) const int SHUFFLE = 0;
+// With DY_DIRECT defined (the texel variant, for lavapipe) every lane reads the 8 channels' dy itself instead.
 layout(push_constant) uniform P {
   ivec4 xshape; ivec4 yshape;
   ivec2 kernel; ivec2 stride; ivec2 dilation; ivec2 pad; // (h, w); pad is (top, left)
@@ -45,21 +46,38 @@ int source(int i, int size) {
 
 float acc[8][T];
 
-// Adds the products of block blk (PX pixels of one output row) for the lane's channels: dy of output channel
-// my_oc (broadcast to the others), x of input channels first_ic + 8*i of the group from kernel row kh0 on.
-// Past the slice's end (blk >= block_end) the block adds zeros: every group of the workgroup runs the same
-// number of blocks, so no lane leaves the loop while others of its subgroup still shuffle.
-void add_block(int blk, int group, int first_ic, int my_oc, int kh0) {
-  bool live = blk < p.block_end;
-  blk = min(blk, p.block_end - 1);
+// Adds the products of the block of PX pixels of row oh of image n from column ow0 on for the lane's channels: dy
+// of output channels oc0 .. oc0+7 (below oc_end; lane j loads my_oc's and broadcasts it, or with DY_DIRECT each
+// lane loads all 8), x of input channels first_ic + 8*i of the group from kernel row kh0 on. A block that is not
+// live (past the slice's end) adds zeros: every group of the workgroup runs the same number of blocks, so no lane
+// leaves the loop while others of its subgroup still shuffle.
+void add_block(bool live, int n, int oh, int ow0, int group, int first_ic, int my_oc, int oc0, int oc_end, int kh0) {
   int icg_count = p.xshape.y / p.groups;
-  int nbw = (p.yshape.w + PX - 1) / PX;
-  int bw = blk % nbw, rest = blk / nbw;
-  int oh = rest % p.yshape.z, n = rest / p.yshape.z;
-  int ow0 = bw * PX;
+  float d[8][PX];
+#ifdef DY_DIRECT
+  // dy of the 8 output channels at the PX pixels (zero past the row's end): every lane reads them (the same
+  // addresses across its group of 8); on lavapipe the 32 subgroupBroadcasts of a block cost more than the loads
+  // (a 64 -> 64 3x3 weight gradient took 1.4x the time)
+  uint plane = uint(p.yshape.z * p.yshape.w);
+  uint y0 = uint(n * p.yshape.y + oc0) * plane + uint(oh * p.yshape.w + ow0);
+  [[unroll]] for (int j = 0; j < 8; j++) {
+    uint yj = y0 + uint(min(j, oc_end - 1 - oc0)) * plane;
+    if (DY4 != 0) {
+      [[unroll]] for (int m = 0; m < PX / 4; m++) {
+        vec4 v = LOAD_DY4(yj / 4u + uint(m));
+        [[unroll]] for (int k = 0; k < 4; k++) d[j][4 * m + k] = live ? v[k] : 0.0;
+      }
+    } else {
+      [[unroll]] for (int q = 0; q < PX; q++) {
+        float v = LOAD_DY(yj + uint(min(q, p.yshape.w - 1 - ow0)));
+        d[j][q] = live && ow0 + q < p.yshape.w ? v : 0.0;
+      }
+    }
+  }
+#else
   // dy of the 8 output channels at the PX pixels (zero past the row's end), broadcast from lanes 0..7
   uint yo = uint(n * p.yshape.y + my_oc) * uint(p.yshape.z * p.yshape.w) + uint(oh * p.yshape.w + ow0);
-  float d[8][PX], dl[PX];
+  float dl[PX];
   if (DY4 != 0) {
     [[unroll]] for (int m = 0; m < PX / 4; m++) {
       vec4 v = LOAD_DY4(yo / 4u + uint(m));
@@ -76,6 +94,7 @@ void add_block(int blk, int group, int first_ic, int my_oc, int kh0) {
     BC(0) BC(1) BC(2) BC(3) BC(4) BC(5) BC(6) BC(7)
 #undef BC
   }
+#endif
   int cols[L];
   bool col_ok[L];
   [[unroll]] for (int t = 0; t < L; t++) {
@@ -132,9 +151,22 @@ void main() {
     }
   // llvmpipe predicates branches (both sides run), so the flush follows a loop of FLUSH blocks, not an if.
   // this dispatch's slice of the N*OH*ceil(OW/PX) blocks (the C side keeps the loop trips under llvmpipe's cap)
-  int blocks = p.block_end;
-  for (int b0 = p.block_begin; b0 < blocks;) {
-    for (int k = 0; k < FLUSH && b0 < blocks; k++, b0 += 8) add_block(b0 + sg, group, first_ic, my_oc, kh0);
+  // each group of 8 lanes sums a contiguous run of the slice's blocks, stepping (block column, row, image)
+  // without a division per block; the runs have one length (a group past the slice's end adds zeros)
+  int nbw = (p.yshape.w + PX - 1) / PX;
+  int per = (p.block_end - p.block_begin + 7) / 8;
+  int blk = p.block_begin + sg * per, last = min(blk + per, p.block_end);
+  int b1 = min(blk, p.block_end - 1);
+  int bw = b1 % nbw, rest = b1 / nbw;
+  int oh = rest % p.yshape.z, n = rest / p.yshape.z;
+  for (int done = 0; done < per;) {
+    for (int k = 0; k < FLUSH && done < per; k++, done++, blk++) {
+      add_block(blk < last, n, oh, bw * PX, group, first_ic, my_oc, oc0, oc_end, kh0);
+      bw++;
+      if (bw == nbw) { bw = 0; oh++; }
+      if (oh == p.yshape.z) { oh = 0; n++; }
+      n = min(n, p.yshape.x - 1);
+    }
     [[unroll]] for (int j = 0; j < 8; j++)
       [[unroll]] for (int t = 0; t < T; t++) {
         partial[((sg * 8 + j) * 8 + lane) * T + t] += acc[j][t];

@@ -17,4 +17,5 @@ layout(binding = 4) uniform textureBuffer x_v4;
 #define LOAD_DY4(i) texelFetch(dy_v4, int(i))
 #define LOAD_X(i) texelFetch(x_t, int(i)).x
 #define LOAD_X4(i) texelFetch(x_v4, int(i))
+#define DY_DIRECT
 #include "conv2d_bwd_weight_blocked.glsl"
