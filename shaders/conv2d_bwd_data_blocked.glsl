@@ -1,5 +1,7 @@
 // The body of conv2d_bwd_data_blocked.comp and conv2d_bwd_data_blocked_texel.comp (see the first): they declare the bindings and the
-// LOAD_ macros that read them.
+// LOAD_ macros that read them; with WPACK defined (the texel variant) LOAD_WP4 reads w packed by
+// conv_weight_pack.comp (transposed: the workgroup's ICB input channels of a tap as two vec4), instead of each lane
+// loading one channel's weight for subgroupBroadcast (see conv2d_fwd_blocked.glsl).
 layout(local_size_x = 64) in;
 layout(constant_id = 0) const int KH = 3;
 layout(constant_id = 1) const int KW = 3;
@@ -47,7 +49,7 @@ bool dy_row(int kh, int ih, out uint row) {
 
 // Adds the taps of kernel row kh, reading dy row yr (offset in the plane yo) where row_ok; wo: this lane's
 // weights. Called in uniform control flow only where some lane of the subgroup has row_ok.
-void kernel_row(int kh, uint yr, bool row_ok, uint yo, uint wo) {
+void kernel_row(int kh, uint yr, bool row_ok, uint yo, uint wo) { // wo: the lane's weights, or (WPACK) the block's
   float seg[L];
   if (WIN4 != 0) {
     uint r4 = (yo + yr) / 4u;
@@ -66,15 +68,22 @@ void kernel_row(int kh, uint yr, bool row_ok, uint yo, uint wo) {
     }
   }
   [[unroll]] for (int kw = 0; kw < KW; kw++) {
+#ifdef WPACK
+    vec4 wa = LOAD_WP4(wo + uint(2 * (kh * KW + kw))), wb = LOAD_WP4(wo + uint(2 * (kh * KW + kw) + 1));
+#define WJ(j) (j < 4 ? wa[j & 3] : wb[j & 3])
+#else
     float wl = LOAD_W(wo + uint(kh * KW + kw));
+#define WJ(j) subgroupBroadcast(wl, j)
+#endif
 #define TAP(j) {                                                                                          \
-      float wj = subgroupBroadcast(wl, j);                                                                  \
+      float wj = WJ(j);                                                                                     \
       [[unroll]] for (int q = 0; q < PX; q++)                                                               \
         if (fmod(PLM + q - kw * DW, SW) == 0) acc[j][q] += wj * seg[fdiv(PLM + q - kw * DW, SW) - E0];      \
     }
     TAP(0) TAP(1) TAP(2) TAP(3)
     if (ICB > 4) { TAP(4) TAP(5) TAP(6) TAP(7) }
 #undef TAP
+#undef WJ
   }
 }
 
@@ -102,10 +111,16 @@ void main() {
   [[unroll]] for (int j = 0; j < ICB; j++)
     [[unroll]] for (int q = 0; q < PX; q++) acc[j][q] = 0.0;
 
-  // This lane loads the weights of input channel icg0 + lane % 8 of the group, clamped (unused past its end).
   int taps = KH * KW;
+#ifdef WPACK
+  // the workgroup's block of packed weights: 2 vec4 per tap and output channel
+  uint wstep = uint(2 * taps);
+  uint wo = gl_WorkGroupID.y * uint(ocg_count * taps * 2);
+#else
+  // This lane loads the weights of input channel icg0 + lane % 8 of the group, clamped (unused past its end).
   uint wstep = uint(icg_count * taps);
   uint wo = uint((group * ocg_count * icg_count + min(icg0 + int(gl_SubgroupInvocationID % 8u), icg_count - 1)) * taps);
+#endif
   uint plane = uint(p.yshape.z * p.yshape.w);
   uint yo = uint(n * p.yshape.y + group * ocg_count) * plane;
   if (UNROLL_KH != 0) {

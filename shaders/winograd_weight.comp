@@ -10,23 +10,35 @@
 layout(local_size_x = 64) in;
 layout(std430, binding = 0) readonly buffer W { float w[]; };
 layout(std430, binding = 1) writeonly buffer U { float u[]; };
-layout(push_constant) uniform P { int oc; int ic; int flip; } p;
+// packed: u in the layout conv_weight_pack.comp gives the products' texel variant (36 groups of OC x IC, blocks of 8
+// output channels 8 floats apart: u[((pos * ceil(OC/8) + oc/8) * IC + ic) * 8 + oc % 8], zeros past OC); the
+// invocations then cover OC rounded up to 8.
+layout(push_constant) uniform P { int oc; int ic; int flip; int packed; } p;
 
 void main() {
   uint i = cel_linear_index();
-  if (i >= uint(p.oc * p.ic)) return;
+  int ocs = p.packed != 0 ? (p.oc + 7) / 8 * 8 : p.oc;
+  if (i >= uint(ocs * p.ic)) return;
   int oc = int(i) / p.ic, ic = int(i) % p.ic;
+  bool live = oc < p.oc;
+  int ocr = min(oc, p.oc - 1);
   float t[WT][3]; // G g
   [[unroll]] for (int c = 0; c < 3; c++) {
     float col[3], o[WT];
     [[unroll]] for (int r = 0; r < 3; r++)
-      col[r] = p.flip != 0 ? w[uint(ic * p.oc + oc) * 9u + uint(8 - r * 3 - c)] : w[i * 9u + uint(r * 3 + c)];
+      col[r] = !live ? 0.0 : p.flip != 0 ? w[uint(ic * p.oc + ocr) * 9u + uint(8 - r * 3 - c)]
+                                         : w[uint(ocr * p.ic + ic) * 9u + uint(r * 3 + c)];
     wino_g(col, o);
     [[unroll]] for (int r = 0; r < WT; r++) t[r][c] = o[r];
   }
   [[unroll]] for (int r = 0; r < WT; r++) {
     float o[WT];
     wino_g(t[r], o);
-    [[unroll]] for (int c = 0; c < WT; c++) u[uint(((r * WT + c) * p.oc + oc) * p.ic + ic)] = o[c];
+    [[unroll]] for (int c = 0; c < WT; c++) {
+      int pos = r * WT + c;
+      uint at = p.packed != 0 ? uint(((pos * (ocs / 8) + oc / 8) * p.ic + ic) * 8 + oc % 8)
+                              : uint((pos * p.oc + oc) * p.ic + ic);
+      u[at] = o[c];
+    }
   }
 }

@@ -160,12 +160,41 @@ static bool rows_read_as_vec4 (const int32_t *ip, cel_shape xs, cel_shape ws, ce
          ip[IP_PAD_LEFT] <= ip[IP_DILATION_W] * (ws.w - 1);
 }
 
+/* ---- packed weights for the blocked kernels' texel-buffer variants (conv_weight_pack.comp) ------------------ */
+
+/* Mirror of the push block of conv_weight_pack.comp. */
+typedef struct { int32_t groups, na, nb, taps, transpose, blk; uint32_t count; } pack_push;
+_Static_assert (sizeof (pack_push) == 28, "mirror of conv_weight_pack.comp");
+
+int64_t conv_pack_floats (const cel_graph *g, int32_t groups, int32_t na, int32_t nb, int32_t taps, int32_t blk) {
+  if (!g->ctx->texel_reads || !has_subgroups_of_8 ((cel_graph *) g))
+    return 0;
+  return (int64_t) groups * ((na + blk - 1) / blk) * nb * taps * 8;
+}
+
+cel_status conv_pack_weights (cel_exec *ex, cel_bind w, cel_bind wp, int32_t groups, int32_t na, int32_t nb,
+                              int32_t taps, bool transpose, int32_t blk) {
+  pack_push p = { groups, na, nb, taps, transpose, blk, (uint32_t) wp.count };
+  cel_bind b[2] = { w, wp };
+  return cel_exec_dispatch_1d_bound (ex, CEL_SHADER_CONV_WEIGHT_PACK, NULL, 0, b, 2, &p, sizeof p, wp.count, 64);
+}
+
+/* The node's temporary storage as the packed weights of a blocked kernel, or NULL where it holds fewer floats than
+ * they take (none planned: a GPU, or shapes the planner saw otherwise). */
+static const cel_bind *packed_range (const cel_node_rec *n, cel_node self, int64_t floats, cel_bind *out) {
+  if (floats <= 0 || n->temp < floats)
+    return NULL;
+  *out = (cel_bind) { self, 0, floats };
+  return out;
+}
+
 /* The register-blocked forward (conv2d_fwd_blocked.comp) of x (shape xs) and w (ws) into y (ys), bound as
  * bind[] = { x, w, bias or w, y } with push constants p: 8 output channels x px pixels per invocation, kernel
  * rows unrolled while the loop body stays small. *done is false where its limits rule it out (nothing
  * recorded). Needs subgroups of 8 or more. */
 static cel_status fwd_blocked (cel_exec *ex, cel_graph *g, const int32_t *ip, cel_shape xs, cel_shape ws, cel_shape ys,
-                               const conv2d_push *p, const cel_bind *bind, const uint32_t act[2], bool *done) {
+                               const conv2d_push *p, const cel_bind *bind, const uint32_t act[2], const cel_bind *wp,
+                               bool wp_ready, bool *done) {
   (void) g;
   *done = false;
   int32_t px = pixels_per_invocation (ys.w);
@@ -188,11 +217,17 @@ static cel_status fwd_blocked (cel_exec *ex, cel_graph *g, const int32_t *ip, ce
                         px % 4 == 0 && ys.w % 4 == 0, act ? act[0] : 0, act ? act[1] : 0 };
   int32_t groups = ip[IP_GROUPS], ocg = ys.c / groups;
   int64_t blocks = (int64_t) ys.n * ys.h * ((ys.w + px - 1) / px);
-  /* Through texel buffers where the context reads so (CPU devices) and x and w fit them: x at bindings 0 and 4
-   * (float and vec4 views), w at 1. On lavapipe the AnimeGANv2 forward's convolutions took 1.48x less time (a
-   * texel fetch is one gather, a storage-buffer load a loop over the lanes). */
-  cel_bind tbind[5] = { bind[0], bind[1], bind[2], bind[3], bind[0] };
-  bool texel = cel_exec_bind_texel_fits (ex, bind[0]) && cel_exec_bind_texel_fits (ex, bind[1]);
+  /* Through texel buffers where the context reads so (CPU devices), the caller gave room for the packed weights
+   * wp (packed here unless wp_ready) and x and they fit them: x at bindings 0 and 4 (float and vec4 views), wp at
+   * 1. On lavapipe the AnimeGANv2 forward's convolutions took 1.48x less time (a texel fetch is one gather, a
+   * storage-buffer load a loop over the lanes), and the packed weights another 1.6-2x on a 64 -> 64 3x3. */
+  bool texel = wp && cel_exec_bind_texel_fits (ex, bind[0]) && cel_exec_bind_texel_fits (ex, *wp);
+  if (texel && !wp_ready) {
+    cel_status st = conv_pack_weights (ex, bind[1], *wp, groups, ocg, ws.c, ws.h * ws.w, false, 8);
+    if (st)
+      return st;
+  }
+  cel_bind tbind[5] = { bind[0], texel ? *wp : bind[1], bind[2], bind[3], bind[0] };
   return dispatch_blocks_bound (ex, texel ? CEL_SHADER_CONV2D_FWD_BLOCKED_TEXEL : CEL_SHADER_CONV2D_FWD_BLOCKED, spec,
                                 11, tbind, texel ? 5 : 4, p, blocks, (uint32_t) (groups * ((ocg + 7) / 8)));
 }
@@ -272,7 +307,7 @@ static bool winograd_fits (cel_graph *g, const wino_conv *c, wino_geom *wg) {
     tp = atoi (force_tp) / 8 * 8;
   if (tp > all_tp)
     tp = all_tp;
-  int64_t u_count = 36 * (int64_t) ys.c * xs.c;
+  int64_t u_count = 36 * align_floats (ys.c, 8) * xs.c; /* room for the packed layout (record_winograd) */
   if (tp < 8 || u_count > most || t > INT32_MAX)
     return false;
   int64_t a = cel_exec_temp_align (g);
@@ -288,7 +323,7 @@ static bool winograd_fits (cel_graph *g, const wino_conv *c, wino_geom *wg) {
 }
 
 /* Mirrors of the push blocks of winograd_weight.comp, winograd_input.comp and winograd_output.comp. */
-typedef struct { int32_t oc, ic, flip; } wino_w_push;
+typedef struct { int32_t oc, ic, flip, packed; } wino_w_push;
 typedef struct { ivec4_t xshape; int32_t tw, t, tp, t0, pad_top, pad_left, padded_h, padded_w, reflect; } wino_in_push;
 _Static_assert (sizeof (wino_in_push) == 52, "mirror of winograd_input.comp");
 typedef struct { ivec4_t yshape; int32_t tw, ct, tp, t0, has_bias; } wino_out_push;
@@ -301,13 +336,15 @@ _Static_assert (sizeof (wino_out_push) == 36, "mirror of winograd_output.comp");
 static cel_status record_winograd (cel_exec *ex, cel_graph *g, cel_node self, cel_node x, cel_node w, cel_node b,
                                    const wino_conv *c, const wino_geom *wg, const uint32_t act[2]) {
   cel_shape xs = c->xs, ys = c->ys;
-  int64_t u_count = 36 * (int64_t) ys.c * xs.c, v_count = 36 * (int64_t) xs.n * xs.c * wg->tp;
+  int64_t u_count = 36 * align_floats (ys.c, 8) * xs.c, v_count = 36 * (int64_t) xs.n * xs.c * wg->tp;
   int64_t m_count = 36 * (int64_t) xs.n * ys.c * wg->tp;
   cel_bind u = { self, wg->u_off, u_count }, v = { self, wg->v_off, v_count }, m = { self, wg->m_off, m_count };
-  wino_w_push wp = { ys.c, xs.c, c->flip };
+  /* u in the packed layout of the products' texel variant where they run on it (fwd_blocked's condition) */
+  bool packed = cel_exec_bind_texel_fits (ex, v) && cel_exec_bind_texel_fits (ex, u);
+  wino_w_push wp = { ys.c, xs.c, c->flip, packed };
   cel_bind wb[2] = { cel_bind_node (w), u };
   cel_status st = cel_exec_dispatch_1d_bound (ex, CEL_SHADER_WINOGRAD_WEIGHT, NULL, 0, wb, 2, &wp, sizeof wp,
-                                              (int64_t) ys.c * xs.c, 64);
+                                              (packed ? align_floats (ys.c, 8) : ys.c) * xs.c, 64);
   /* the products: v (N, 36*IC, 1, tp) by u (36*OC, IC, 1, 1) in 36 groups */
   int32_t gip[IP_COUNT] = { 0 };
   gip[IP_STRIDE_H] = gip[IP_STRIDE_W] = gip[IP_DILATION_H] = gip[IP_DILATION_W] = 1;
@@ -331,7 +368,7 @@ static cel_status record_winograd (cel_exec *ex, cel_graph *g, cel_node self, ce
                                           (int64_t) xs.n * xs.c * (wg->tp / 4), 64)))
       break;
     bool done;
-    if ((st = fwd_blocked (ex, g, gip, vs, us, ms, &gp, gb, NULL, &done)))
+    if ((st = fwd_blocked (ex, g, gip, vs, us, ms, &gp, gb, NULL, packed ? &u : NULL, true, &done)))
       break;
     if (!done)
       return cel_graph_error (g, CEL_ERROR_INVALID_ARGUMENT, "internal: Winograd products without the blocked kernel");
@@ -349,7 +386,10 @@ cel_status conv2d_infer (cel_graph *g, cel_node_rec *n) {
     return st;
   wino_geom wg;
   wino_conv wc;
-  n->temp = wino_forward (g, n, &wc) && winograd_fits (g, &wc, &wg) ? wg.temp : 0;
+  int32_t groups = n->ip[IP_GROUPS];
+  n->temp = wino_forward (g, n, &wc) && winograd_fits (g, &wc, &wg)
+              ? wg.temp
+              : conv_pack_floats (g, groups, ws.n / groups, ws.c, ws.h * ws.w, 8); /* fwd_blocked's packed weights */
   if (n->in[2] == CEL_NO_NODE)
     return st;
   cel_shape bs = cel_node_shape (g, n->in[2]);
@@ -384,7 +424,10 @@ cel_status conv2d_record (cel_exec *ex, cel_graph *g, cel_node self) {
     }
     bool done;
     cel_bind bb[4] = { cel_bind_node (bind[0]), cel_bind_node (bind[1]), cel_bind_node (bind[2]), cel_bind_node (bind[3]) };
-    cel_status st = fwd_blocked (ex, g, ip, xs, ws, ys, &p, bb, act, &done);
+    cel_bind wp;
+    int32_t groups = ip[IP_GROUPS];
+    const cel_bind *pw = packed_range (n, self, conv_pack_floats (g, groups, ws.n / groups, ws.c, ws.h * ws.w, 8), &wp);
+    cel_status st = fwd_blocked (ex, g, ip, xs, ws, ys, &p, bb, act, pw, false, &done);
     if (st || done)
       return st;
   }
@@ -526,7 +569,10 @@ cel_status conv2d_bwd_data_infer (cel_graph *g, cel_node_rec *n) {
   n->shape = n->ip[IP_STAGE] == STAGE_DX_PADDED ? padded_shape (xs, n->ip) : xs;
   wino_geom wg;
   wino_conv wc;
-  n->temp = wino_backward_data (g, n, &wc) && winograd_fits (g, &wc, &wg) ? wg.temp : 0;
+  int32_t groups = n->ip[IP_GROUPS], icg = ws.c, icb = icg <= 4 ? 4 : 8;
+  n->temp = wino_backward_data (g, n, &wc) && winograd_fits (g, &wc, &wg)
+              ? wg.temp
+              : conv_pack_floats (g, groups, icg, ws.n / groups, ws.h * ws.w, icb); /* the blocked kernel's packed weights */
   return CEL_OK;
 }
 
@@ -577,15 +623,38 @@ cel_status conv2d_bwd_data_record (cel_exec *ex, cel_graph *g, cel_node self) {
                           (uint32_t) plm, ws.h * ws.w * px <= 128, (uint32_t) ip[IP_STRIDE_H], win4,
                           win4 ? (uint32_t) r : 0, (uint32_t) icb };
     int64_t blocks = (int64_t) xs.n * xs.h * ((xs.w + px - 1) / px);
-    cel_node bind[4] = { n->in[0], n->in[1], n->in[1], self }, tbind[5]; /* no bias: w fills binding 2 */
-    uint32_t n_bind; /* dy and w through texel buffers where the context reads so, dy's vec4 view at 4 */
-    cel_shader_id sh = conv_pick_reads (ex, CEL_SHADER_CONV2D_BWD_DATA_BLOCKED, CEL_SHADER_CONV2D_BWD_DATA_BLOCKED_TEXEL,
-                                        bind, 4, &n->in[0], 1, tbind, &n_bind);
-    return dispatch_blocks (ex, sh, spec, 11, tbind, n_bind, &p, blocks, (uint32_t) (groups * ((icg + icb - 1) / icb)));
+    cel_bind wp, bind[5];
+    uint32_t n_bind;
+    cel_shader_id sh;
+    const cel_bind *pw = packed_range (n, self, conv_pack_floats (g, groups, icg, ws.n / groups, ws.h * ws.w, icb), &wp);
+    cel_status st = conv_bwd_data_blocked_bind (ex, n->in[0], n->in[1], CEL_NO_NODE, self, pw, ws, groups, icb, &sh,
+                                                bind, &n_bind);
+    if (st)
+      return st;
+    return dispatch_blocks_bound (ex, sh, spec, 11, bind, n_bind, &p, blocks, (uint32_t) (groups * ((icg + icb - 1) / icb)));
   }
   /* one invocation per element of dx */
   cel_node bind[3] = { n->in[0], n->in[1], self };
   return cel_exec_dispatch_1d (ex, CEL_SHADER_CONV2D_BWD_DATA, bind, 3, &p, sizeof p, count, 256);
+}
+
+cel_status conv_bwd_data_blocked_bind (cel_exec *ex, cel_node dy, cel_node w, cel_node bias, cel_node out,
+                                       const cel_bind *wp, cel_shape ws, int32_t groups, int32_t icb,
+                                       cel_shader_id *shader, cel_bind bind[5], uint32_t *n_bind) {
+  /* without a bias the shaders read nothing from binding 2: w fills it */
+  cel_bind b2 = cel_bind_node (bias != CEL_NO_NODE ? bias : w);
+  bool texel = wp && cel_exec_bind_texel_fits (ex, cel_bind_node (dy)) && cel_exec_bind_texel_fits (ex, *wp);
+  if (!texel) {
+    *shader = CEL_SHADER_CONV2D_BWD_DATA_BLOCKED;
+    bind[0] = cel_bind_node (dy), bind[1] = cel_bind_node (w), bind[2] = b2, bind[3] = cel_bind_node (out);
+    *n_bind = 4;
+    return CEL_OK;
+  }
+  /* dy (also as vec4 at 4) and the packed weights through texel buffers */
+  *shader = CEL_SHADER_CONV2D_BWD_DATA_BLOCKED_TEXEL;
+  bind[0] = cel_bind_node (dy), bind[1] = *wp, bind[2] = b2, bind[3] = cel_bind_node (out), bind[4] = cel_bind_node (dy);
+  *n_bind = 5;
+  return conv_pack_weights (ex, cel_bind_node (w), *wp, groups, ws.c, ws.n / groups, ws.h * ws.w, true, icb);
 }
 
 /* ---- gradient wrt w: in (dy, x, w); w only gives the shape -------------------------------------- */
@@ -666,6 +735,10 @@ static cel_status weight_blocked (cel_exec *ex, cel_graph *g, const int32_t *ip,
                                         (uint32_t) tiles);
 }
 
+int64_t conv2d_gram_bwd_temp (const cel_graph *g, cel_shape xs) {
+  return conv_pack_floats (g, xs.n, xs.c, xs.c, 1, 8);
+}
+
 cel_status conv2d_gram_bwd_blocked (cel_exec *ex, cel_graph *g, cel_node s, cel_node x, cel_node dx, cel_shape xs,
                                     bool *done) {
   *done = false;
@@ -676,8 +749,9 @@ cel_status conv2d_gram_bwd_blocked (cel_exec *ex, cel_graph *g, cel_node s, cel_
   ip[IP_GROUPS] = xs.n;
   cel_shape fs = { 1, xs.n * xs.c, xs.h, xs.w }, ws = { xs.n * xs.c, xs.c, 1, 1 };
   conv2d_push p = make_push (ip, fs, ws, fs, false, cel_shape_count (fs));
-  cel_bind bind[4] = { cel_bind_node (x), cel_bind_node (s), cel_bind_node (s), cel_bind_node (dx) };
-  return fwd_blocked (ex, g, ip, fs, ws, fs, &p, bind, NULL, done);
+  cel_bind bind[4] = { cel_bind_node (x), cel_bind_node (s), cel_bind_node (s), cel_bind_node (dx) }, wp;
+  const cel_bind *pw = packed_range (cel_node_get (g, dx), dx, conv2d_gram_bwd_temp (g, xs), &wp);
+  return fwd_blocked (ex, g, ip, fs, ws, fs, &p, bind, NULL, pw, false, done);
 }
 
 cel_status conv2d_gram_blocked (cel_exec *ex, cel_graph *g, cel_node x, cel_node y, cel_shape xs, float scale, bool *done) {

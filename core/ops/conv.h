@@ -44,6 +44,22 @@ cel_shader_id conv_pick_reads (const cel_exec *ex, cel_shader_id storage, cel_sh
                                uint32_t n_bind, const cel_node *vec4_views, uint32_t n_vec4, cel_node *out,
                                uint32_t *n_out);
 
+/* Floats of the packed weights (conv_weight_pack.comp) that the blocked kernels' texel-buffer variants read: groups
+ * x ceil(na / blk) blocks x nb x taps x 8, for weights of na channels per group blocked by blk (8 or 4) and nb
+ * others; 0 where the context does not read through texel buffers (GPUs: the kernels hand weights around by
+ * subgroupBroadcast) or the blocked kernels do not run. Nodes plan them as their temporary storage. */
+int64_t conv_pack_floats (const cel_graph *g, int32_t groups, int32_t na, int32_t nb, int32_t taps, int32_t blk);
+/* Records conv_weight_pack.comp: w into wp (wp.count floats, conv_pack_floats); transpose as its push block says. */
+cel_status conv_pack_weights (cel_exec *ex, cel_bind w, cel_bind wp, int32_t groups, int32_t na, int32_t nb,
+                              int32_t taps, bool transpose, int32_t blk);
+/* The variant and bindings of conv2d_bwd_data_blocked.comp for dy and w (ws: its shape (OC, IC/groups, KH, KW)),
+ * bias (or CEL_NO_NODE) and out, icb (8 or 4) input channels per invocation: the texel variant where wp (room for
+ * the packed weights, or NULL) is given and dy and it fit texel buffers (then the packing is recorded here), else
+ * the storage one. Fills shader, bind (5 at most) and n_bind. */
+cel_status conv_bwd_data_blocked_bind (cel_exec *ex, cel_node dy, cel_node w, cel_node bias, cel_node out,
+                                       const cel_bind *wp, cel_shape ws, int32_t groups, int32_t icb,
+                                       cel_shader_id *shader, cel_bind bind[5], uint32_t *n_bind);
+
 /* Whether the blocked weight gradient (conv2d_bwd_weight_blocked.comp) can run on the context's device: its lanes
  * work in groups of 8, which need subgroups of 8 or a multiple of 8 up to 64 with subgroupShuffle. */
 bool conv_weight_blocked_runs (cel_graph *g);
@@ -59,6 +75,8 @@ uint32_t conv_weight_shuffle (cel_graph *g);
  * blocked forward. *done is false where that kernel does not run (subgroups under 8): nothing recorded. */
 cel_status conv2d_gram_bwd_blocked (cel_exec *ex, cel_graph *g, cel_node s, cel_node x, cel_node dx, cel_shape xs,
                                     bool *done);
+/* The temporary storage (floats) a gram_bwd node of x (shape xs) plans for conv2d_gram_bwd_blocked. */
+int64_t conv2d_gram_bwd_temp (const cel_graph *g, cel_shape xs);
 
 /* Gram matrices y (N,1,C,C) = scale * x x^T per sample of x (N,C,H,W), through the blocked weight gradient: they
  * are the weight gradient of a 1x1 convolution with N groups of x, viewed as (1,N*C,H,W), with itself. *done is

@@ -92,7 +92,13 @@ static cel_status check_geometry (cel_graph *g, cel_shape xs, cel_shape ws, cons
 cel_status conv_transpose2d_infer (cel_graph *g, cel_node_rec *n) {
   cel_shape xs = cel_node_shape (g, n->in[0]), ws = cel_node_shape (g, n->in[1]);
   cel_status st = check_geometry (g, xs, ws, n->ip, &n->shape);
-  if (st || n->in[2] == CEL_NO_NODE)
+  if (st)
+    return st;
+  /* the blocked kernel's packed weights (conv_transpose2d_record) */
+  n->temp = blocked_kernels (g, ws, n->ip)
+              ? conv_pack_floats (g, n->ip[IP_GROUPS], ws.c, ws.n / n->ip[IP_GROUPS], ws.h * ws.w, ws.c <= 4 ? 4 : 8)
+              : 0;
+  if (n->in[2] == CEL_NO_NODE)
     return st;
   cel_shape bs = cel_node_shape (g, n->in[2]);
   char s1[64];
@@ -123,11 +129,17 @@ cel_status conv_transpose2d_record (cel_exec *ex, cel_graph *g, cel_node self) {
     int64_t blocks = (int64_t) ys.n * ys.h * ((ys.w + px - 1) / px), wgs = (blocks + 63) / 64;
     uint32_t gx = (uint32_t) (wgs < 65535 ? wgs : 65535), gz = (uint32_t) ((wgs + gx - 1) / gx);
     uint32_t gy = (uint32_t) (ip[IP_GROUPS] * ((ws.c + icb - 1) / icb));
-    cel_node tbind[5]; /* x and w through texel buffers where the context reads so, x's vec4 view at 4 */
+    /* x and the packed weights through texel buffers where the context reads so */
+    int64_t pack = conv_pack_floats (g, ip[IP_GROUPS], ws.c, ws.n / ip[IP_GROUPS], ws.h * ws.w, icb);
+    cel_bind tbind[5], wp = { self, 0, pack };
     uint32_t n_bind;
-    cel_shader_id sh = conv_pick_reads (ex, CEL_SHADER_CONV2D_BWD_DATA_BLOCKED, CEL_SHADER_CONV2D_BWD_DATA_BLOCKED_TEXEL,
-                                        bind, 4, &n->in[0], 1, tbind, &n_bind);
-    return cel_exec_dispatch (ex, sh, spec, 11, tbind, n_bind, &c, sizeof c, gx, gy, gz);
+    cel_shader_id sh;
+    cel_status st = conv_bwd_data_blocked_bind (ex, n->in[0], n->in[1], has_bias ? n->in[2] : CEL_NO_NODE, self,
+                                                pack > 0 && n->temp >= pack ? &wp : NULL, ws, ip[IP_GROUPS], icb, &sh,
+                                                tbind, &n_bind);
+    if (st)
+      return st;
+    return cel_exec_dispatch_bound (ex, sh, spec, 11, tbind, n_bind, &c, sizeof c, gx, gy, gz);
   }
   /* one invocation per output element */
   return cel_exec_dispatch_1d (ex, CEL_SHADER_CONV_TRANSPOSE2D_FWD, bind, 4, &p, sizeof p, count, 256);

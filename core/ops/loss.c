@@ -100,6 +100,7 @@ cel_status gram_bwd_infer (cel_graph *g, cel_node_rec *n) {
   if (ss.n != xs.n * xs.c || ss.c != xs.c || ss.h != 1 || ss.w != 1)
     return cel_graph_error (g, CEL_ERROR_INVALID_ARGUMENT, "gram_bwd: %s is not the (N*C, C, 1, 1) of x %s",
                             cel_shape_str (ss, s1), cel_shape_str (xs, s2));
+  n->temp = conv2d_gram_bwd_temp (g, xs); /* the packed S of the blocked forward (0 where it does not run) */
   return CEL_OK;
 }
 
