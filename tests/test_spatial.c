@@ -78,6 +78,8 @@ int main (void) {
     if (i == 0) { c.x = (cel_shape) { 1, 2, 7, 9 }; c.t = 6; c.b = 6; c.l = 8; c.r = 8; c.reflect = 0; }
     if (i == 1) { c.x = (cel_shape) { 1, 2, 7, 9 }; c.t = 6; c.b = 6; c.l = 8; c.r = 8; }
     if (i == 2) { c.x = (cel_shape) { 1, 2, 1, 1 }; c.t = 3; c.b = 2; c.l = 1; c.r = 4; }
+    /* reflect wider than one workgroup of pad_fold.comp's columns (64), with bands of every size */
+    if (i == 3) { c.x = (cel_shape) { 2, 3, 5, 131 }; c.t = 4; c.b = 1; c.l = 2; c.r = 3; c.reflect = 1; }
     char name[96];
     snprintf (name, sizeof name, "/pad/%s/%d_%d_%d_%d_on_%dx%d", c.reflect == 2 ? "replicate" : c.reflect ? "reflect" : "zero", c.t, c.b, c.l, c.r, c.x.h, c.x.w);
     cel_shape ys = { c.x.n, c.x.c, c.x.h + c.t + c.b, c.x.w + c.l + c.r };
