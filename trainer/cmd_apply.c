@@ -47,7 +47,7 @@ static void usage (FILE *out) {
          "      --skip-existing     leave outputs that already exist alone\n"
          "      --quiet             no progress output\n"
          "      --profile           print where the start-up went (up to the first dispatch) and the GPU time per\n"
-         "                          shader (also with the environment variable CELGAN_PROFILE=1)\n"
+         "                          shader and per layer (also with the environment variable CELGAN_PROFILE=1)\n"
          "  -h, --help\n"
          "\n"
          "Under MPI (mpirun -n N celgan apply -i DIR -o DIR ..., when built with MPI) the ranks share the folder's\n"
