@@ -53,10 +53,11 @@ check "/train/warmup_color" bash -c "'$celgan' train ${common[*]} --out '$tmp/wc
   /usr/bin/python3 -c \"import json,sys; L=[json.loads(l) for l in open(sys.argv[1])]; sys.exit(not all(l['phase'] == 'warmup' and abs(l['g_total'] - 1.5 * l['content'] - 10 * l['color']) <= 1e-5 * l['g_total'] for l in L))\" '$tmp/wc.safetensors.train/metrics.jsonl' &&
   ! grep '\"phase\":\"warmup\"' '$run/metrics.jsonl' | grep -q '\"color\"'"
 # --profile: GPU time per shader, then per layer (op and shapes) at the end (timestamps are optional in Vulkan: a
-# device without them warns)
+# device without them warns). Any op's row: which layers of this tiny model are the 40 slowest varies (under ASan
+# no weight gradient made it once).
 check "/train/profile" bash -c "'$celgan' train ${common[*]} --out '$tmp/pr.safetensors' --steps 2 --sample-every 0 --quiet --profile 2>'$tmp/pr.log';
   grep -q 'GPU time per shader' '$tmp/pr.log' && grep -q '^conv2d_fwd' '$tmp/pr.log' && grep -q 'GPU time per op and shapes' '$tmp/pr.log' &&
-  grep -qE '%  +[0-9]+  conv2d_bwd_weight \\([0-9, ]+\\) ' '$tmp/pr.log' || grep -q 'no profile' '$tmp/pr.log'"
+  grep -qE '%  +[0-9]+  [a-z0-9_]+ \\([0-9, ]+\\) .*-> \\([0-9, ]+\\)\$' '$tmp/pr.log' || grep -q 'no profile' '$tmp/pr.log'"
 # --time-limit ends the run early as if --steps were reached (checkpoint, model); --resume goes on from there
 check "/train/time_limit_stops" bash -c "'$celgan' train ${common[*]} --out '$tmp/tl.safetensors' --steps 100000 --time-limit 0.001 \
   --sample-every 0 2>'$tmp/tl.log' && grep -q 'time-limit of 0.001s reached at step 1 of 100000' '$tmp/tl.log' &&
