@@ -90,6 +90,10 @@ typedef struct cel_prof_op {
   uint64_t calls;
 } cel_prof_op;
 
+/* The context's per-op profile row of node `node` (its op and shapes), added if new; UINT32_MAX when out of
+ * host memory (profile.c). */
+uint32_t cel_profile_row (cel_graph *g, cel_node node);
+
 /* Monotonic host clock in seconds. */
 double cel_now (void);
 

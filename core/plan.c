@@ -747,36 +747,6 @@ fail:
   return st;
 }
 
-/* The context's per-op profile row of node `node` (its op and shapes), added if new; UINT32_MAX when out of
- * memory. */
-static uint32_t profile_row (cel_graph *g, cel_node node) {
-  cel_context *ctx = g->ctx;
-  char key[sizeof ctx->prof_ops->key], b[64];
-  const cel_node_rec *n = &g->nodes[node];
-  int len = snprintf (key, sizeof key, "%s", cel_op_table[n->op].name);
-  for (int32_t i = 0; i < n->n_in && len > 0 && (size_t) len < sizeof key; i++)
-    if (n->in[i] != CEL_NO_NODE)
-      len += snprintf (key + len, sizeof key - (size_t) len, " %s", cel_shape_str (g->nodes[n->in[i]].shape, b));
-  if (len > 0 && (size_t) len < sizeof key)
-    snprintf (key + len, sizeof key - (size_t) len, " -> %s", cel_shape_str (n->shape, b));
-  for (uint32_t r = 0; r < ctx->n_prof_ops; r++)
-    if (strcmp (ctx->prof_ops[r].key, key) == 0)
-      return r;
-  if (ctx->n_prof_ops == ctx->cap_prof_ops) {
-    uint32_t cap = ctx->cap_prof_ops ? 2 * ctx->cap_prof_ops : 64;
-    cel_prof_op *rows = realloc (ctx->prof_ops, sizeof *rows * cap);
-    if (!rows)
-      return UINT32_MAX;
-    ctx->prof_ops = rows;
-    ctx->cap_prof_ops = cap;
-  }
-  cel_prof_op *row = &ctx->prof_ops[ctx->n_prof_ops];
-  memcpy (row->key, key, sizeof key);
-  row->ns = 0;
-  row->calls = 0;
-  return ctx->n_prof_ops++;
-}
-
 /* Adds the last run's dispatch times to the context's per-shader and per-op totals. */
 static cel_status add_profile (cel_graph *g) {
   cel_context *ctx = g->ctx;
@@ -787,7 +757,7 @@ static cel_status add_profile (cel_graph *g) {
       return cel_graph_error (g, CEL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory for the profile");
     g->query_row[0] = UINT32_MAX;
     for (uint32_t i = 1; i < g->query_used; i++)
-      if ((g->query_row[i] = profile_row (g, g->query_node[i])) == UINT32_MAX)
+      if ((g->query_row[i] = cel_profile_row (g, g->query_node[i])) == UINT32_MAX)
         return cel_graph_error (g, CEL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory for the profile");
   }
   uint64_t *t = malloc (sizeof *t * g->query_used);
