@@ -253,6 +253,21 @@ static void test_pipeline_cache_file (void) {
   tap_ok (ok, "/context/pipeline_cache_saved_and_reloaded");
 }
 
+/* A profile report (per shader, or per op and shapes) as a string; the caller frees it. */
+static char *report_text (cel_context *ctx, bool by_op) {
+  char *text = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream (&text, &len);
+  if (!f)
+    return strdup ("");
+  if (by_op)
+    cel_context_profile_report_ops (ctx, f, 0);
+  else
+    cel_context_profile_report (ctx, f);
+  fclose (f);
+  return text;
+}
+
 /* Profiling: each dispatch of a run is counted under its shader, the report lists them and clears. */
 static void test_profile (void) {
   cel_context *ctx = oc_context ();
@@ -268,11 +283,7 @@ static void test_profile (void) {
             CHECK (cel_graph_input (g, "x", (cel_shape) { 1, 1, 8, 8 }, &x)) && CHECK (cel_scale_shift (g, x, 2, 1, &a)) &&
             CHECK (cel_add (g, a, x, 1, 1, &y)) && CHECK (cel_graph_mark_output (g, y)) &&
             CHECK (cel_graph_set_data (g, x, in, 64)) && CHECK (cel_graph_run (g)) && CHECK (cel_graph_run (g));
-  char *text = NULL;
-  size_t len = 0;
-  FILE *f = open_memstream (&text, &len);
-  cel_context_profile_report (ctx, f);
-  fclose (f);
+  char *text = report_text (ctx, false);
   /* Two runs: two dispatches of each shader, each with a time. */
   unsigned long long calls[2] = { 0, 0 };
   double ms[2] = { -1, -1 };
@@ -285,10 +296,7 @@ static void test_profile (void) {
   if (!ok)
     tap_diag ("  report:\n%s", text ? text : "");
   free (text);
-  text = NULL;
-  f = open_memstream (&text, &len);
-  cel_context_profile_report (ctx, f); /* cleared: only the header and the total */
-  fclose (f);
+  text = report_text (ctx, false); /* cleared: only the header and the total */
   ok = ok && !strstr (text, "\nadd ");
   free (text);
   tap_ok (ok, "/context/profile_counts_dispatches_per_shader");
@@ -302,10 +310,7 @@ static void test_profile (void) {
              CHECK (cel_graph_input (g2, "x", (cel_shape) { 1, 1, 8, 8 }, &x2)) &&
              CHECK (cel_scale_shift (g2, x2, 3, 0, &a2)) && CHECK (cel_graph_mark_output (g2, a2)) &&
              CHECK (cel_graph_set_data (g2, x2, in, 64)) && CHECK (cel_graph_run (g2));
-  text = NULL;
-  f = open_memstream (&text, &len);
-  cel_context_profile_report_ops (ctx, f, 0);
-  fclose (f);
+  text = report_text (ctx, true);
   const char *rows[2] = { "scale_shift (1, 1, 8, 8) -> (1, 1, 8, 8)\n", "add (1, 1, 8, 8) (1, 1, 8, 8) -> (1, 1, 8, 8)\n" };
   unsigned long long want[2] = { 2, 1 };
   for (int i = 0; i < 2 && ok2; i++) {
@@ -321,10 +326,7 @@ static void test_profile (void) {
   if (!ok2)
     tap_diag ("  report by op:\n%s", text ? text : "");
   free (text);
-  text = NULL;
-  f = open_memstream (&text, &len);
-  cel_context_profile_report_ops (ctx, f, 0);
-  fclose (f);
+  text = report_text (ctx, true);
   ok2 = ok2 && !strstr (text, "scale_shift");
   free (text);
   cel_context_set_profiling (ctx, false);
