@@ -81,6 +81,18 @@ check "/train/resume/metrics_continue" bash -c "[ \$(wc -l < '$tmp/b.safetensors
 "$celgan" train "${common[@]}" --out "$tmp/c.safetensors" --steps 4 --resume --quiet --sample-every 0
 check "/train/resume/exact_inside_gan_phase" cmp "$tmp/a.safetensors" "$tmp/c.safetensors"
 
+# --d-luma: no d_gray term in the metrics, the checkpoint and the model say so; it may change after a warm-up
+# checkpoint (D untrained) but not after a GAN one (the loss parity is tests/oracle/torch_train.py --d-luma)
+check "/train/d_luma/runs" "$celgan" train "${common[@]}" --out "$tmp/l.safetensors" --steps 3 --d-luma --quiet --sample-every 0
+check "/train/d_luma/no_gray_term" bash -c "grep -q '\"phase\":\"gan\".*\"d_blur\"' '$tmp/l.safetensors.train/metrics.jsonl' &&
+  ! grep -q '\"d_gray\"' '$tmp/l.safetensors.train/metrics.jsonl' && grep -q '\"d_gray\"' '$run/metrics.jsonl'"
+check "/train/d_luma/recorded" bash -c "'$celgan' info '$tmp/l.safetensors.train/checkpoint.safetensors' | grep -q 'celgan.train.d_luma: 1' &&
+  '$celgan' info '$tmp/l.safetensors' | grep -q '\"d_input\": \"luma\"' && '$celgan' info '$tmp/m.safetensors' | grep -q '\"d_input\": \"rgb\"'"
+expect_fail "/train/d_luma/resume_must_match" 2 "trained with --d-luma" "$celgan" train "${common[@]}" --out "$tmp/l.safetensors" --steps 4 --resume
+"$celgan" train "${common[@]}" --out "$tmp/lw.safetensors" --steps 2 --quiet --sample-every 0
+check "/train/d_luma/after_the_warm_up" "$celgan" train "${common[@]}" --out "$tmp/lw.safetensors" --steps 3 --resume --d-luma --quiet --sample-every 0
+expect_fail "/train/d_luma/not_reference_guided" 2 "not --reference-guided" "$celgan" train "${common[@]}" --config reference-gan --reference-guided --d-luma --out "$tmp/lr.safetensors" --steps 1
+
 # bad inputs
 expect_fail "/train/errors/empty_folder" 5 "no PNG or JPEG images" "$celgan" train "${common[@]}" --photos "$tmp/empty" --out "$tmp/e.safetensors" --steps 1
 expect_fail "/train/errors/missing_folder" 5 "cannot read the folder" "$celgan" train "${common[@]}" --styles "$tmp/nope" --out "$tmp/e.safetensors" --steps 1

@@ -31,7 +31,7 @@ typedef struct train_opts {
   uint64_t seed, cache_mb;
   float lr_g, lr_d, lr_warmup;
   double comm_timeout, time_limit;
-  bool resume, quiet, reference, config_given, profile;
+  bool resume, quiet, reference, config_given, profile, d_luma;
 } train_opts;
 
 static void usage (FILE *out) {
@@ -66,6 +66,9 @@ static void usage (FILE *out) {
          "  --d-width N             discriminator's first width (default 32)\n"
          "  --d-layers N            discriminator's stride-2 layers (default 3)\n"
          "  --d-scales N            discriminators on the crop, half of it, ... (default 1; reference-guided 2)\n"
+         "  --d-luma                the discriminator sees only the luma of every image (style images, generated\n"
+         "                          and edge-smoothed): it judges lines, shading and texture, and the colours\n"
+         "                          stay the photo's (no d_gray term); style-generator training only\n"
          "  --checkpoint-dir DIR    checkpoint, metrics.jsonl, samples/ and loss.png (default MODEL.train)\n"
          "  --checkpoint-every N    steps between checkpoints (default 500; one is always written at the end)\n"
          "  --resume                continue from the checkpoint in the checkpoint folder\n"
@@ -257,7 +260,7 @@ static int train_main (int argc, char **argv, mpi_comm *comm, bool *all_know) {
                    .license = "unspecified (the weights derive from the training images: check their licenses)" };
   enum { O_PHOTOS = 256, O_STYLES, O_OUT, O_CONFIG, O_STEPS, O_WARMUP, O_CROP, O_BATCH, O_CKDIR, O_CKEVERY, O_RESUME,
          O_SEED, O_LRG, O_LRD, O_LRW, O_SAMPLE, O_WEIGHTS, O_VGG, O_DW, O_DL, O_THREADS, O_NAME, O_DESC, O_LICENSE,
-         O_QUIET, O_DUMP, O_LOG, O_CACHE, O_COMM_TIMEOUT, O_TIME_LIMIT, O_REFERENCE, O_DS, O_PROFILE };
+         O_QUIET, O_DUMP, O_LOG, O_CACHE, O_COMM_TIMEOUT, O_TIME_LIMIT, O_REFERENCE, O_DS, O_PROFILE, O_DLUMA };
   static const struct option opts[] = {
     { "photos", required_argument, NULL, O_PHOTOS }, { "styles", required_argument, NULL, O_STYLES },
     { "out", required_argument, NULL, O_OUT }, { "config", required_argument, NULL, O_CONFIG },
@@ -275,7 +278,7 @@ static int train_main (int argc, char **argv, mpi_comm *comm, bool *all_know) {
     { "log-every", required_argument, NULL, O_LOG }, { "cache-mb", required_argument, NULL, O_CACHE },
     { "comm-timeout", required_argument, NULL, O_COMM_TIMEOUT }, { "time-limit", required_argument, NULL, O_TIME_LIMIT },
     { "reference-guided", no_argument, NULL, O_REFERENCE }, { "d-scales", required_argument, NULL, O_DS },
-    { "profile", no_argument, NULL, O_PROFILE },
+    { "profile", no_argument, NULL, O_PROFILE }, { "d-luma", no_argument, NULL, O_DLUMA },
     { "gpu", required_argument, NULL, 'g' }, { "help", no_argument, NULL, 'h' }, { 0 } };
   int c;
   optind = 1;
@@ -299,6 +302,7 @@ static int train_main (int argc, char **argv, mpi_comm *comm, bool *all_know) {
     case O_LICENSE: o.license = optarg; break;
     case O_QUIET: o.quiet = true; break;
     case O_PROFILE: o.profile = true; break;
+    case O_DLUMA: o.d_luma = true; break;
     case O_DUMP: o.dump_dir = optarg; break;
     case 'g': o.device = optarg; break;
     case O_STEPS: ok = parse_i64 (optarg, 1, &o.steps); break;
@@ -463,6 +467,15 @@ static int train_main (int argc, char **argv, mpi_comm *comm, bool *all_know) {
       goto done;
     }
     o.d_scales = ds ? (int32_t) vals[0] : 1;
+    /* what D has learnt to see; a warm-up checkpoint's D is untrained, so there the option may still change */
+    const char *dl = cel_safetensors_metadata (ck, "celgan.train.d_luma");
+    bool ck_luma = dl && strcmp (dl, "1") == 0;
+    if (moments_gan && ck_luma != o.d_luma) {
+      cli_error ("%s: its discriminator was trained %s --d-luma: resume it %s", ckpath, ck_luma ? "with" : "without",
+                 ck_luma ? "with --d-luma" : "without --d-luma");
+      code = EXIT_USAGE;
+      goto done;
+    }
     arch = strdup (a);
     if (!o.quiet)
       fprintf (stderr, "celgan: resuming from step %lld (crop %d, batch %d, seed %llu from the checkpoint)\n",
@@ -504,6 +517,12 @@ static int train_main (int argc, char **argv, mpi_comm *comm, bool *all_know) {
       train_weights_parse (&s.w, o.weights, err, sizeof err);
   }
   s.d_scales = o.d_scales ? o.d_scales : s.reference ? 2 : 1;
+  if (o.d_luma && s.reference) {
+    cli_error ("--d-luma is for style-generator training, not --reference-guided");
+    code = EXIT_USAGE;
+    goto done;
+  }
+  s.d_luma = o.d_luma;
   if (!o.description)
     o.description = s.reference ? "A reference-guided generator trained with celgan train --reference-guided: "
                                   "celgan apply -r REFERENCE puts the reference's look onto the input."
@@ -777,7 +796,7 @@ static int train_main (int argc, char **argv, mpi_comm *comm, bool *all_know) {
                              "celgan.train.d_width", ckmeta_vals[4], "celgan.train.d_layers", ckmeta_vals[5],
                              "celgan.train.warmup", ckmeta_vals[6], "celgan.train.g_moments_gan", ckmeta_vals[7],
                              "celgan.train.data_hash", ckmeta_vals[8], "celgan.train.data", ckmeta_vals[9],
-                             "celgan.train.d_scales", ckmeta_vals[10],
+                             "celgan.train.d_scales", ckmeta_vals[10], "celgan.train.d_luma", s.d_luma ? "1" : "0",
                              "celgan.train.rng", "counter-based: the data order, crops and flips of step t are "
                              "functions of (seed, t)" };
       if (!train_checkpoint_save (ckpath, &state, meta, sizeof meta / sizeof meta[0] / 2, err, sizeof err)) {
@@ -810,10 +829,12 @@ static int train_main (int argc, char **argv, mpi_comm *comm, bool *all_know) {
     snprintf (training, sizeof training,
               "{\"tool\": \"celgan train %s\", \"date\": \"%s\", \"steps\": %lld, \"warmup\": %lld, \"crop\": %d, "
               "\"batch\": %d, \"seed\": %llu, \"photos\": %lld, \"styles\": %lld, \"skipped_images\": %lld, "
-              "\"features\": \"%s\", \"lr_g\": %g, \"lr_d\": %g, \"mode\": \"%s\", \"d_scales\": %d}",
+              "\"features\": \"%s\", \"lr_g\": %g, \"lr_d\": %g, \"mode\": \"%s\", \"d_scales\": %d, "
+              "\"d_input\": \"%s\"}",
               CELGAN_VERSION, date, (long long) o.steps, (long long) o.warmup, s.crop, s.batch, (unsigned long long) s.seed,
               (long long) n_photos, (long long) n_styles, (long long) (unreadable + too_small),
-              s.vgg ? "vgg19" : "random", o.lr_g, o.lr_d, s.reference ? "reference-guided" : "style", s.d_scales);
+              s.vgg ? "vgg19" : "random", o.lr_g, o.lr_d, s.reference ? "reference-guided" : "style", s.d_scales,
+              s.d_luma ? "luma" : "rgb");
     const char *meta[] = { "celgan.format", "1", "celgan.architecture", arch, "celgan.name", o.name,
                            "celgan.description", o.description, "celgan.license", o.license, "celgan.training", training };
     if (tg.g && (st = train_graph_download (&tg, &state)))

@@ -179,21 +179,35 @@ static cel_node color_loss (bld *b) {
   return TRY (b, "scale", cel_scale_shift (b->g, color, 3, 0, &out));
 }
 
+/* What D sees of an image: itself, or (luma) its luma in all three channels. Inputs are 2p - 1 and the luma
+ * weights sum to 1, so the luma of the input is 2 luma(p) - 1, as the data's grayscale style images are. */
+static cel_node d_input (bld *b, bool luma, cel_node x) {
+  if (!luma)
+    return x;
+  static const float w[9] = { 0.299f, 0.587f, 0.114f, 0.299f, 0.587f, 0.114f, 0.299f, 0.587f, 0.114f };
+  return bld_conv (b, x, bld_fixed (b, "fixed.luma", (cel_shape) { 3, 3, 1, 1 }, w), CEL_NO_NODE, 1, 0, 1);
+}
+
 static cel_node style_losses (bld *b, const train_setup *s, const feature_net *fnet, const disc *d, int nf, const cel_node *ff) {
   train_graph *tg = b->tg;
   cel_node fake = tg->fake, content = tg->loss[LOSS_CONTENT];
   cel_node fake_stopped = bld_stop (b, fake);
   cel_node real_feat[MAX_D_LAYERS], fake_feat[MAX_D_LAYERS];
   bool fm = s->w.fm > 0;
-  cel_node dl[4] = { bld_mse_to (b, bld_discriminate (b, d, tg->style, false, fm ? real_feat : NULL), 1),
-                     bld_mse_to (b, bld_discriminate (b, d, fake_stopped, false, NULL), 0),
-                     bld_mse_to (b, bld_discriminate (b, d, tg->gray, false, NULL), 0),
-                     bld_mse_to (b, bld_discriminate (b, d, tg->smooth, false, NULL), 0) };
+  /* --d-luma: D judges the luma alone. The grayscale style image is then the style image itself to D, so
+   * AnimeGAN's "gray style images are fake" term (which teaches D the style's palette) is left out. */
+  bool luma = s->d_luma;
+  cel_node dl[4] = { bld_mse_to (b, bld_discriminate (b, d, d_input (b, luma, tg->style), false, fm ? real_feat : NULL), 1),
+                     bld_mse_to (b, bld_discriminate (b, d, d_input (b, luma, fake_stopped), false, NULL), 0),
+                     luma ? CEL_NO_NODE : bld_mse_to (b, bld_discriminate (b, d, tg->gray, false, NULL), 0),
+                     bld_mse_to (b, bld_discriminate (b, d, d_input (b, luma, tg->smooth), false, NULL), 0) };
   float dw[4] = { s->w.adv_d * s->w.d_real, s->w.adv_d * s->w.d_fake, s->w.adv_d * s->w.d_gray, s->w.adv_d * s->w.d_blur };
   for (int i = 0; i < 4; i++)
     tg->loss[LOSS_D_REAL + i] = dl[i];
-  tg->loss[LOSS_D] = bld_weighted_sum (b, dl, dw, 4);
-  tg->loss[LOSS_G_ADV] = bld_mse_to (b, bld_discriminate (b, d, fake, true, fm ? fake_feat : NULL), 1);
+  cel_node dt[4] = { dl[0], dl[1], dl[3], dl[2] };
+  float dtw[4] = { dw[0], dw[1], dw[3], dw[2] };
+  tg->loss[LOSS_D] = bld_weighted_sum (b, dt, dtw, luma ? 3 : 4);
+  tg->loss[LOSS_G_ADV] = bld_mse_to (b, bld_discriminate (b, d, d_input (b, luma, fake), true, fm ? fake_feat : NULL), 1);
   /* feature matching: L1 between the mean hidden features of D on style and on generated images (means over
    * batch and positions: the two batches are unpaired). The real side reuses D's pass above, stopped, and
    * the fake side G's pass through the stopped weights, so the term trains only G and costs no D pass. */

@@ -39,6 +39,7 @@ typedef struct train_setup {
   int32_t crop, batch;
   int32_t d_width, d_layers; /* discriminator: first width, stride-2 layers */
   int32_t d_scales;        /* discriminators on the image, half of it, ... (0 means 1; at most MAX_D_SCALES) */
+  bool d_luma;             /* D sees the luma of its inputs only (style mode; no d_gray term) */
   bool reference;          /* reference-guided (a reference-gan model; references from the style folder) */
   uint64_t seed;           /* of D's initial weights and the random feature network */
   const char *vgg;         /* VGG19 safetensors (torchvision names), or NULL for the random feature network */

@@ -118,17 +118,27 @@ class Disc:
         return h
 
 
-def gan_losses(fake, b, fw, wsn, db, w):
+def luma(x):
+    """--d-luma: what D sees of an image, its luma (0.299, 0.587, 0.114) in all three channels."""
+    y = 0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3]
+    return y.expand(-1, 3, -1, -1)
+
+
+def gan_losses(fake, b, fw, wsn, db, w, d_luma=False):
     """The GAN phase's terms for generated images `fake` of batch b (photo, style, gray, smooth) with D's
     normalized weights wsn and biases db. loss_g sees D through detached weights, loss_d a detached fake, so
-    (loss_g + loss_d) has each network's gradient of its own loss."""
+    (loss_g + loss_d) has each network's gradient of its own loss. d_luma: D sees the luma of its inputs and
+    the gray term is left out."""
     fp, ff = features(b["photo"], fw), features(fake, fw)
     content = sum((a - c).abs().mean() for a, c in zip(fp, ff))
     real_feat, fake_feat = [], []
-    dl = [mse(Disc.run(b["style"], wsn, db, real_feat), 1), mse(Disc.run(fake.detach(), wsn, db), 0),
-          mse(Disc.run(b["gray"], wsn, db), 0), mse(Disc.run(b["smooth"], wsn, db), 0)]
-    loss_d = w["adv_d"] * (w["d_real"] * dl[0] + w["d_fake"] * dl[1] + w["d_gray"] * dl[2] + w["d_blur"] * dl[3])
-    g_adv = mse(Disc.run(fake, [x.detach() for x in wsn], [x.detach() for x in db], fake_feat), 1)
+    see = luma if d_luma else (lambda x: x)
+    dl = [mse(Disc.run(see(b["style"]), wsn, db, real_feat), 1), mse(Disc.run(see(fake.detach()), wsn, db), 0),
+          None if d_luma else mse(Disc.run(b["gray"], wsn, db), 0), mse(Disc.run(see(b["smooth"]), wsn, db), 0)]
+    loss_d = w["adv_d"] * (w["d_real"] * dl[0] + w["d_fake"] * dl[1] + w["d_blur"] * dl[3])
+    if not d_luma:
+        loss_d = loss_d + w["adv_d"] * w["d_gray"] * dl[2]
+    g_adv = mse(Disc.run(see(fake), [x.detach() for x in wsn], [x.detach() for x in db], fake_feat), 1)
     fs = features(b["gray"], fw)
     style = sum((gram(a) - gram(c)).abs().mean() for a, c in zip(ff, fs))
     yuv_m = torch.tensor(YUV, dtype=fake.dtype, device=fake.device) * 0.5
@@ -137,7 +147,9 @@ def gan_losses(fake, b, fw, wsn, db, w):
     tv = mse(fake[:, :, 1:, :], fake[:, :, :-1, :]) + mse(fake[:, :, :, 1:], fake[:, :, :, :-1])
     loss_g = w["adv_g"] * g_adv + w["content"] * content + w["style"] * style + w["color"] * color + w["tv"] * tv
     out = dict(g_adv=g_adv, content=content, style=style, color=color, tv=tv, d_real=dl[0], d_fake=dl[1],
-               d_gray=dl[2], d_blur=dl[3], d_total=loss_d)
+               d_blur=dl[3], d_total=loss_d)
+    if not d_luma:
+        out["d_gray"] = dl[2]
     if w["fm"] > 0:
         fm = sum((r.detach().mean(dim=(0, 2, 3)) - f.mean(dim=(0, 2, 3))).abs().mean()
                  for r, f in zip(real_feat, fake_feat))
@@ -170,7 +182,7 @@ def generator_params(st):
     return gp
 
 
-def train_torch(st, batches, warmup, dtype, w):
+def train_torch(st, batches, warmup, dtype, w, d_luma=False):
     """The whole run in PyTorch: per-step losses (floats) and the final parameters (name -> tensor)."""
     st = {k: v.to(dtype) for k, v in st.items()}
     gp = generator_params(st)
@@ -195,7 +207,7 @@ def train_torch(st, batches, warmup, dtype, w):
                 gopt = Adam(list(gp.values()))  # the warm-up's optimizer ends with it
         else:
             t = i - warmup + 1
-            want = gan_losses(fake, b, fw, d.normalized(), d.b, w)
+            want = gan_losses(fake, b, fw, d.normalized(), d.b, w, d_luma)
             ggrads = torch.autograd.grad(want["g_total"], list(gp.values()))
             dgrads = torch.autograd.grad(want["d_total"], d.w + d.b)
             with torch.no_grad():
@@ -210,7 +222,7 @@ def train_torch(st, batches, warmup, dtype, w):
     return history, final
 
 
-def zero_gradient_params(st, batch, w):
+def zero_gradient_params(st, batch, w, d_luma=False):
     """Parameters whose gradient is zero in exact arithmetic (the bias of a norm or a convolution whose output
     reaches the loss only through a norm that removes per-channel constants), found from one float64 GAN step.
     In float32 their gradient is rounding noise, which Adam turns into steps of up to lr, while float64 leaves
@@ -221,7 +233,7 @@ def zero_gradient_params(st, batch, w):
     b = {k: v.double() for k, v in batch.items()}
     for p in list(gp.values()) + d.w + d.b:
         p.requires_grad_(True)
-    out = gan_losses(StyleGenerator(CFG, gp)(b["photo"]), b, fw, d.normalized(), d.b, w)
+    out = gan_losses(StyleGenerator(CFG, gp)(b["photo"]), b, fw, d.normalized(), d.b, w, d_luma)
     params = list(gp.values()) + d.w + d.b
     grads = torch.autograd.grad(out["g_total"] + out["d_total"], params)
     names = ["g/" + k for k in gp] + [f"d/d.{l}.weight" for l in range(len(d.w))] + [f"d/d.{l}.bias" for l in range(len(d.w))]
@@ -255,6 +267,8 @@ def main():
     ap.add_argument("--config", help="generator architecture (JSON file or a name in data/configs); default a tiny one")
     ap.add_argument("--d-width", type=int, default=D_WIDTH)
     ap.add_argument("--d-layers", type=int, default=D_LAYERS)
+    ap.add_argument("--d-luma", action="store_true", default=os.environ.get("CELGAN_TRAIN_D_LUMA") == "1",
+                    help="celgan train --d-luma (D sees the luma only)")
     args = ap.parse_args()
     global CFG
     if args.config:
@@ -268,7 +282,7 @@ def main():
     w = dict(W, fm=args.fm)
     torch.set_num_threads(2)
     name = f"/train/{steps}_steps_{crop}x{crop}" + (f"_{os.path.basename(args.config).removesuffix('.json')}" if args.config else "")
-    name += (f"_fm{args.fm:g}" if args.fm > 0 else "") + f"/{args.dtype}"
+    name += (f"_fm{args.fm:g}" if args.fm > 0 else "") + ("_d_luma" if args.d_luma else "") + f"/{args.dtype}"
     with tempfile.TemporaryDirectory() as tmp:
         make_images(os.path.join(tmp, "photos"), 1, 3, "photo", crop)
         make_images(os.path.join(tmp, "styles"), 2, 3, "style", crop)
@@ -281,7 +295,7 @@ def main():
                "--warmup", str(warmup), "--crop", str(crop), "--batch", "2", "--d-width", str(args.d_width),
                "--d-layers", str(args.d_layers), "--lr-g", str(LR_G), "--lr-d", str(LR_D), "--lr-warmup", str(LR_W),
                "--weights", ",".join(f"{k}={v:g}" for k, v in w.items()),
-               "--sample-every", "0", "--checkpoint-every", "0", "--seed", "7", "--quiet", "--dump-batches", dump]
+               "--sample-every", "0", "--checkpoint-every", "0", "--seed", "7", "--quiet", "--dump-batches", dump] + (["--d-luma"] if args.d_luma else [])
         r = subprocess.run(cmd, capture_output=True, text=True)
         if not tap(r.returncode == 0, "/train/celgan_runs"):
             diag(r.stderr)
@@ -293,7 +307,7 @@ def main():
         final, _ = read_safetensors(os.path.join(tmp, "m.safetensors.train", "checkpoint.safetensors"))
         batches = [read_safetensors(os.path.join(dump, f"batch-{i:06d}.safetensors"))[0] for i in range(steps)]
         dtype = torch.float64 if args.dtype == "float64" else torch.float32
-        history, want_final = train_torch(st, batches, warmup, dtype, w)
+        history, want_final = train_torch(st, batches, warmup, dtype, w, args.d_luma)
 
         worst, bad_steps, per_step = {}, [], []
         for i, (got, want) in enumerate(zip(metrics, history)):
@@ -313,7 +327,7 @@ def main():
         span = max(1, steps // 10)
         diag(f"  worst relative loss difference per {span} steps: " + ", ".join(
             f"{a + 1}-{min(a + span, steps)} {max(per_step[a:a + span]):.1e}" for a in range(0, steps, span)))
-        frozen = zero_gradient_params(st, batches[warmup], w) if steps > warmup else set()
+        frozen = zero_gradient_params(st, batches[warmup], w, args.d_luma) if steps > warmup else set()
         werr, wname, wmed = weight_differences(final, want_final, frozen)
         # float32 against float64 through a GAN: the runs agree to ~1e-6 for the first ~60 steps, then drift
         # apart slowly (losses stay within 1%); 5% of a tensor's largest value bounds that drift at 100-200 steps.
@@ -325,7 +339,7 @@ def main():
                 f"{k} (CelGAN moved it by {float((final[k].double() - st[k].double()).abs().max()):.1e})" for k in sorted(frozen)))
         if args.both_dtypes:
             other = torch.float32 if dtype == torch.float64 else torch.float64
-            history2, final2 = train_torch(st, batches, warmup, other, w)
+            history2, final2 = train_torch(st, batches, warmup, other, w, args.d_luma)
             loss_gap = max(abs(a[k] - b[k]) / max(abs(b[k]), 1e-6) for a, b in zip(history2, history) for k in b)
             e, n, m = weight_differences(final2, want_final, frozen)
             e32, n32, m32 = weight_differences(final, final2 if other == torch.float32 else want_final, frozen)
