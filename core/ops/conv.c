@@ -179,9 +179,7 @@ cel_status conv_pack_weights (cel_exec *ex, cel_bind w, cel_bind wp, int32_t gro
   return cel_exec_dispatch_1d_bound (ex, CEL_SHADER_CONV_WEIGHT_PACK, NULL, 0, b, 2, &p, sizeof p, wp.count, 64);
 }
 
-/* The node's temporary storage as the packed weights of a blocked kernel, or NULL where it holds fewer floats than
- * they take (none planned: a GPU, or shapes the planner saw otherwise). */
-static const cel_bind *packed_range (const cel_node_rec *n, cel_node self, int64_t floats, cel_bind *out) {
+const cel_bind *conv_packed_range (const cel_node_rec *n, cel_node self, int64_t floats, cel_bind *out) {
   if (floats <= 0 || n->temp < floats)
     return NULL;
   *out = (cel_bind) { self, 0, floats };
@@ -426,7 +424,7 @@ cel_status conv2d_record (cel_exec *ex, cel_graph *g, cel_node self) {
     cel_bind bb[4] = { cel_bind_node (bind[0]), cel_bind_node (bind[1]), cel_bind_node (bind[2]), cel_bind_node (bind[3]) };
     cel_bind wp;
     int32_t groups = ip[IP_GROUPS];
-    const cel_bind *pw = packed_range (n, self, conv_pack_floats (g, groups, ws.n / groups, ws.c, ws.h * ws.w, 8), &wp);
+    const cel_bind *pw = conv_packed_range (n, self, conv_pack_floats (g, groups, ws.n / groups, ws.c, ws.h * ws.w, 8), &wp);
     cel_status st = fwd_blocked (ex, g, ip, xs, ws, ys, &p, bb, act, pw, false, &done);
     if (st || done)
       return st;
@@ -626,7 +624,7 @@ cel_status conv2d_bwd_data_record (cel_exec *ex, cel_graph *g, cel_node self) {
     cel_bind wp, bind[5];
     uint32_t n_bind;
     cel_shader_id sh;
-    const cel_bind *pw = packed_range (n, self, conv_pack_floats (g, groups, icg, ws.n / groups, ws.h * ws.w, icb), &wp);
+    const cel_bind *pw = conv_packed_range (n, self, conv_pack_floats (g, groups, icg, ws.n / groups, ws.h * ws.w, icb), &wp);
     cel_status st = conv_bwd_data_blocked_bind (ex, n->in[0], n->in[1], CEL_NO_NODE, self, pw, ws, groups, icb, &sh,
                                                 bind, &n_bind);
     if (st)
@@ -750,7 +748,7 @@ cel_status conv2d_gram_bwd_blocked (cel_exec *ex, cel_graph *g, cel_node s, cel_
   cel_shape fs = { 1, xs.n * xs.c, xs.h, xs.w }, ws = { xs.n * xs.c, xs.c, 1, 1 };
   conv2d_push p = make_push (ip, fs, ws, fs, false, cel_shape_count (fs));
   cel_bind bind[4] = { cel_bind_node (x), cel_bind_node (s), cel_bind_node (s), cel_bind_node (dx) }, wp;
-  const cel_bind *pw = packed_range (cel_node_get (g, dx), dx, conv2d_gram_bwd_temp (g, xs), &wp);
+  const cel_bind *pw = conv_packed_range (cel_node_get (g, dx), dx, conv2d_gram_bwd_temp (g, xs), &wp);
   return fwd_blocked (ex, g, ip, fs, ws, fs, &p, bind, NULL, pw, false, done);
 }
 

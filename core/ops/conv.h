@@ -49,6 +49,9 @@ cel_shader_id conv_pick_reads (const cel_exec *ex, cel_shader_id storage, cel_sh
  * others; 0 where the context does not read through texel buffers (GPUs: the kernels hand weights around by
  * subgroupBroadcast) or the blocked kernels do not run. Nodes plan them as their temporary storage. */
 int64_t conv_pack_floats (const cel_graph *g, int32_t groups, int32_t na, int32_t nb, int32_t taps, int32_t blk);
+/* The node's temporary storage as `floats` packed weights of a blocked kernel (filled into *out), or NULL where it
+ * holds fewer floats than they take (none planned: a GPU, or shapes the planner saw otherwise). */
+const cel_bind *conv_packed_range (const cel_node_rec *n, cel_node self, int64_t floats, cel_bind *out);
 /* Records conv_weight_pack.comp: w into wp (wp.count floats, conv_pack_floats); transpose as its push block says. */
 cel_status conv_pack_weights (cel_exec *ex, cel_bind w, cel_bind wp, int32_t groups, int32_t na, int32_t nb,
                               int32_t taps, bool transpose, int32_t blk);

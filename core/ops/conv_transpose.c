@@ -131,11 +131,11 @@ cel_status conv_transpose2d_record (cel_exec *ex, cel_graph *g, cel_node self) {
     uint32_t gy = (uint32_t) (ip[IP_GROUPS] * ((ws.c + icb - 1) / icb));
     /* x and the packed weights through texel buffers where the context reads so */
     int64_t pack = conv_pack_floats (g, ip[IP_GROUPS], ws.c, ws.n / ip[IP_GROUPS], ws.h * ws.w, icb);
-    cel_bind tbind[5], wp = { self, 0, pack };
+    cel_bind tbind[5], wp;
     uint32_t n_bind;
     cel_shader_id sh;
     cel_status st = conv_bwd_data_blocked_bind (ex, n->in[0], n->in[1], has_bias ? n->in[2] : CEL_NO_NODE, self,
-                                                pack > 0 && n->temp >= pack ? &wp : NULL, ws, ip[IP_GROUPS], icb, &sh,
+                                                conv_packed_range (n, self, pack, &wp), ws, ip[IP_GROUPS], icb, &sh,
                                                 tbind, &n_bind);
     if (st)
       return st;
