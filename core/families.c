@@ -146,7 +146,8 @@ static bool only_keys (const cel_json *o, const char *const *keys, char *err, si
 static bool expand_style_generator (const cel_json *a, cel_strbuf *out, char *err, size_t errlen) {
   static const char *const keys[] = { "family", "in_channels", "out_channels", "widths", "stem_kernel", "down_convs",
                                       "mid_conv", "blocks", "block", "block_width", "expansion", "up_widths", "up_convs",
-                                      "upsample", "align_corners", "head_kernel", "norm", "padding_mode", "slope", NULL };
+                                      "upsample", "align_corners", "head_kernel", "norm", "padding_mode", "slope", "skips",
+                                      NULL };
   static const char *const blocks[] = { "residual", "inverted-residual", NULL };
   static const char *const norms[] = { "layer", "instance", "none", NULL };
   static const char *const pads[] = { "reflect", "zero", NULL };
@@ -154,11 +155,12 @@ static bool expand_style_generator (const cel_json *a, cel_strbuf *out, char *er
   if (!only_keys (a, keys, err, errlen))
     return false;
   int32_t in_ch, out_ch, widths[8], n_w, up_w[8], n_up, stem_k, down_convs, mid_conv, n_blocks, block_w, expansion, up_convs,
-    head_k, align;
+    head_k, align, skips;
   const char *block, *norm, *pad_mode, *upsample;
   if (!get_int (a, "in_channels", 3, 1, 4, &in_ch, err, errlen) || !get_int (a, "out_channels", 3, 1, 4, &out_ch, err, errlen) ||
       !get_int_list (a, "widths", widths, 8, &n_w, err, errlen) || !get_int (a, "stem_kernel", 7, 1, 15, &stem_k, err, errlen) ||
       !get_int (a, "down_convs", 1, 0, 8, &down_convs, err, errlen) || !get_int (a, "mid_conv", 0, 0, 1, &mid_conv, err, errlen) ||
+      !get_int (a, "skips", 0, 0, 1, &skips, err, errlen) ||
       !get_int (a, "blocks", 4, 0, 64, &n_blocks, err, errlen) ||
       !get_choice (a, "block", "residual", blocks, &block, err, errlen) ||
       !get_int (a, "block_width", widths[n_w - 1], 1, 4096, &block_w, err, errlen) ||
@@ -180,6 +182,10 @@ static bool expand_style_generator (const cel_json *a, cel_strbuf *out, char *er
     return fail (err, errlen, "architecture: widths needs at least 2 entries and up_widths one fewer than widths");
   if (stem_k % 2 == 0 || head_k % 2 == 0)
     return fail (err, errlen, "architecture: stem_kernel and head_kernel must be odd");
+  for (int32_t l = 0; skips && l < n_up; l++)
+    if (up_w[l] != widths[l])
+      return fail (err, errlen, "architecture: skips needs up_widths equal to the first widths (each decoder level adds the "
+                   "encoder's output of its size)");
   double slope = 0.2;
   const cel_json *sv = cel_json_get (a, "slope");
   if (sv) {
@@ -287,6 +293,13 @@ static bool expand_style_generator (const cel_json *a, cel_strbuf *out, char *er
       conv_block (&e, prefix, in, k == 0 ? cur : up_w[lvl], up_w[lvl], 3, 1, pad, 1, false, true, true);
     }
     cur = up_w[lvl];
+    if (skips) { /* U-Net style, additive: the encoder's output at this size */
+      char body[96], sum[32];
+      snprintf (body, sizeof body, "%s", e.last);
+      snprintf (sum, sizeof sum, "up%d.skip", (int) lvl);
+      begin_node (&e, sum, "add", body, stage_out[lvl]);
+      cel_strbuf_puts (out, "}");
+    }
   }
   snprintf (in, sizeof in, "%s", e.last);
   same_pad (head_k, pad);

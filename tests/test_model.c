@@ -190,6 +190,9 @@ static void test_broken_models (void) {
   refused ("unknown_key", "{\"family\":\"style-generator\",\"widths\":[8,16],\"colour\":1}", "unknown key");
   refused ("bad_widths", "{\"family\":\"style-generator\",\"widths\":[8]}", "widths");
   refused ("even_kernel", "{\"family\":\"style-generator\",\"widths\":[8,16],\"stem_kernel\":4}", "odd");
+  refused ("skips_width_mismatch", "{\"family\":\"style-generator\",\"widths\":[8,16],\"up_widths\":[12],\"skips\":1}",
+           "skips needs up_widths");
+  refused ("skips_not_0_or_1", "{\"family\":\"style-generator\",\"widths\":[8,16],\"skips\":2}", "skips");
   refused ("not_json", "{\"family\":", "architecture");
   float w[27], b[3];
   memset (w, 0, sizeof w);

@@ -218,6 +218,9 @@ int main (void) {
   tiled_equals_untiled ("fast", fast, 101, 67, 4, 40);
   tiled_equals_untiled ("fast", fast, 70, 45, 1, 24);
   tiled_equals_untiled ("animeganv2", anime, 83, 61, 3, 32);
+  cel_model *unet = config_model ("unet"); /* decoder levels add the encoder's outputs (skips) */
+  tiled_equals_untiled ("unet", unet, 101, 67, 4, 40);
+  cel_model_free (unet);
   /* the tiler's copies of windows and results split over threads (on GPUs, for big ones; forced here) */
   setenv ("CELGAN_COPY_THREADS", "3", 1);
   tiled_equals_untiled ("animeganv2/copy_threads_3", anime, 83, 61, 3, 32);

@@ -140,6 +140,8 @@ class StyleGenerator:
                                        stride=2, padding=1)
             for k in range(c.get("up_convs", 1)):
                 x = self.conv(x, f"up{lvl}.{k}", 3)
+            if c.get("skips", 0):
+                x = x + stage_out[lvl]
         x = self.conv(x, "head", c.get("head_kernel", 7))
         x = F.conv2d(x, self.w["out.weight"])
         return torch.tanh(x)
@@ -280,13 +282,13 @@ def create_model(lib, path, cfg, seed):
 
 def test_families(lib, tmp, src, gen):
     cfgs = {}
-    for name in ("fast", "animeganv2"):
+    for name in ("fast", "animeganv2", "unet"):
         with open(os.path.join(src, "data", "configs", name + ".json")) as f:
             cfgs[name] = json.load(f)
     cfgs["instance-convtranspose-zero"] = dict(cfgs["fast"], norm="instance", upsample="conv-transpose",
                                                padding_mode="zero", blocks=2)
     cfgs["residual-no-norm"] = dict(cfgs["fast"], norm="none", blocks=1, widths=[8, 16], up_widths=[8])
-    sizes = {"fast": [(61, 75), (64, 64)], "animeganv2": [(57, 43)], "instance-convtranspose-zero": [(48, 64)],
+    sizes = {"fast": [(61, 75), (64, 64)], "animeganv2": [(57, 43)], "unet": [(61, 75), (40, 36)], "instance-convtranspose-zero": [(48, 64)],
              "residual-no-norm": [(33, 29)]}
     for name, cfg in cfgs.items():
         path = os.path.join(tmp, name + ".safetensors")
