@@ -45,7 +45,7 @@ static void usage (FILE *out) {
          "  --out MODEL             the model file to write (.safetensors)\n"
          "  --reference-guided      train a reference-guided generator (content and style encoders, AdaIN decoder;\n"
          "                          'celgan apply -r REFERENCE'), config reference-gan by default\n"
-         "  --config NAME|FILE      generator architecture: fast (default), unet (fast with U-Net skips),\n"
+         "  --config NAME|FILE      generator architecture: fast (default), unet (fast, U-Net skips, no norms),\n"
          "                          animeganv2, reference-gan, or a JSON file\n"
          "  --steps N               training steps in all, warm-up included (default 10000)\n"
          "  --profile               at the end, the GPU time of every shader over the run, then of the slowest\n"
