@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Training speed: images/s of `celgan train` (one GAN step: generator, spectral-norm PatchGAN on four batches,
 # feature network, every loss, one backward, two Adam updates) beside the same step in PyTorch
-# (bench/torch_train_step.py), on the same machine in the same run, for the default (fast) and the
+# (bench/torch_train_step.py), on the same machine in the same run, for the default (unet) and the
 # AnimeGANv2-shaped configuration. Not a test: it prints a table and the ratios.
 #
 #   bench/train.sh [CROP] [BATCH] [STEPS]     defaults: 256, 2 and 3 (timed steps after one untimed step;
 #                                             lavapipe is slow: the AnimeGANv2 shape takes about 40 s a step)
-#   CELGAN_BENCH_CONFIGS=fast,animeganv2      the configurations
+#   CELGAN_BENCH_CONFIGS=unet,animeganv2      the configurations (fast too)
 #   CELGAN_BENCH_DEVICE=NAME                  Vulkan device (default automatic); CELGAN_BENCH_TORCH=cuda on CUDA
 #   CELGAN_BENCH_PYTHON=PATH                  the python3 that has torch (default python3 from /usr/bin)
 # CelGAN's figure is the median of its metrics.jsonl step times (planning and pipeline creation excluded; data
@@ -43,7 +43,7 @@ for kind in ("photos", "styles"):
 PY
 
 printf '%s\n' "config crop batch celgan_ms celgan_img_s torch_ms torch_img_s" > "$tmp/table"
-for name in $(echo "${CELGAN_BENCH_CONFIGS:-fast,animeganv2}" | tr ',' ' '); do
+for name in $(echo "${CELGAN_BENCH_CONFIGS:-unet,animeganv2}" | tr ',' ' '); do
   cfg=data/configs/$name.json
   echo "== $name: CelGAN ==" >&2
   "$celgan" train --photos "$tmp/photos" --styles "$tmp/styles" --out "$tmp/$name.safetensors" --config "$name" \

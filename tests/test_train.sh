@@ -81,6 +81,10 @@ check "/train/resume/metrics_continue" bash -c "[ \$(wc -l < '$tmp/b.safetensors
 "$celgan" train "${common[@]}" --out "$tmp/c.safetensors" --steps 4 --resume --quiet --sample-every 0
 check "/train/resume/exact_inside_gan_phase" cmp "$tmp/a.safetensors" "$tmp/c.safetensors"
 
+# without --config: the unet configuration (skips, no norms)
+check "/train/default_config_is_unet" bash -c "'$celgan' train --photos '$tmp/photos' --styles '$tmp/styles' --crop 32 --batch 1 --warmup 1 \
+  --d-width 8 --d-layers 2 --out '$tmp/du.safetensors' --steps 1 --sample-every 0 --quiet &&
+  '$celgan' info '$tmp/du.safetensors' | grep -q '\"skips\": 1' && '$celgan' info '$tmp/du.safetensors' | grep -q '\"norm\": \"none\"'"
 # --d-luma: no d_gray term in the metrics, the checkpoint and the model say so; it may change after a warm-up
 # checkpoint (D untrained) but not after a GAN one (the loss parity is tests/oracle/torch_train.py --d-luma)
 check "/train/d_luma/runs" "$celgan" train "${common[@]}" --out "$tmp/l.safetensors" --steps 3 --d-luma --quiet --sample-every 0

@@ -17,7 +17,7 @@ cd "$REPO"
 export PATH="/usr/sbin:/usr/bin:/sbin:/bin:$PATH"
 WORK=${1:-out/bundled-style}
 BUILD=${CELGAN_BUILD:-build}
-STEPS=${CELGAN_TRAIN_STEPS:-4000}
+STEPS=${CELGAN_TRAIN_STEPS:-5000}
 WARMUP=${CELGAN_TRAIN_WARMUP:-300}
 CROP=${CELGAN_TRAIN_CROP:-128}
 BATCH=${CELGAN_TRAIN_BATCH:-2}
@@ -41,6 +41,12 @@ CELGAN="$BUILD/trainer/celgan"
 mkdir -p "$WORK"
 [ -d "$WORK/data/styles" ] || { python3 tools/train-data.py prepare "$WORK/data.tmp" && mv "$WORK/data.tmp" "$WORK/data"; }
 
+# Generator: data/configs/unet.json (fast's widths, U-Net skips, no norms). With fast's instance norms the warm-up
+# had not learnt to reproduce photos in 300 steps (content 1.0, colour 0.35; pink blobs, blue cast), which the GAN
+# phase then inherited; unet reached content 0.30 and colour 0.10 by step 80.
+# --d-luma: with an RGB discriminator the 16 style images' palette became the easiest thing to imitate (orange
+# petals turned pink within 400 GAN steps, as the earlier CPU and H200 runs drifted); seeing luma only, D judges
+# lines and shading, and the colour loss keeps the photo's colours.
 # Loss weights: AnimeGANv2's adv_g=300 left the generator's loss 97 % adversarial with this trainer's
 # random-feature content loss (about 1.2) and made a 280 s H200 run collapse into false colours; its Gram style
 # loss (about 0.01) weighed nothing at style=2.5. So adv_g=10 and style=100 (about 5, 1.8, 4.5 and 1 for the
@@ -50,7 +56,7 @@ resume=()
 [ -f "$WORK/model.train/checkpoint.safetensors" ] && resume=(--resume)
 # shellcheck disable=SC2086
 "$CELGAN" train --photos "$WORK/data/photos" --styles "$WORK/data/styles" --out "$WORK/model.safetensors" \
-  --checkpoint-dir "$WORK/model.train" --steps "$STEPS" --crop "$CROP" --batch "$BATCH" --seed 1 \
+  --checkpoint-dir "$WORK/model.train" --config unet --d-luma --steps "$STEPS" --crop "$CROP" --batch "$BATCH" --seed 1 \
   --warmup "$WARMUP" --weights "warmup_color=10,adv_g=10,style=100" --lr-g 4e-5 --lr-d 8e-5 --checkpoint-every 100 --sample-every 250 \
   --name "Ren'Py cel" \
   --description "Photo to anime cel style, trained by celgan train on Ren'Py anime backgrounds and sprites" \

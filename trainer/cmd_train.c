@@ -45,8 +45,9 @@ static void usage (FILE *out) {
          "  --out MODEL             the model file to write (.safetensors)\n"
          "  --reference-guided      train a reference-guided generator (content and style encoders, AdaIN decoder;\n"
          "                          'celgan apply -r REFERENCE'), config reference-gan by default\n"
-         "  --config NAME|FILE      generator architecture: fast (default), unet (fast, U-Net skips, no norms),\n"
-         "                          animeganv2, reference-gan, or a JSON file\n"
+         "  --config NAME|FILE      generator architecture: unet (default: small, U-Net skips, no norms),\n"
+         "                          fast (unet's widths, no skips, instance norms), animeganv2,\n"
+         "                          reference-gan, or a JSON file\n"
          "  --steps N               training steps in all, warm-up included (default 10000)\n"
          "  --profile               at the end, the GPU time of every shader over the run, then of the slowest\n"
          "                          layers by op and shapes (timestamps after each dispatch; CELGAN_PROFILE=1 too)\n"
@@ -254,7 +255,7 @@ static void format_duration (double s, char *out, size_t len) {
 static int train_main (int argc, char **argv, mpi_comm *comm, bool *all_know) {
   int rank = mpi_comm_rank (comm), ranks = mpi_comm_size (comm);
   bool root = rank == 0;
-  train_opts o = { .config = "fast", .steps = 10000, .warmup = 1000, .checkpoint_every = 500, .sample_every = 500,
+  train_opts o = { .config = "unet", .steps = 10000, .warmup = 1000, .checkpoint_every = 500, .sample_every = 500,
                    .log_every = 10, .crop = 256, .batch = 4, .d_width = 32, .d_layers = 3, .threads = 2, .samples = 4,
                    .seed = 1, .cache_mb = 1024, .lr_g = 2e-5f, .lr_d = 4e-5f, .lr_warmup = 2e-4f, .comm_timeout = 600,
                    .name = "celgan-trained", .description = NULL,
