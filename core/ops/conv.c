@@ -75,7 +75,7 @@ static cel_status check_geometry (cel_graph *g, cel_shape xs, cel_shape ws, cons
 /* ---- forward: in (x, w, b or none) ------------------------------------------------------------- */
 
 /* The blocked kernels hand weights between lanes with subgroupBroadcast from lanes 0..7. */
-static bool has_subgroups_of_8 (cel_graph *g) {
+static bool has_subgroups_of_8 (const cel_graph *g) {
   return cel_context_device (g->ctx)->subgroup_size >= 8;
 }
 
@@ -167,7 +167,7 @@ typedef struct { int32_t groups, na, nb, taps, transpose, blk; uint32_t count; }
 _Static_assert (sizeof (pack_push) == 28, "mirror of conv_weight_pack.comp");
 
 int64_t conv_pack_floats (const cel_graph *g, int32_t groups, int32_t na, int32_t nb, int32_t taps, int32_t blk) {
-  if (!g->ctx->texel_reads || !has_subgroups_of_8 ((cel_graph *) g))
+  if (!g->ctx->texel_reads || !has_subgroups_of_8 (g))
     return 0;
   return (int64_t) groups * ((na + blk - 1) / blk) * nb * taps * 8;
 }
