@@ -18,6 +18,40 @@ cel_status cel_tiled_run (cel_stylizer *s, const float *net_in, int32_t H, int32
                           int32_t RW, int32_t tile, uint64_t budget, const cel_stylize_options *o, float *net_out,
                           cel_stylize_report *rep);
 
+/* ---- the tiled run's per-layer state (tiling.c, tiling_segments.c) ------------------------------- */
+
+typedef struct win {
+  int32_t y0, x0, h, w; /* h == 0: empty */
+} win;
+
+/* Statistics of one tensor accumulated over tiles, per channel: count, mean, M2 (sum of squared deviations). */
+typedef struct stats_acc {
+  double *count, *mean, *m2; /* C entries */
+} stats_acc;
+
+typedef struct lstate {
+  int32_t seg;          /* segment that computes it (-1: reference pre-pass) */
+  bool on_image;        /* depends on the image input */
+  int32_t gh, gw;       /* global size */
+  bool boundary;        /* used by a later segment: kept on the host */
+  bool stats;           /* its statistics are needed by a global op */
+  bool vec;             /* a per-channel vector (global pooling and what is computed from it only) */
+  float *host;          /* C x gh x gw (boundary) */
+  size_t host_floats;   /* its size; boundaries on the image are held from their segment to last_seg */
+  int32_t last_seg;     /* the last segment that reads it */
+  stats_acc acc;
+  /* per tile */
+  win req;              /* window this tile computes */
+  cel_node node;
+  win node_win;
+} lstate;
+
+/* Global sizes of every layer (ls[i].gh, gw) for an image of h x w (reference layers: rh x rw); an error (set on
+ * the context) where the image is too small for a layer. */
+cel_status cel_tile_global_sizes (cel_stylizer *s, lstate *ls, int32_t h, int32_t w, int32_t rh, int32_t rw);
+/* Fills every layer's seg, on_image, vec, stats, boundary and last_seg; returns the last segment. */
+int32_t cel_tile_assign_segments (const cel_model *m, lstate *ls);
+
 /* ---- geometry (tiling_geometry.c) ---------------------------------------------------------------- */
 
 /* Per-axis interval [lo, hi). */
