@@ -49,15 +49,16 @@ mkdir -p "$WORK"
 # lines and shading, and the colour loss keeps the photo's colours.
 # Loss weights: AnimeGANv2's adv_g=300 left the generator's loss 97 % adversarial with this trainer's
 # random-feature content loss (about 1.2) and made a 280 s H200 run collapse into false colours; its Gram style
-# loss (about 0.01) weighed nothing at style=2.5. So adv_g=10 and style=100 (about 5, 1.8, 4.5 and 1 for the
-# adversarial, content, colour and style terms at the start of the GAN phase), at AnimeGANv2's GAN learning
-# rates doubled.
+# loss (about 0.01) weighed nothing at style=2.5. So style=100, at AnimeGANv2's GAN learning rates doubled, and
+# adv_g=3: at adv_g=10 the generator outlined every edge in black with a white halo after 700 GAN steps and
+# turned photos into thick white strokes by 1000 (with sprites on white; on the composited scenes of
+# tools/train-data.py the halos began as early).
 resume=()
 [ -f "$WORK/model.train/checkpoint.safetensors" ] && resume=(--resume)
 # shellcheck disable=SC2086
 "$CELGAN" train --photos "$WORK/data/photos" --styles "$WORK/data/styles" --out "$WORK/model.safetensors" \
   --checkpoint-dir "$WORK/model.train" --config unet --d-luma --steps "$STEPS" --crop "$CROP" --batch "$BATCH" --seed 1 \
-  --warmup "$WARMUP" --weights "warmup_color=10,adv_g=10,style=100" --lr-g 4e-5 --lr-d 8e-5 --checkpoint-every 100 --sample-every 250 \
+  --warmup "$WARMUP" --weights "warmup_color=10,adv_g=3,style=100" --lr-g 4e-5 --lr-d 8e-5 --checkpoint-every 100 --sample-every 250 \
   --name "Ren'Py cel" \
   --description "Photo to anime cel style, trained by celgan train on Ren'Py anime backgrounds and sprites" \
   --license "GPL-3.0-or-later (CelGAN). Trained on images licensed Expat (renpy-thequestion, renpy-demo), CC0 (scikit-image sample data) and GPL-2+ (mate-backgrounds); see data/README.md" \

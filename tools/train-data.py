@@ -7,8 +7,10 @@
 Only images whose licenses allow it, all from Debian packages (see data/README.md):
 - photos: python3-skimage's sample photos (public domain per skimage.data's docstrings), mate-backgrounds'
   nature photos (GPL-2+), renpy-demo's photo backgrounds (Expat);
-- styles: renpy-thequestion's and renpy-demo's anime backgrounds, CG and character sprites (Expat; sprites are
-  flattened on white, the panorama is cut into frames).
+- styles: renpy-thequestion's and renpy-demo's anime backgrounds, CG and character sprites (Expat; the panorama
+  is cut into frames; each sprite is composited onto two of the backgrounds, as the games show them: sprites
+  flattened on white taught a discriminator that white fields edged by black lines are the style, and the
+  generator then drew thick white strokes over photos).
 The photos of data/samples (chelsea, coffee) are held out: the sheet shows the style on photos it never saw.
 """
 import os
@@ -48,6 +50,28 @@ def flat_rgb (im):
     return im.convert("RGB")
 
 
+def is_sprite (path):
+    return os.path.splitext(path)[1] == ".png" and os.path.basename(path).split(" ")[0] in ("sylvie", "eileen", "lucy")
+
+
+def scenes (style_dir):
+    """Every sprite (RGBA) onto two of the backgrounds already written to style_dir (bg-*.png), its height 95 % of
+    the background's, standing on its bottom edge, left or right of the middle in turn."""
+    bgs = sorted(f for f in os.listdir(style_dir) if f.startswith("bg-"))
+    sprites = [p for p, _license in STYLES if is_sprite(p)]
+    for i, path in enumerate(sprites):
+        sp = Image.open(path).convert("RGBA")
+        for k, b in enumerate((bgs[(2 * i) % len(bgs)], bgs[(2 * i + 3) % len(bgs)])):
+            bg = Image.open(os.path.join(style_dir, b)).convert("RGBA")
+            h = round(bg.height * 0.95)
+            s = sp.resize((round(sp.width * h / sp.height), h), Image.LANCZOS)
+            x = bg.width // 4 - s.width // 2 if (i + k) % 2 == 0 else 3 * bg.width // 4 - s.width // 2
+            bg.alpha_composite(s, (max(0, min(x, bg.width - s.width)), bg.height - h))
+            name = os.path.splitext(os.path.basename(path))[0].replace(" ", "-")
+            bg.convert("RGB").save(os.path.join(style_dir, f"scene-{name}-{os.path.splitext(b)[0][3:]}.png"))
+            yield name
+
+
 def prepare (outdir):
     for sub, items in (("photos", PHOTOS), ("styles", STYLES)):
         d = os.path.join(outdir, sub)
@@ -55,6 +79,8 @@ def prepare (outdir):
         for path, _license in items:
             if not os.path.exists(path):
                 sys.exit(f"train-data: missing {path} (is its Debian package installed?)")
+            if sub == "styles" and is_sprite(path):
+                continue  # only in scenes (below)
             im = flat_rgb(Image.open(path))
             base = os.path.splitext(os.path.basename(path))[0].replace(" ", "-")
             if im.width > 2 * im.height:  # the panorama: frames of the game's aspect
@@ -70,7 +96,10 @@ def prepare (outdir):
                 if scale < 1:
                     fr = fr.resize((round(fr.width * scale), round(fr.height * scale)), Image.LANCZOS)
                 fr.save(os.path.join(d, name + ".png"))
-    print(f"train-data: {len(PHOTOS)} photos, {len(STYLES)} style images under {outdir}")
+    n_scenes = len(list(scenes(os.path.join(outdir, "styles"))))
+    n_styles = len(os.listdir(os.path.join(outdir, "styles")))
+    print(f"train-data: {len(PHOTOS)} photos, {n_styles} style images ({n_scenes} of them sprites on backgrounds) "
+          f"under {outdir}")
 
 
 def sheet (out, pairs):
