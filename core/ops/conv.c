@@ -186,6 +186,12 @@ const cel_bind *conv_packed_range (const cel_node_rec *n, cel_node self, int64_t
   return out;
 }
 
+/* Whether the blocked forward runs its texel variant (reading x and the packed weights wp through texel buffers)
+ * for an input x: Winograd asks it too, to write its transformed kernel packed exactly when it will be read so. */
+static bool fwd_blocked_texel (cel_exec *ex, cel_bind x, cel_bind wp) {
+  return cel_exec_bind_texel_fits (ex, x) && cel_exec_bind_texel_fits (ex, wp);
+}
+
 /* The register-blocked forward (conv2d_fwd_blocked.comp) of x (shape xs) and w (ws) into y (ys), bound as
  * bind[] = { x, w, bias or w, y } with push constants p: 8 output channels x px pixels per invocation, kernel
  * rows unrolled while the loop body stays small. *done is false where its limits rule it out (nothing
@@ -219,7 +225,7 @@ static cel_status fwd_blocked (cel_exec *ex, cel_graph *g, const int32_t *ip, ce
    * wp (packed here unless wp_ready) and x and they fit them: x at bindings 0 and 4 (float and vec4 views), wp at
    * 1. On lavapipe the AnimeGANv2 forward's convolutions took 1.48x less time (a texel fetch is one gather, a
    * storage-buffer load a loop over the lanes), and the packed weights another 1.6-2x on a 64 -> 64 3x3. */
-  bool texel = wp && cel_exec_bind_texel_fits (ex, bind[0]) && cel_exec_bind_texel_fits (ex, *wp);
+  bool texel = wp && fwd_blocked_texel (ex, bind[0], *wp);
   if (texel && !wp_ready) {
     cel_status st = conv_pack_weights (ex, bind[1], *wp, groups, ocg, ws.c, ws.h * ws.w, false, 8);
     if (st)
@@ -337,8 +343,8 @@ static cel_status record_winograd (cel_exec *ex, cel_graph *g, cel_node self, ce
   int64_t u_count = 36 * align_floats (ys.c, 8) * xs.c, v_count = 36 * (int64_t) xs.n * xs.c * wg->tp;
   int64_t m_count = 36 * (int64_t) xs.n * ys.c * wg->tp;
   cel_bind u = { self, wg->u_off, u_count }, v = { self, wg->v_off, v_count }, m = { self, wg->m_off, m_count };
-  /* u in the packed layout of the products' texel variant where they run on it (fwd_blocked's condition) */
-  bool packed = cel_exec_bind_texel_fits (ex, v) && cel_exec_bind_texel_fits (ex, u);
+  /* u in the packed layout of the products' texel variant where they run on it */
+  bool packed = fwd_blocked_texel (ex, v, u);
   wino_w_push wp = { ys.c, xs.c, c->flip, packed };
   cel_bind wb[2] = { cel_bind_node (w), u };
   cel_status st = cel_exec_dispatch_1d_bound (ex, CEL_SHADER_WINOGRAD_WEIGHT, NULL, 0, wb, 2, &wp, sizeof wp,
