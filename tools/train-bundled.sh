@@ -52,7 +52,9 @@ mkdir -p "$WORK"
 # loss (about 0.01) weighed nothing at style=2.5. So style=100, at AnimeGANv2's GAN learning rates doubled, and
 # adv_g=3: at adv_g=10 the generator outlined every edge in black with a white halo after 700 GAN steps and
 # turned photos into thick white strokes by 1000 (with sprites on white; on the composited scenes of
-# tools/train-data.py the halos began as early).
+# tools/train-data.py the halos began as early). adv_g=3 only delays them, to about 1450 GAN steps, and leaving
+# out the edge-smoothed fakes (d_blur=0) does not stop them either: this recipe does not yet make the bundled
+# style (see issue 5's notes).
 resume=()
 [ -f "$WORK/model.train/checkpoint.safetensors" ] && resume=(--resume)
 # shellcheck disable=SC2086
