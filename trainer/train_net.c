@@ -191,23 +191,22 @@ static cel_node d_input (bld *b, bool luma, cel_node x) {
 static cel_node style_losses (bld *b, const train_setup *s, const feature_net *fnet, const disc *d, int nf, const cel_node *ff) {
   train_graph *tg = b->tg;
   cel_node fake = tg->fake, content = tg->loss[LOSS_CONTENT];
-  cel_node fake_stopped = bld_stop (b, fake);
   cel_node real_feat[MAX_D_LAYERS], fake_feat[MAX_D_LAYERS];
   bool fm = s->w.fm > 0;
   /* --d-luma: D judges the luma alone. The grayscale style image is then the style image itself to D, so
    * AnimeGAN's "gray style images are fake" term (which teaches D the style's palette) is left out. */
   bool luma = s->d_luma;
+  cel_node fake_seen = d_input (b, luma, fake), fake_stopped = bld_stop (b, fake_seen); /* G's and D's passes share it */
   cel_node dl[4] = { bld_mse_to (b, bld_discriminate (b, d, d_input (b, luma, tg->style), false, fm ? real_feat : NULL), 1),
-                     bld_mse_to (b, bld_discriminate (b, d, d_input (b, luma, fake_stopped), false, NULL), 0),
+                     bld_mse_to (b, bld_discriminate (b, d, fake_stopped, false, NULL), 0),
                      luma ? CEL_NO_NODE : bld_mse_to (b, bld_discriminate (b, d, tg->gray, false, NULL), 0),
                      bld_mse_to (b, bld_discriminate (b, d, d_input (b, luma, tg->smooth), false, NULL), 0) };
-  float dw[4] = { s->w.adv_d * s->w.d_real, s->w.adv_d * s->w.d_fake, s->w.adv_d * s->w.d_gray, s->w.adv_d * s->w.d_blur };
+  float dw[4] = { s->w.adv_d * s->w.d_real, s->w.adv_d * s->w.d_fake, luma ? 0 : s->w.adv_d * s->w.d_gray,
+                  s->w.adv_d * s->w.d_blur }; /* a zero weight leaves the term out of the sum */
   for (int i = 0; i < 4; i++)
     tg->loss[LOSS_D_REAL + i] = dl[i];
-  cel_node dt[4] = { dl[0], dl[1], dl[3], dl[2] };
-  float dtw[4] = { dw[0], dw[1], dw[3], dw[2] };
-  tg->loss[LOSS_D] = bld_weighted_sum (b, dt, dtw, luma ? 3 : 4);
-  tg->loss[LOSS_G_ADV] = bld_mse_to (b, bld_discriminate (b, d, d_input (b, luma, fake), true, fm ? fake_feat : NULL), 1);
+  tg->loss[LOSS_D] = bld_weighted_sum (b, dl, dw, 4);
+  tg->loss[LOSS_G_ADV] = bld_mse_to (b, bld_discriminate (b, d, fake_seen, true, fm ? fake_feat : NULL), 1);
   /* feature matching: L1 between the mean hidden features of D on style and on generated images (means over
    * batch and positions: the two batches are unpaired). The real side reuses D's pass above, stopped, and
    * the fake side G's pass through the stopped weights, so the term trains only G and costs no D pass. */
