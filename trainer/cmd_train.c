@@ -6,6 +6,7 @@
 #include "image.h"
 #include "mpi_comm.h"
 #include "train_data.h"
+#include "train_files.h"
 #include "train_net.h"
 #include "train_parallel.h"
 #include "train_report.h"
@@ -110,125 +111,10 @@ static bool parse_i64 (const char *s, int64_t min, int64_t *out) {
   return true;
 }
 
-static char *read_text (const char *path) {
-  FILE *f = fopen (path, "rb");
-  if (!f)
-    return NULL;
-  char *buf = NULL;
-  size_t n = 0, cap = 0;
-  int c;
-  while ((c = fgetc (f)) != EOF) {
-    if (n + 2 > cap) {
-      char *p = realloc (buf, cap = cap ? 2 * cap : 4096);
-      if (!p) {
-        free (buf);
-        fclose (f);
-        return NULL;
-      }
-      buf = p;
-    }
-    buf[n++] = (char) c;
-  }
-  fclose (f);
-  if (buf)
-    buf[n] = 0;
-  return buf;
-}
-
-/* The architecture JSON of --config: a file, or a name in CELGAN_CONFIG_PATH, the installed configs and the
- * source tree's data/configs. */
-static char *resolve_config (const char *name) {
-  struct stat sb;
-  if (strchr (name, '/') || (stat (name, &sb) == 0 && S_ISREG (sb.st_mode)))
-    return read_text (name);
-  const char *env = getenv ("CELGAN_CONFIG_PATH");
-  const char *dirs[] = { env, CELGAN_CONFIGDIR, CELGAN_SOURCE_CONFIGDIR };
-  for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
-    if (!dirs[i] || !*dirs[i])
-      continue;
-    char path[4096];
-    snprintf (path, sizeof path, "%s/%s.json", dirs[i], name);
-    char *t = read_text (path);
-    if (t)
-      return t;
-  }
-  return NULL;
-}
-
-static bool make_dir (const char *path, char *err, size_t errlen) {
-  if (mkdir (path, 0755) != 0 && errno != EEXIST) {
-    snprintf (err, errlen, "cannot create the folder '%s': %s", path, strerror (errno));
-    return false;
-  }
-  if (access (path, W_OK) != 0) {
-    snprintf (err, errlen, "cannot write to the folder '%s': %s", path, strerror (errno));
-    return false;
-  }
-  return true;
-}
-
-/* The folder of a file name ("." when none). */
-static void dir_of (const char *path, char *out, size_t len) {
-  snprintf (out, len, "%s", path);
-  char *slash = strrchr (out, '/');
-  if (!slash)
-    snprintf (out, len, ".");
-  else if (slash == out)
-    out[1] = 0;
-  else
-    *slash = 0;
-}
-
-/* Removes the temporary files (NAME.tmp-PID, see cel_safetensors_save and image_save) that a killed run left in
- * dir: those whose name starts with `prefix` (NULL: any) and whose process is gone. A kill -9 during a write
- * leaves one; the file it was replacing is intact. Returns how many were removed. */
-static int remove_stale_temporaries (const char *dir, const char *prefix) {
-  DIR *d = opendir (dir);
-  if (!d)
-    return 0;
-  int removed = 0;
-  struct dirent *e;
-  while ((e = readdir (d))) {
-    const char *t = strstr (e->d_name, ".tmp-");
-    if (!t || (prefix && strncmp (e->d_name, prefix, strlen (prefix)) != 0))
-      continue;
-    char *end = NULL;
-    long pid = strtol (t + 5, &end, 10);
-    if (pid <= 0 || *end || strchr (t + 5, '-') || (kill ((pid_t) pid, 0) == 0 || errno != ESRCH))
-      continue;
-    char path[4400];
-    snprintf (path, sizeof path, "%s/%s", dir, e->d_name);
-    removed += unlink (path) == 0;
-  }
-  closedir (d);
-  return removed;
-}
-
 static void zero_g_moments (host_store *s) {
   for (size_t i = 0; i < s->n; i++)
     if (strncmp (s->t[i].name, "g.m/", 4) == 0 || strncmp (s->t[i].name, "g.v/", 4) == 0)
       memset (s->t[i].data, 0, s->t[i].count * sizeof (float));
-}
-
-/* Keeps the metrics lines of steps <= last (a resumed run rewrites what the killed run wrote after its
- * checkpoint). */
-static void truncate_metrics (const char *path, int64_t last) {
-  char *text = read_text (path);
-  if (!text)
-    return;
-  char tmp[4300];
-  snprintf (tmp, sizeof tmp, "%s.tmp-%ld", path, (long) getpid ()); /* removed by the next run if killed */
-  FILE *f = fopen (tmp, "w");
-  if (f) {
-    for (char *save = NULL, *line = strtok_r (text, "\n", &save); line; line = strtok_r (NULL, "\n", &save)) {
-      long long step;
-      if (sscanf (line, "{\"step\":%lld", &step) == 1 && step <= last)
-        fprintf (f, "%s\n", line);
-    }
-    if (fclose (f) == 0)
-      rename (tmp, path);
-  }
-  free (text);
 }
 
 static bool dump_batch (const char *dir, const train_batch *b, int32_t batch, int32_t crop, char *err, size_t errlen) {
@@ -382,7 +268,7 @@ static int train_main (int argc, char **argv, mpi_comm *comm, bool *all_know) {
   snprintf (tmpmodel, sizeof tmpmodel, "%s/.initial-model.safetensors", ckdir);
   if (ranks > 1) /* every rank makes its own (the same) */
     snprintf (tmpmodel, sizeof tmpmodel, "%s/.initial-model-rank%d.safetensors", ckdir, rank);
-  dir_of (o.out, outdir, sizeof outdir);
+  train_dir_of (o.out, outdir, sizeof outdir);
 
   train_data *data = NULL;
   cel_context *ctx = NULL;
@@ -408,7 +294,7 @@ static int train_main (int argc, char **argv, mpi_comm *comm, bool *all_know) {
                S_ISDIR (sb.st_mode) ? strerror (EACCES) : "not a folder");
     return EXIT_IO;
   }
-  if (!make_dir (ckdir, err, sizeof err)) {
+  if (!train_make_dir (ckdir, err, sizeof err)) {
     cli_error ("%s", err);
     return EXIT_IO;
   }
@@ -417,8 +303,8 @@ static int train_main (int argc, char **argv, mpi_comm *comm, bool *all_know) {
     snprintf (samples, sizeof samples, "%s/samples", ckdir);
     const char *slash = strrchr (o.out, '/');
     snprintf (base, sizeof base, "%s.tmp-", slash ? slash + 1 : o.out);
-    int removed = remove_stale_temporaries (ckdir, NULL) + remove_stale_temporaries (samples, NULL) +
-                  remove_stale_temporaries (outdir, base);
+    int removed = train_remove_stale_temporaries (ckdir, NULL) + train_remove_stale_temporaries (samples, NULL) +
+                  train_remove_stale_temporaries (outdir, base);
     if (removed && !o.quiet)
       fprintf (stderr, "celgan: removed %d temporary file%s left by an interrupted run\n", removed, removed > 1 ? "s" : "");
   }
@@ -482,7 +368,7 @@ static int train_main (int argc, char **argv, mpi_comm *comm, bool *all_know) {
     if (!o.quiet)
       fprintf (stderr, "celgan: resuming from step %lld (crop %d, batch %d, seed %llu from the checkpoint)\n",
                (long long) step, s.crop, s.batch, (unsigned long long) s.seed);
-  } else if (!(arch = resolve_config (o.config))) {
+  } else if (!(arch = train_resolve_config (o.config))) {
     cli_error ("no configuration '%s' (not a file, not in CELGAN_CONFIG_PATH or the installed configs)", o.config);
     code = EXIT_USAGE;
     goto done;
@@ -580,7 +466,7 @@ static int train_main (int argc, char **argv, mpi_comm *comm, bool *all_know) {
     code = EXIT_FAILURE_GENERIC;
     goto done;
   }
-  if (o.dump_dir && !make_dir (o.dump_dir, err, sizeof err)) {
+  if (o.dump_dir && !train_make_dir (o.dump_dir, err, sizeof err)) {
     cli_error ("%s", err);
     code = EXIT_IO;
     goto done;
@@ -602,7 +488,7 @@ static int train_main (int argc, char **argv, mpi_comm *comm, bool *all_know) {
     }
   }
   if (o.resume && root)
-    truncate_metrics (metrics_path, step);
+    train_truncate_metrics (metrics_path, step);
   if (!(metrics = fopen (root ? metrics_path : "/dev/null", o.resume ? "a" : "w"))) {
     cli_error ("cannot write '%s': %s", metrics_path, strerror (errno));
     code = EXIT_IO;
@@ -766,7 +652,7 @@ static int train_main (int argc, char **argv, mpi_comm *comm, bool *all_know) {
     if (do_sample) {
       char path[4300];
       snprintf (path, sizeof path, "%s/samples", ckdir);
-      if (!make_dir (path, err, sizeof err)) {
+      if (!train_make_dir (path, err, sizeof err)) {
         cli_error ("%s", err);
         code = EXIT_IO;
         goto done;
